@@ -1,0 +1,351 @@
+// Package app assembles livefeed's parts the way the binary runs them: the
+// Kafka connection (embedded kfake or real brokers), topics, the embedding
+// model, the processors, serving over HTTP and the simulator. cmd/livefeed
+// and the end-to-end tests share it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/livefeed/livefeed/broker"
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/models/testmodel"
+	"github.com/livefeed/livefeed/processors/pipeline"
+	"github.com/livefeed/livefeed/processors/user"
+	"github.com/livefeed/livefeed/serving"
+	"github.com/livefeed/livefeed/simulate"
+	"github.com/livefeed/livefeed/topologies"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config is the binary's configuration. Flags and LIVEFEED_* environment
+// variables fill it; Defaults documents and fills the defaults.
+type Config struct {
+	// Brokers are real Kafka brokers (comma separated); empty runs an
+	// embedded in-process cluster (demo only).
+	Brokers string
+	// EmbeddedAddr is where the embedded cluster listens. Default
+	// 127.0.0.1:0 (any free port).
+	EmbeddedAddr string
+	// DataDir holds the embedded cluster's log, the processors' local state
+	// and the generated test model. Default ./data.
+	DataDir string
+	// HTTPAddr is the serving address. Default :8080.
+	HTTPAddr string
+	// Partitions of every topic. Default 8.
+	Partitions int
+	// TopicPrefix is prepended to every topic and group name. Default "".
+	TopicPrefix string
+	// ModelDir is a sentence-embedding model directory (model.onnx,
+	// tokenizer.json, config.json). Empty: a small generated BERT-style test
+	// model in DataDir/models/livefeed-test.
+	ModelDir string
+	// NoEmbeddings disables content embeddings (and text search).
+	NoEmbeddings bool
+	// TasteHalfLife is the half-life of user tastes. Default 24h.
+	TasteHalfLife time.Duration
+	// SimRate is the simulator's rate in events/s (0 = unthrottled; the
+	// flag's default is 200).
+	SimRate float64
+	// SimSeed seeds the simulator. Default 1.
+	SimSeed int64
+	// SimLimit stops the simulator after this many events (0 = never).
+	SimLimit int
+	// SimBadFraction is the share of deliberately bad events. Default 0.001.
+	SimBadFraction float64
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.EmbeddedAddr == "" {
+		c.EmbeddedAddr = "127.0.0.1:0"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = ":8080"
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 8
+	}
+	if c.TasteHalfLife == 0 {
+		c.TasteHalfLife = 24 * time.Hour
+	}
+	if c.SimSeed == 0 {
+		c.SimSeed = 1
+	}
+	if c.SimBadFraction == 0 {
+		c.SimBadFraction = 0.001
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate rejects unusable settings.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		errs = append(errs, fmt.Errorf("partitions %d out of range 1..1024", c.Partitions))
+	}
+	if c.SimRate < 0 {
+		errs = append(errs, errors.New("sim rate must be >= 0"))
+	}
+	if c.SimBadFraction < 0 || c.SimBadFraction > 1 {
+		errs = append(errs, errors.New("sim bad fraction must be in 0..1"))
+	}
+	if c.TasteHalfLife < 0 {
+		errs = append(errs, errors.New("taste half-life must be >= 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// App is one running livefeed process.
+type App struct {
+	cfg      Config
+	Broker   *broker.Config
+	Topology *topologies.Topology
+	Features *features.Set
+	Embedder models.Embedder
+	Registry *prometheus.Registry
+	embedded *broker.Embedded
+	logID    string
+	closers  []func()
+}
+
+// New connects (starting the embedded cluster when no brokers are given) and
+// loads the embedding model. It does not create topics or start groups.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	a := &App{cfg: cfg, Registry: prometheus.NewRegistry()}
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var brokers []string
+	if cfg.Brokers == "" {
+		e, err := broker.StartEmbedded(cfg.EmbeddedAddr, filepath.Join(cfg.DataDir, "kafka"))
+		if err != nil {
+			return nil, err
+		}
+		a.embedded, a.logID = e, e.LogID
+		a.closers = append(a.closers, e.Close)
+		brokers = e.Addrs()
+		cfg.Logger.Info("embedded Kafka-protocol cluster (kfake) started", "addrs", brokers, "data", filepath.Join(cfg.DataDir, "kafka"))
+	} else {
+		brokers = strings.Split(cfg.Brokers, ",")
+	}
+	a.Broker = &broker.Config{
+		Brokers:    brokers,
+		StateDir:   filepath.Join(cfg.DataDir, "state"),
+		Partitions: int32(cfg.Partitions),
+		Logger:     cfg.Logger,
+	}
+	a.Broker.Defaults()
+	if err := a.Broker.Validate(); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("invalid kafka configuration: %w", err)
+	}
+	feats, err := features.NewSet(features.LivestreamDefaults()...)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("loading features: %w", err)
+	}
+	a.Features = feats
+	if !cfg.NoEmbeddings {
+		if err := a.loadEmbedder(ctx); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	a.Topology = &topologies.Topology{
+		Names:      topologies.Names{Prefix: cfg.TopicPrefix},
+		Partitions: int32(cfg.Partitions),
+		Features:   feats,
+		Embedder:   a.Embedder,
+		Weights:    user.DefaultWeights(),
+		HalfLife:   cfg.TasteHalfLife,
+		Metrics:    pipeline.NewMetrics(a.Registry),
+		Logger:     cfg.Logger,
+	}
+	return a, nil
+}
+
+func (a *App) loadEmbedder(ctx context.Context) error {
+	dir := a.cfg.ModelDir
+	if dir == "" {
+		dir = filepath.Join(a.cfg.DataDir, "models", "livefeed-test")
+		if _, err := os.Stat(filepath.Join(dir, "model.onnx")); errors.Is(err, fs.ErrNotExist) {
+			a.cfg.Logger.Info("generating the small test embedding model", "dir", dir)
+			if err := testmodel.Write(dir, testmodel.DefaultOptions()); err != nil {
+				return fmt.Errorf("generating test model: %w", err)
+			}
+		}
+	}
+	start := time.Now()
+	e, err := models.NewHugotEmbedder(ctx, models.HugotConfig{ModelDir: dir})
+	if err != nil {
+		return fmt.Errorf("loading embedding model: %w", err)
+	}
+	a.Embedder = e
+	a.closers = append(a.closers, func() { _ = e.Close() })
+	a.cfg.Logger.Info("embedding model loaded", "dir", dir, "version", e.Version(), "dim", e.Dim(), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// Close releases what New acquired, in reverse order.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// Brokers are the seed brokers in use.
+func (a *App) Brokers() []string { return a.Broker.Brokers }
+
+func (a *App) admin() (*kadm.Client, func(), error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Broker.Brokers...))
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating kafka client: %w", err)
+	}
+	return kadm.NewClient(cl), cl.Close, nil
+}
+
+// CreateTopics creates every topic the topology needs (idempotent).
+func (a *App) CreateTopics(ctx context.Context) error {
+	adm, done, err := a.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	created, err := broker.EnsureTopics(ctx, adm, a.Broker.Replication, a.Topology.Topics())
+	if len(created) > 0 {
+		a.cfg.Logger.Info("topics created", "topics", created)
+	}
+	return err
+}
+
+// RunProcessors guards the local state against a wiped log, then runs the
+// processors until ctx is done. ready is closed once they are ready.
+func (a *App) RunProcessors(ctx context.Context, ready chan<- struct{}) error {
+	adm, done, err := a.admin()
+	if err != nil {
+		return err
+	}
+	removed, err := broker.GuardState(ctx, a.Broker, adm, a.logID, a.Topology.TableTopics())
+	done()
+	if err != nil {
+		return fmt.Errorf("checking local state: %w", err)
+	}
+	if len(removed) > 0 {
+		a.cfg.Logger.Warn("removed local state that outlived its log", "dirs", removed)
+	}
+	return a.Topology.Run(ctx, a.Broker, ready)
+}
+
+// NewServing creates the serving side (the table topics must exist).
+func (a *App) NewServing() (*serving.Service, error) {
+	return serving.New(serving.Config{
+		Broker:          a.Broker,
+		LivestreamTable: a.Topology.Names.LivestreamTable(),
+		UserTable:       a.Topology.Names.UserTable(),
+		Features:        a.Features,
+		Embedder:        a.Embedder,
+		Registerer:      a.Registry,
+		Logger:          a.cfg.Logger,
+	})
+}
+
+// Serve runs the views and the HTTP server on ln until ctx is done, then
+// shuts the server down gracefully.
+func (a *App) Serve(ctx context.Context, svc *serving.Service, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           svc.Handler(a.Registry),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	viewErr := make(chan error, 1)
+	go func() { viewErr <- svc.Run(ctx) }()
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-viewErr:
+		if err != nil {
+			err = fmt.Errorf("serving views: %w", err)
+		}
+	case err = <-httpErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 3*time.Second)
+	defer stop()
+	_ = srv.Shutdown(shutdownCtx)
+	cancel()
+	if e := <-viewErr; err == nil && e != nil && !errors.Is(e, context.Canceled) {
+		err = fmt.Errorf("serving views: %w", e)
+	}
+	return err
+}
+
+// Simulate produces simulated traffic until ctx is done or the limit is hit.
+func (a *App) Simulate(ctx context.Context) (simulate.Stats, error) {
+	gen, err := simulate.New(simulate.Config{Seed: a.cfg.SimSeed, BadFraction: a.cfg.SimBadFraction})
+	if err != nil {
+		return simulate.Stats{}, fmt.Errorf("creating simulator: %w", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Broker.Brokers...), kgo.RecordPartitioner(broker.Partitioner()),
+		kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return simulate.Stats{}, fmt.Errorf("creating producer: %w", err)
+	}
+	defer cl.Close()
+	return simulate.Produce(ctx, cl, gen, simulate.ProduceOptions{
+		Rate: a.cfg.SimRate, Limit: a.cfg.SimLimit, TopicPrefix: a.cfg.TopicPrefix,
+	})
+}
+
+// ServeMetrics serves /metrics, /healthz on ln until ctx is done (for
+// processes without the query API).
+func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		shutdownCtx, stop := context.WithTimeout(context.Background(), 3*time.Second)
+		defer stop()
+		_ = srv.Shutdown(shutdownCtx)
+		<-errc
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("metrics server: %w", err)
+	}
+}

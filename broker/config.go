@@ -1,0 +1,180 @@
+// Package broker is the one place where livefeed talks to Kafka's settings: the
+// key→partition function, the sarama configuration goka uses (protocol
+// version, offsets policy, group timings, producer flush), the goka options for
+// processors, views and emitters, topic creation with kadm, the embedded kfake
+// cluster and the guard that keeps local state from outliving its log.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+)
+
+// ProtocolVersion is the Kafka protocol version sarama speaks. It works on the
+// embedded kfake cluster and on Apache Kafka 4.x (which dropped protocol
+// versions older than 2.1); sarama < 1.46.2 breaks on kfake from 2.4 on.
+var ProtocolVersion = sarama.V3_6_0_0
+
+// Config is how livefeed connects to Kafka. The zero value plus Brokers is
+// usable once Defaults has run.
+type Config struct {
+	// Brokers are the seed brokers, host:port.
+	Brokers []string
+	// ClientID prefixes every Kafka client id. Default "livefeed".
+	ClientID string
+	// StateDir holds goka's local goleveldb state (processor tables).
+	// Default "./data/state".
+	StateDir string
+	// Partitions of every topic livefeed creates. Default 8.
+	Partitions int32
+	// Replication of every topic livefeed creates. Default 1.
+	Replication int16
+	// SessionTimeout of the consumer groups. Default 10s (below ~6s goka's
+	// groups flap on this kind of machine).
+	SessionTimeout time.Duration
+	// HeartbeatInterval of the consumer groups. Default 1s.
+	HeartbeatInterval time.Duration
+	// FlushFrequency of goka's producers: an emitted record waits at most this
+	// long before it is sent. Default 5ms (goka's default is 100ms).
+	FlushFrequency time.Duration
+	// Logger receives goka's and sarama's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.ClientID == "" {
+		c.ClientID = "livefeed"
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join("data", "state")
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 8
+	}
+	if c.Replication == 0 {
+		c.Replication = 1
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	if c.FlushFrequency == 0 {
+		c.FlushFrequency = 5 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate rejects unusable settings.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("no brokers"))
+	}
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		errs = append(errs, fmt.Errorf("partitions %d out of range 1..1024", c.Partitions))
+	}
+	if c.Replication < 1 {
+		errs = append(errs, fmt.Errorf("replication %d < 1", c.Replication))
+	}
+	if c.HeartbeatInterval*3 > c.SessionTimeout {
+		errs = append(errs, fmt.Errorf("heartbeat %v must be at most a third of the session timeout %v", c.HeartbeatInterval, c.SessionTimeout))
+	}
+	if c.FlushFrequency <= 0 {
+		errs = append(errs, errors.New("flush frequency must be > 0 (0 makes sarama wait for 64 KB)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Sarama returns a fresh sarama configuration for one goka client. Goka's
+// global config is never touched.
+func (c *Config) Sarama() *sarama.Config {
+	cfg := goka.DefaultConfig()
+	cfg.Version = ProtocolVersion
+	cfg.ClientID = c.ClientID
+	// A feature pipeline must see every event, including those produced
+	// before the group first joined.
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Group.Session.Timeout = c.SessionTimeout
+	cfg.Consumer.Group.Heartbeat.Interval = c.HeartbeatInterval
+	cfg.Producer.Flush.Frequency = c.FlushFrequency
+	// Kafka's default partitioner, for records that goka emits.
+	cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(NewHasher)
+	cfg.Metadata.RefreshFrequency = time.Minute
+	return cfg
+}
+
+func (c *Config) topicManagerConfig() *goka.TopicManagerConfig {
+	tm := goka.NewTopicManagerConfig()
+	tm.Table.Replication = int(c.Replication)
+	tm.Stream.Replication = int(c.Replication)
+	tm.Stream.Retention = 7 * 24 * time.Hour
+	return tm
+}
+
+func (c *Config) saramaBuilders() (goka.ProducerBuilder, goka.ConsumerGroupBuilder, goka.SaramaConsumerBuilder, goka.TopicManagerBuilder) {
+	return goka.ProducerBuilderWithConfig(c.Sarama()),
+		goka.ConsumerGroupBuilderWithConfig(c.Sarama()),
+		goka.SaramaConsumerBuilderWithConfig(c.Sarama()),
+		goka.TopicManagerBuilderWithConfig(c.Sarama(), c.topicManagerConfig())
+}
+
+// ProcessorStateDir is where a processor's goleveldb state lives.
+func (c *Config) ProcessorStateDir() string { return filepath.Join(c.StateDir, "processor") }
+
+// ProcessorOptions are the goka options every livefeed processor runs with.
+func (c *Config) ProcessorOptions(extra ...goka.ProcessorOption) []goka.ProcessorOption {
+	pb, cgb, cb, tmb := c.saramaBuilders()
+	opts := []goka.ProcessorOption{
+		goka.WithHasher(NewHasher),
+		goka.WithProducerBuilder(pb),
+		goka.WithConsumerGroupBuilder(cgb),
+		goka.WithConsumerSaramaBuilder(cb),
+		goka.WithTopicManagerBuilder(tmb),
+		goka.WithStorageBuilder(storage.DefaultBuilder(c.ProcessorStateDir())),
+		goka.WithClientID(c.ClientID),
+		goka.WithLogger(c.gokaLogger("processor")),
+	}
+	return append(opts, extra...)
+}
+
+// ViewOptions are the goka options every livefeed view runs with. Views keep
+// their state in memory: serving rebuilds its index from the update callback
+// while the view recovers.
+func (c *Config) ViewOptions(extra ...goka.ViewOption) []goka.ViewOption {
+	_, _, cb, tmb := c.saramaBuilders()
+	opts := []goka.ViewOption{
+		goka.WithViewHasher(NewHasher),
+		goka.WithViewConsumerSaramaBuilder(cb),
+		goka.WithViewTopicManagerBuilder(tmb),
+		goka.WithViewStorageBuilder(storage.MemoryBuilder()),
+		goka.WithViewClientID(c.ClientID),
+		goka.WithViewLogger(c.gokaLogger("view")),
+		goka.WithViewAutoReconnect(),
+	}
+	return append(opts, extra...)
+}
+
+// EmitterOptions are the goka options every livefeed emitter runs with.
+func (c *Config) EmitterOptions(extra ...goka.EmitterOption) []goka.EmitterOption {
+	pb, _, _, tmb := c.saramaBuilders()
+	opts := []goka.EmitterOption{
+		goka.WithEmitterHasher(NewHasher),
+		goka.WithEmitterProducerBuilder(pb),
+		goka.WithEmitterTopicManagerBuilder(tmb),
+		goka.WithEmitterClientID(c.ClientID),
+		goka.WithEmitterLogger(c.gokaLogger("emitter")),
+	}
+	return append(opts, extra...)
+}

@@ -1,0 +1,68 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// TopicSpec describes one topic livefeed needs.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	// Compacted topics (goka tables) keep the last value per key forever.
+	Compacted bool
+	// Retention of non-compacted topics; 0 = the broker's default.
+	RetentionMS int64
+}
+
+func (t TopicSpec) configs() map[string]*string {
+	cfg := map[string]*string{}
+	if t.Compacted {
+		cfg["cleanup.policy"] = kadm.StringPtr("compact")
+		// Without this kfake (and a broker with a default retention) also
+		// deletes old segments of compacted topics by time.
+		cfg["retention.ms"] = kadm.StringPtr("-1")
+	} else if t.RetentionMS != 0 {
+		cfg["retention.ms"] = kadm.StringPtr(strconv.FormatInt(t.RetentionMS, 10))
+	}
+	return cfg
+}
+
+// EnsureTopics creates the topics that do not exist yet and checks that those
+// that do exist have the expected partition count (co-partitioning depends on
+// it). It returns the names it created.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, replication int16, specs []TopicSpec) ([]string, error) {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("listing topics: %w", err)
+	}
+	var created []string
+	var errs []error
+	for _, s := range specs {
+		if d, ok := existing[s.Name]; ok && d.Err == nil {
+			if got := int32(len(d.Partitions)); got != s.Partitions {
+				errs = append(errs, fmt.Errorf("topic %s has %d partitions, livefeed needs %d: all topics must be co-partitioned (recreate it or set the partition count to %d)", s.Name, got, s.Partitions, got))
+			}
+			continue
+		}
+		resp, err := adm.CreateTopic(ctx, s.Partitions, replication, s.configs(), s.Name)
+		if err != nil {
+			return created, fmt.Errorf("creating topic %s: %w", s.Name, err)
+		}
+		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("creating topic %s: %w", s.Name, resp.Err))
+			continue
+		}
+		created = append(created, s.Name)
+	}
+	return created, errors.Join(errs...)
+}

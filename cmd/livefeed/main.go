@@ -1,0 +1,340 @@
+// Command livefeed turns live-shopping event streams into fresh features and
+// embeddings and serves "which live streams should this user see now?".
+//
+//	livefeed demo                      everything in one process on an embedded broker
+//	livefeed process  --brokers=...    the processors (a Kafka consumer group per goka group)
+//	livefeed serve    --brokers=...    views, index and the HTTP API
+//	livefeed simulate --brokers=...    simulated marketplace traffic
+//	livefeed topics create --brokers=...
+//	livefeed models testmodel DIR      write the small generated test model
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/livefeed/livefeed/app"
+	"github.com/livefeed/livefeed/models/testmodel"
+	"golang.org/x/sync/errgroup"
+)
+
+const usage = `livefeed — fresh features and embeddings from live-shopping events, served as filtered k-NN.
+
+Usage: livefeed <command> [flags]
+
+Commands:
+  demo              embedded Kafka-protocol broker + topics + processors + serving + simulator, one process
+  process           run the processors against --brokers (scale out by running more replicas)
+  serve             run views, index and the HTTP API against --brokers
+  simulate          produce simulated marketplace traffic to --brokers
+  topics create     create every topic livefeed needs on --brokers
+  models testmodel DIR   write the small generated BERT-style test model to DIR
+
+Run 'livefeed <command> -h' for its flags. Every flag can also be set as an
+environment variable LIVEFEED_<FLAG> (dashes become underscores), e.g.
+LIVEFEED_BROKERS=127.0.0.1:9092.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1], os.Args[2:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "livefeed:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cmd string, args []string) error {
+	switch cmd {
+	case "demo":
+		return runDemo(ctx, args)
+	case "process":
+		return runProcess(ctx, args)
+	case "serve":
+		return runServe(ctx, args)
+	case "simulate":
+		return runSimulate(ctx, args)
+	case "topics":
+		if len(args) == 0 || args[0] != "create" {
+			return errors.New("usage: livefeed topics create [flags]")
+		}
+		return runTopicsCreate(ctx, args[1:])
+	case "models":
+		if len(args) != 2 || args[0] != "testmodel" {
+			return errors.New("usage: livefeed models testmodel DIR")
+		}
+		if err := testmodel.Write(args[1], testmodel.DefaultOptions()); err != nil {
+			return err
+		}
+		fmt.Println("wrote", args[1])
+		return nil
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return nil
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+type flags struct {
+	fs       *flag.FlagSet
+	cfg      app.Config
+	logLevel string
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv("LIVEFEED_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); ok {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(env(name, strconv.Itoa(def))); err == nil {
+		return v
+	}
+	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	if v, err := strconv.ParseFloat(env(name, strconv.FormatFloat(def, 'g', -1, 64)), 64); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(env(name, def.String())); err == nil {
+		return v
+	}
+	return def
+}
+
+// newFlags declares the flags shared by all commands; sim adds the
+// simulator's, embedded allows an empty --brokers.
+func newFlags(name string, embedded, sim bool) *flags {
+	f := &flags{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	c := &f.cfg
+	brokersHelp := "Kafka brokers, comma separated"
+	if embedded {
+		brokersHelp += " (empty: embedded in-process cluster)"
+	}
+	f.fs.StringVar(&c.Brokers, "brokers", env("brokers", ""), brokersHelp)
+	f.fs.StringVar(&c.DataDir, "data", env("data", "data"), "data directory: local state, embedded broker log, generated model")
+	f.fs.StringVar(&c.HTTPAddr, "http", env("http", ":8080"), "HTTP listen address")
+	f.fs.IntVar(&c.Partitions, "partitions", envInt("partitions", 8), "partitions of every topic")
+	f.fs.StringVar(&c.TopicPrefix, "topic-prefix", env("topic-prefix", ""), "prefix of every topic and group name")
+	f.fs.StringVar(&c.ModelDir, "model", env("model", ""), "embedding model dir (model.onnx, tokenizer.json, config.json); empty: generated test model")
+	f.fs.BoolVar(&c.NoEmbeddings, "no-embeddings", env("no-embeddings", "") == "true", "disable content embeddings and text search")
+	f.fs.DurationVar(&c.TasteHalfLife, "taste-half-life", envDuration("taste-half-life", 24*time.Hour), "half-life of user tastes")
+	f.fs.StringVar(&f.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
+	if embedded {
+		f.fs.StringVar(&c.EmbeddedAddr, "embedded-addr", env("embedded-addr", "127.0.0.1:0"), "listen address of the embedded broker")
+	}
+	if sim {
+		f.fs.Float64Var(&c.SimRate, "rate", envFloat("rate", 200), "simulated events per second (0: as fast as possible)")
+		f.fs.Int64Var(&c.SimSeed, "seed", int64(envInt("seed", 1)), "simulator seed")
+		f.fs.IntVar(&c.SimLimit, "limit", envInt("limit", 0), "stop after this many events (0: never)")
+		f.fs.Float64Var(&c.SimBadFraction, "bad-fraction", envFloat("bad-fraction", 0.001), "share of deliberately malformed events")
+	}
+	return f
+}
+
+func (f *flags) parse(args []string, needBrokers bool) error {
+	if err := f.fs.Parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %v", f.fs.Args())
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	f.cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(f.cfg.Logger)
+	if needBrokers && f.cfg.Brokers == "" {
+		return errors.New("--brokers (or LIVEFEED_BROKERS) is required")
+	}
+	return nil
+}
+
+func runDemo(ctx context.Context, args []string) error {
+	f := newFlags("demo", true, true)
+	if err := f.parse(args, false); err != nil {
+		return err
+	}
+	a, err := app.New(ctx, f.cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.CreateTopics(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", f.cfg.HTTPAddr, err)
+	}
+	svc, err := a.NewServing()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	ready := make(chan struct{})
+	g.Go(func() error { return a.RunProcessors(gctx, ready) })
+	g.Go(func() error { return a.Serve(gctx, svc, ln) })
+	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+			return nil
+		case <-ready:
+		}
+		url := "http://" + displayAddr(ln.Addr())
+		fmt.Printf(`
+livefeed demo is running: brokers %s, simulator at %g events/s.
+
+  API     %s
+  try     curl '%s/v1/recommendations?user_id=u-0001&k=5'
+          curl '%s/v1/recommendations?user_id=u-0001&k=5&category=trading-cards&min_viewers=2'
+          curl -X POST %s/v1/search -d '{"text":"vintage sneakers","k":5}'
+  metrics %s/metrics
+
+Ctrl-C stops it; a second run continues where this one stopped (data in %s).
+`, strings.Join(a.Brokers(), ","), f.cfg.SimRate, url, url, url, url, url, f.cfg.DataDir)
+		_, err := a.Simulate(gctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("simulator: %w", err)
+		}
+		return nil
+	})
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		return "localhost:" + strconv.Itoa(tcp.Port)
+	}
+	return tcp.String()
+}
+
+func runProcess(ctx context.Context, args []string) error {
+	f := newFlags("process", false, false)
+	if err := f.parse(args, true); err != nil {
+		return err
+	}
+	a, err := app.New(ctx, f.cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.CreateTopics(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", f.cfg.HTTPAddr, err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.RunProcessors(gctx, nil) })
+	g.Go(func() error { return a.ServeMetrics(gctx, ln) })
+	return ignoreCanceled(g.Wait())
+}
+
+func runServe(ctx context.Context, args []string) error {
+	f := newFlags("serve", false, false)
+	if err := f.parse(args, true); err != nil {
+		return err
+	}
+	a, err := app.New(ctx, f.cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.CreateTopics(ctx); err != nil {
+		return err
+	}
+	svc, err := a.NewServing()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", f.cfg.HTTPAddr, err)
+	}
+	f.cfg.Logger.Info("serving", "addr", ln.Addr().String())
+	return ignoreCanceled(a.Serve(ctx, svc, ln))
+}
+
+func runSimulate(ctx context.Context, args []string) error {
+	f := newFlags("simulate", false, true)
+	f.cfg.NoEmbeddings = true
+	if err := f.parse(args, true); err != nil {
+		return err
+	}
+	f.cfg.NoEmbeddings = true
+	a, err := app.New(ctx, f.cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.CreateTopics(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	st, err := a.Simulate(ctx)
+	f.cfg.Logger.Info("simulation done", "stats", st, "took", time.Since(start).Round(time.Millisecond))
+	return ignoreCanceled(err)
+}
+
+func runTopicsCreate(ctx context.Context, args []string) error {
+	f := newFlags("topics create", false, false)
+	if err := f.parse(args, true); err != nil {
+		return err
+	}
+	f.cfg.NoEmbeddings = true
+	a, err := app.New(ctx, f.cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.CreateTopics(ctx); err != nil {
+		return err
+	}
+	for _, t := range a.Topology.Topics() {
+		fmt.Printf("%s\tpartitions=%d\tcompacted=%v\n", t.Name, t.Partitions, t.Compacted)
+	}
+	return nil
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

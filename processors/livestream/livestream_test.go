@@ -1,0 +1,247 @@
+package livestream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/processors/pipeline"
+	"github.com/livefeed/livefeed/tables"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/tester"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+var topics = Topics{Livestreams: "livestreams", Viewing: "viewing", Chat: "chat", Auctions: "auctions", UserSignals: "user-signals"}
+
+type harness struct {
+	gkt     *tester.Tester
+	metrics *pipeline.Metrics
+	table   goka.Table
+}
+
+func newHarness(t *testing.T, emb *wordEmbedder) *harness {
+	t.Helper()
+	feats, err := features.NewSet(features.LivestreamDefaults()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := pipeline.NewMetrics(prometheus.NewRegistry())
+	cfg := Config{Group: DefaultGroup, Topics: topics, Features: feats, Metrics: m}
+	if emb != nil {
+		cfg.Embedder = emb
+	}
+	gg, err := Graph(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gkt := tester.New(t)
+	proc, err := goka.NewProcessor(nil, gg, goka.WithTester(gkt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &harness{gkt: gkt, metrics: m, table: Table(DefaultGroup)}
+}
+
+func (h *harness) send(topic goka.Stream, key string, v any) {
+	b, ok := v.([]byte)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			panic(err)
+		}
+	}
+	h.gkt.Consume(string(topic), key, b)
+}
+
+func (h *harness) state(t *testing.T, key string) *tables.Livestream {
+	t.Helper()
+	v, _ := h.gkt.TableValue(h.table, key).(*tables.Livestream)
+	if v == nil {
+		t.Fatalf("no state for %s", key)
+	}
+	return v
+}
+
+func hdr(id, ls string, at time.Duration) events.Header {
+	return events.Header{EventID: id, EventTime: t0.Add(at), LivestreamID: ls}
+}
+
+func meta(id string, at time.Duration, status events.Status, title string) events.Livestream {
+	return events.Livestream{Header: hdr(id, "ls-1", at), SellerID: "s-1", Title: title, Category: "trading-cards",
+		Tags: []string{"pokemon"}, Language: "en", Status: status}
+}
+
+// wordEmbedder is a deterministic Embedder for callback tests: one dimension
+// per known word. The real model is exercised in models/ and the pipeline tests.
+type wordEmbedder struct{ calls int }
+
+var words = []string{"pokemon", "booster", "sneakers", "cards", "trading"}
+
+func (w *wordEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
+	w.calls++
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		v := make([]float32, len(words)+1)
+		v[len(words)] = 0.1
+		for j, word := range words {
+			if contains(t, word) {
+				v[j] = 1
+			}
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+func (w *wordEmbedder) Dim() int        { return len(words) + 1 }
+func (w *wordEmbedder) Version() string { return "words-v1" }
+func (w *wordEmbedder) Close() error    { return nil }
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMetadataViewersAndWindows(t *testing.T) {
+	emb := &wordEmbedder{}
+	h := newHarness(t, emb)
+	h.send(topics.Livestreams, "ls-1", meta("e1", 0, events.StatusLive, "pokemon booster break"))
+	for i, u := range []string{"u1", "u2", "u3"} {
+		h.send(topics.Viewing, "ls-1", events.Viewing{Header: hdr(fmt.Sprint("v", i), "ls-1", time.Second), Type: events.ViewingJoin, UserID: u})
+	}
+	h.send(topics.Viewing, "ls-1", events.Viewing{Header: hdr("v9", "ls-1", 2*time.Second), Type: events.ViewingLeave, UserID: "u2"})
+	for i := range 4 {
+		h.send(topics.Chat, "ls-1", events.Chat{Header: hdr(fmt.Sprint("c", i), "ls-1", 3*time.Second), UserID: "u1", Text: "nice"})
+	}
+	h.send(topics.Auctions, "ls-1", events.Auction{Header: hdr("a1", "ls-1", 4*time.Second), AuctionID: "a", Type: events.AuctionBid, UserID: "u1", Amount: 10, Currency: "USD"})
+	h.send(topics.Auctions, "ls-1", events.Auction{Header: hdr("a2", "ls-1", 5*time.Second), AuctionID: "a", Type: events.AuctionSold, UserID: "u1", Amount: 12, Currency: "USD"})
+
+	st := h.state(t, "ls-1")
+	if st.Status != events.StatusLive || st.Title != "pokemon booster break" || !st.LiveSince.Equal(t0) {
+		t.Fatalf("metadata %+v", st)
+	}
+	if st.ViewersNow() != 2 {
+		t.Fatalf("viewers %d, want 2 (%v)", st.ViewersNow(), st.Viewers)
+	}
+	feats, _ := features.NewSet(features.LivestreamDefaults()...)
+	v := feats.Values(&st.Features, t0.Add(10*time.Second))
+	if v["chat_1m"] != 4 || v["bids_5m"] != 1 || v["gmv_1h"] != 12 || v["sold_1h"] != 1 || v["joins_5m"] != 3 {
+		t.Fatalf("features %v", v)
+	}
+	if st.EmbeddingModel != "words-v1" || len(st.Embedding) != emb.Dim() || st.Embedding[0] != 1 {
+		t.Fatalf("embedding %v %v", st.EmbeddingModel, st.Embedding)
+	}
+
+	// Viewers silent for longer than the timeout expire in event time.
+	h.send(topics.Viewing, "ls-1", events.Viewing{Header: hdr("v10", "ls-1", 10*time.Minute), Type: events.ViewingHeartbeat, UserID: "u3"})
+	if st := h.state(t, "ls-1"); st.ViewersNow() != 1 || st.Viewers["u3"] == 0 {
+		t.Fatalf("after expiry viewers %v", st.Viewers)
+	}
+}
+
+func TestEmbedsOnlyWhenTextChanges(t *testing.T) {
+	emb := &wordEmbedder{}
+	h := newHarness(t, emb)
+	h.send(topics.Livestreams, "ls-1", meta("e1", 0, events.StatusScheduled, "pokemon cards"))
+	h.send(topics.Livestreams, "ls-1", meta("e2", time.Second, events.StatusLive, "pokemon cards"))
+	if emb.calls != 1 {
+		t.Fatalf("status change re-embedded: %d calls", emb.calls)
+	}
+	h.send(topics.Livestreams, "ls-1", meta("e3", 2*time.Second, events.StatusLive, "sneakers"))
+	if emb.calls != 2 {
+		t.Fatalf("title change not embedded: %d calls", emb.calls)
+	}
+	// An older metadata event arriving late does not overwrite newer metadata.
+	h.send(topics.Livestreams, "ls-1", meta("e0", -time.Minute, events.StatusScheduled, "old title"))
+	if st := h.state(t, "ls-1"); st.Title != "sneakers" || st.Status != events.StatusLive {
+		t.Fatalf("late metadata applied: %+v", st)
+	}
+}
+
+func TestSignalsAreEnrichedAndUserKeyed(t *testing.T) {
+	h := newHarness(t, &wordEmbedder{})
+	signals := h.gkt.NewQueueTracker(string(topics.UserSignals))
+	h.send(topics.Livestreams, "ls-1", meta("e1", 0, events.StatusLive, "pokemon booster"))
+	h.send(topics.Viewing, "ls-1", events.Viewing{Header: hdr("v1", "ls-1", time.Second), Type: events.ViewingJoin, UserID: "u7"})
+	h.send(topics.Auctions, "ls-1", events.Auction{Header: hdr("a1", "ls-1", 2*time.Second), AuctionID: "a", Type: events.AuctionSold, UserID: "u8", Amount: 30, Currency: "USD"})
+	want := []struct {
+		key  string
+		kind events.SignalKind
+	}{{"u7", events.SignalWatch}, {"u8", events.SignalBuy}}
+	for _, w := range want {
+		key, v, ok := signals.Next()
+		if !ok {
+			t.Fatalf("missing signal for %s", w.key)
+		}
+		sig := v.(*events.UserSignal)
+		if key != w.key || sig.Kind != w.kind || sig.Category != "trading-cards" || sig.SellerID != "s-1" || len(sig.Embedding) == 0 {
+			t.Fatalf("signal %s %+v", key, sig)
+		}
+	}
+	if _, _, ok := signals.Next(); ok {
+		t.Fatal("unexpected extra signal")
+	}
+}
+
+func TestBadInputGoesToDeadLetterAndPartitionKeepsFlowing(t *testing.T) {
+	h := newHarness(t, nil)
+	dlq := h.gkt.NewQueueTracker(string(pipeline.DLQ(topics.Chat)))
+	bad := []struct {
+		key    string
+		value  []byte
+		reason string
+	}{
+		{"ls-1", []byte("{not json"), "malformed"},
+		{"ls-1", []byte(`{"event_id":"x","event_time":"2026-11-25T12:00:00Z","livestream_id":"ls-1"}`), "invalid:user_id"},
+		{"ls-1", []byte(`{"event_id":"x","event_time":"2026-11-25T12:00:00Z","livestream_id":"ls-2","user_id":"u"}`), "invalid:key"},
+		{"ls-1", []byte(`{"event_id":"x","livestream_id":"ls-1","user_id":"u"}`), "invalid:event_time"},
+		{"ls-1", []byte{}, "malformed"},
+	}
+	for _, b := range bad {
+		h.send(topics.Chat, b.key, b.value)
+	}
+	for _, b := range bad {
+		hdrs, key, raw, ok := dlq.NextRawWithHeaders()
+		if !ok {
+			t.Fatalf("dead letter for %q missing", b.value)
+		}
+		if key != b.key || string(raw) != string(b.value) || string(hdrs[pipeline.HeaderReason]) != b.reason || len(hdrs[pipeline.HeaderError]) == 0 {
+			t.Fatalf("dead letter %s %q reason %q error %q, want reason %q", key, raw, hdrs[pipeline.HeaderReason], hdrs[pipeline.HeaderError], b.reason)
+		}
+	}
+	if got := testutil.ToFloat64(h.metrics.DeadLetters.WithLabelValues("chat", "malformed")); got != 2 {
+		t.Fatalf("malformed counted %v, want 2", got)
+	}
+	// The partition keeps flowing: a good event after the bad ones is applied.
+	h.send(topics.Chat, "ls-1", events.Chat{Header: hdr("ok", "ls-1", 0), UserID: "u1", Text: "hi"})
+	if st := h.state(t, "ls-1"); st.Events != 1 {
+		t.Fatalf("events %d after bad input, want 1", st.Events)
+	}
+}
+
+func TestEndedStreamDropsViewers(t *testing.T) {
+	h := newHarness(t, nil)
+	h.send(topics.Livestreams, "ls-1", meta("e1", 0, events.StatusLive, "x"))
+	h.send(topics.Viewing, "ls-1", events.Viewing{Header: hdr("v1", "ls-1", time.Second), Type: events.ViewingJoin, UserID: "u1"})
+	h.send(topics.Livestreams, "ls-1", meta("e2", time.Minute, events.StatusEnded, "x"))
+	h.send(topics.Viewing, "ls-1", events.Viewing{Header: hdr("v2", "ls-1", 61*time.Second), Type: events.ViewingHeartbeat, UserID: "u1"})
+	st := h.state(t, "ls-1")
+	if st.Status != events.StatusEnded || st.ViewersNow() != 0 || !st.EndedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("ended state %+v", st)
+	}
+}

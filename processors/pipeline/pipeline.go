@@ -1,0 +1,101 @@
+// Package pipeline holds what every livefeed goka group shares: Prometheus
+// metrics and the dead-letter path that keeps bad input from stopping a
+// partition.
+package pipeline
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/livefeed/livefeed/events"
+	"github.com/lovoo/goka"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the processors' Prometheus metrics.
+type Metrics struct {
+	Events      *prometheus.CounterVec // group, topic, outcome (ok, dead_letter, late)
+	DeadLetters *prometheus.CounterVec // topic, reason
+	LateDropped *prometheus.CounterVec // group, topic
+	EmbedErrors prometheus.Counter
+	Embeddings  prometheus.Counter
+	EmbedTime   prometheus.Histogram
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_processor_events_total",
+			Help: "Input events handled by the processors, by group, topic and outcome.",
+		}, []string{"group", "topic", "outcome"}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_dead_letters_total",
+			Help: "Input events sent to a dead-letter topic, by input topic and reason.",
+		}, []string{"topic", "reason"}),
+		LateDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_late_events_dropped_total",
+			Help: "Events later than every feature's allowed lateness, dropped from windows.",
+		}, []string{"group", "topic"}),
+		EmbedErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livefeed_embed_errors_total",
+			Help: "Content embeddings that failed (the stream keeps its previous vector).",
+		}),
+		Embeddings: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livefeed_embeddings_total",
+			Help: "Content embeddings computed by the processors.",
+		}),
+		EmbedTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "livefeed_embed_seconds",
+			Help:    "Time to embed one stream's text in the processor.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.EmbedErrors, m.Embeddings, m.EmbedTime)
+	}
+	return m
+}
+
+// DLQ is the dead-letter topic of an input topic.
+func DLQ(topic goka.Stream) goka.Stream { return topic + ".dlq" }
+
+// Header names set on dead letters.
+const (
+	HeaderReason    = "livefeed-reason"
+	HeaderError     = "livefeed-error"
+	HeaderTopic     = "livefeed-topic"
+	HeaderPartition = "livefeed-partition"
+	HeaderOffset    = "livefeed-offset"
+)
+
+// Reason classifies a decode error for metrics: "malformed", "invalid:<field>"
+// or "other".
+func Reason(err error) string {
+	var ve *events.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return "invalid:" + ve.Field
+	case errors.Is(err, events.ErrMalformed):
+		return "malformed"
+	default:
+		return "other"
+	}
+}
+
+// DeadLetter sends the current input message, unchanged, to its topic's
+// dead-letter topic with the reason in headers, and counts it. The partition
+// goes on with the next message.
+func DeadLetter(ctx goka.Context, m *Metrics, raw []byte, err error) {
+	reason := Reason(err)
+	hdr := goka.Headers{
+		HeaderReason:    []byte(reason),
+		HeaderError:     []byte(err.Error()),
+		HeaderTopic:     []byte(ctx.Topic()),
+		HeaderPartition: []byte(strconv.Itoa(int(ctx.Partition()))),
+		HeaderOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
+	}
+	ctx.Emit(DLQ(ctx.Topic()), ctx.Key(), raw, goka.WithCtxEmitHeaders(hdr))
+	m.DeadLetters.WithLabelValues(string(ctx.Topic()), reason).Inc()
+	m.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "dead_letter").Inc()
+}

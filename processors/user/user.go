@@ -1,0 +1,156 @@
+// Package user is the goka group that keeps, per user, a taste embedding (a
+// decayed weighted mean of the content embeddings of the streams the user
+// watched, chatted in, bid in and bought from), category affinities and the
+// recently engaged streams, from the user-keyed signals the livestream group
+// emits.
+package user
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/processors/pipeline"
+	"github.com/livefeed/livefeed/tables"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+)
+
+// DefaultGroup is the group name.
+const DefaultGroup goka.Group = "user"
+
+// Weights says how much each kind of signal moves a user's taste.
+type Weights map[events.SignalKind]float64
+
+// DefaultWeights: buying says more than bidding, bidding more than chatting,
+// chatting more than watching (one watch signal per join or heartbeat).
+func DefaultWeights() Weights {
+	return Weights{events.SignalWatch: 1, events.SignalChat: 2, events.SignalBid: 4, events.SignalBuy: 8}
+}
+
+// Config configures the group.
+type Config struct {
+	Group       goka.Group
+	UserSignals goka.Stream
+	Weights     Weights
+	// HalfLife of taste and category affinity. Default 24h.
+	HalfLife time.Duration
+	Metrics  *pipeline.Metrics
+	Logger   *slog.Logger
+}
+
+func (c *Config) defaults() error {
+	if c.Group == "" || c.UserSignals == "" {
+		return errors.New("user: group and user-signals topic required")
+	}
+	if c.Weights == nil {
+		c.Weights = DefaultWeights()
+	}
+	for k, w := range c.Weights {
+		if w < 0 {
+			return fmt.Errorf("user: weight of %s is negative", k)
+		}
+	}
+	if c.HalfLife == 0 {
+		c.HalfLife = 24 * time.Hour
+	}
+	if c.HalfLife < 0 {
+		return errors.New("user: negative half-life")
+	}
+	if c.Metrics == nil {
+		c.Metrics = pipeline.NewMetrics(nil)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+type processor struct{ cfg Config }
+
+// Graph builds the group graph.
+func Graph(cfg Config) (*goka.GroupGraph, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	p := &processor{cfg: cfg}
+	return goka.DefineGroup(cfg.Group,
+		goka.Input(cfg.UserSignals, new(codec.Bytes), p.onSignal),
+		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
+		goka.Persist(tables.JSONCodec[tables.User]{}),
+	), nil
+}
+
+func (p *processor) onSignal(ctx goka.Context, msg any) {
+	raw, _ := msg.([]byte)
+	var sig events.UserSignal
+	err := events.Decode(raw, &sig)
+	if err == nil && sig.UserID != ctx.Key() {
+		err = &events.ValidationError{Field: "key", Reason: fmt.Sprintf("Kafka key %q differs from user_id %q", ctx.Key(), sig.UserID)}
+	}
+	if err != nil {
+		pipeline.DeadLetter(ctx, p.cfg.Metrics, raw, err)
+		return
+	}
+	st, _ := ctx.Value().(*tables.User)
+	if st == nil {
+		st = &tables.User{UserID: ctx.Key()}
+	}
+	Apply(st, &sig, p.cfg.Weights, p.cfg.HalfLife)
+	ctx.SetValue(st)
+	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "ok").Inc()
+}
+
+// Apply folds one signal into a user's state.
+func Apply(st *tables.User, sig *events.UserSignal, w Weights, halfLife time.Duration) {
+	weight := w[sig.Kind]
+	if len(sig.Embedding) > 0 {
+		st.Taste.Add(sig.Embedding, weight, sig.EventTime, halfLife)
+	}
+	if sig.Category != "" {
+		if st.Categories == nil {
+			st.Categories = map[string]models.DecayedValue{}
+		}
+		c := st.Categories[sig.Category]
+		c.Add(weight, sig.EventTime, halfLife)
+		st.Categories[sig.Category] = c
+	}
+	if st.Signals == nil {
+		st.Signals = map[events.SignalKind]int64{}
+	}
+	st.Signals[sig.Kind]++
+	if sig.EventTime.After(st.LastEvent) {
+		st.LastEvent = sig.EventTime
+	}
+	st.Recent = addRecent(st.Recent, tables.RecentStream{LivestreamID: sig.LivestreamID, Kind: sig.Kind, Time: sig.EventTime})
+}
+
+// addRecent keeps the newest engagement per stream, newest first, bounded.
+func addRecent(recent []tables.RecentStream, r tables.RecentStream) []tables.RecentStream {
+	for i, x := range recent {
+		if x.LivestreamID == r.LivestreamID {
+			if !r.Time.After(x.Time) {
+				return recent
+			}
+			recent = append(recent[:i], recent[i+1:]...)
+			break
+		}
+	}
+	i := 0
+	for i < len(recent) && recent[i].Time.After(r.Time) {
+		i++
+	}
+	if i >= tables.MaxRecent {
+		return recent
+	}
+	recent = append(recent, tables.RecentStream{})
+	copy(recent[i+1:], recent[i:])
+	recent[i] = r
+	if len(recent) > tables.MaxRecent {
+		recent = recent[:tables.MaxRecent]
+	}
+	return recent
+}

@@ -1,0 +1,157 @@
+// Package serving answers the feed service: goka views over the livestream
+// and user tables, an in-memory index of live streams kept current from the
+// livestream view's update callback, filtered k-NN and feature lookups over
+// HTTP.
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/livefeed/livefeed/broker"
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/serving/index"
+	"github.com/livefeed/livefeed/tables"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+)
+
+// Config configures the serving side.
+type Config struct {
+	Broker          *broker.Config
+	LivestreamTable goka.Table
+	UserTable       goka.Table
+	Features        *features.Set
+	// Embedder answers text queries; nil disables them (400).
+	Embedder models.Embedder
+	// Registerer receives the serving metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// Clock is the time windows are evaluated at. Default time.Now.
+	Clock func() time.Time
+	// DefaultK and MaxK bound result sizes. Defaults 20 and 200.
+	DefaultK, MaxK int
+}
+
+// Service is the serving side: views, index, HTTP handlers.
+type Service struct {
+	cfg     Config
+	index   *index.Index
+	streams *goka.View
+	users   *goka.View
+	metrics *metrics
+	log     *slog.Logger
+}
+
+// New creates the views (the table topics must exist) and the index.
+func New(cfg Config) (*Service, error) {
+	if cfg.Broker == nil || cfg.Features == nil || cfg.LivestreamTable == "" || cfg.UserTable == "" {
+		return nil, errors.New("serving: broker, features and both tables are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.DefaultK == 0 {
+		cfg.DefaultK = 20
+	}
+	if cfg.MaxK == 0 {
+		cfg.MaxK = 200
+	}
+	s := &Service{
+		cfg:     cfg,
+		index:   index.New(int(cfg.Broker.Partitions), cfg.Features),
+		metrics: newMetrics(cfg.Registerer),
+		log:     cfg.Logger.With("component", "serving"),
+	}
+	var err error
+	s.streams, err = goka.NewView(cfg.Broker.Brokers, cfg.LivestreamTable, tables.JSONCodec[tables.Livestream]{},
+		cfg.Broker.ViewOptions(goka.WithViewCallback(s.onLivestream))...)
+	if err != nil {
+		return nil, fmt.Errorf("creating livestream view: %w", err)
+	}
+	s.users, err = goka.NewView(cfg.Broker.Brokers, cfg.UserTable, tables.JSONCodec[tables.User]{},
+		cfg.Broker.ViewOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("creating user view: %w", err)
+	}
+	return s, nil
+}
+
+// onLivestream keeps the index current: every table update (during recovery
+// and live) re-indexes the stream; a deleted or ended stream leaves it.
+func (s *Service) onLivestream(ctx goka.UpdateContext, st storage.Storage, key string, value []byte) error {
+	if err := goka.DefaultUpdate(ctx, st, key, value); err != nil {
+		return err
+	}
+	if value == nil {
+		s.index.Delete(ctx.Partition(), key)
+		s.metrics.indexUpdates.WithLabelValues("delete").Inc()
+		return nil
+	}
+	ls, err := tables.DecodeLivestream(value)
+	if err != nil {
+		// A value we cannot read must not stop the view; the stream stays out.
+		s.log.Warn("skipping undecodable livestream state", "key", key, "partition", ctx.Partition(), "err", err)
+		s.metrics.indexUpdates.WithLabelValues("undecodable").Inc()
+		s.index.Delete(ctx.Partition(), key)
+		return nil
+	}
+	s.index.Upsert(ctx.Partition(), index.ItemFrom(ls))
+	s.metrics.indexUpdates.WithLabelValues("upsert").Inc()
+	return nil
+}
+
+// Run runs both views until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.streams.Run(ctx) })
+	g.Go(func() error { return s.users.Run(ctx) })
+	g.Go(func() error {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				s.metrics.indexed.Set(float64(s.index.Len()))
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// Ready reports whether both views have recovered their tables.
+func (s *Service) Ready() bool { return s.streams.Recovered() && s.users.Recovered() }
+
+// Index exposes the index (benchmarks, tests).
+func (s *Service) Index() *index.Index { return s.index }
+
+// User returns a user's state, nil if unknown.
+func (s *Service) User(id string) (*tables.User, error) {
+	v, err := s.users.Get(id)
+	if err != nil {
+		return nil, fmt.Errorf("reading user %s: %w", id, err)
+	}
+	u, _ := v.(*tables.User)
+	return u, nil
+}
+
+// Livestream returns a stream's state, nil if unknown.
+func (s *Service) Livestream(id string) (*tables.Livestream, error) {
+	v, err := s.streams.Get(id)
+	if err != nil {
+		return nil, fmt.Errorf("reading livestream %s: %w", id, err)
+	}
+	l, _ := v.(*tables.Livestream)
+	return l, nil
+}

@@ -1,0 +1,120 @@
+// Package tables holds the contracts of livefeed's state tables: the values
+// the processors write to their goka group tables (changelog topics in Kafka)
+// and that serving reads through goka views, with their codecs.
+package tables
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/models"
+)
+
+// Livestream is the state of one livestream (table of group "livestream").
+type Livestream struct {
+	LivestreamID string        `json:"livestream_id"`
+	SellerID     string        `json:"seller_id,omitempty"`
+	Title        string        `json:"title,omitempty"`
+	Category     string        `json:"category,omitempty"`
+	Tags         []string      `json:"tags,omitempty"`
+	Language     string        `json:"language,omitempty"`
+	Status       events.Status `json:"status,omitempty"`
+	// MetadataTime is the event time of the metadata applied last; older
+	// metadata events arriving later are ignored (last write wins by event time).
+	MetadataTime time.Time `json:"metadata_time,omitzero"`
+	LiveSince    time.Time `json:"live_since,omitzero"`
+	EndedAt      time.Time `json:"ended_at,omitzero"`
+
+	// Embedding is the L2-normalised content embedding of title, category and
+	// tags, EmbeddingModel the model version that made it and EmbeddedText
+	// the exact text embedded.
+	Embedding      []float32 `json:"embedding,omitempty"`
+	EmbeddingModel string    `json:"embedding_model,omitempty"`
+	EmbeddedText   string    `json:"embedded_text,omitempty"`
+
+	// Viewers maps each current viewer to the event time (unix ms) they were
+	// last seen (join or heartbeat); leave removes them, silence expires them.
+	Viewers map[string]int64 `json:"viewers,omitempty"`
+	// Features holds the windowed engagement metrics.
+	Features features.State `json:"features"`
+
+	Events      int64 `json:"events"`
+	LateDropped int64 `json:"late_dropped"`
+}
+
+// ViewersNow is the number of concurrent viewers.
+func (l *Livestream) ViewersNow() int { return len(l.Viewers) }
+
+// IsLive reports whether the stream is live.
+func (l *Livestream) IsLive() bool { return l.Status == events.StatusLive }
+
+// RecentStream is a livestream a user engaged with recently.
+type RecentStream struct {
+	LivestreamID string            `json:"livestream_id"`
+	Kind         events.SignalKind `json:"kind"`
+	Time         time.Time         `json:"time"`
+}
+
+// MaxRecent bounds User.Recent.
+const MaxRecent = 50
+
+// User is the state of one user (table of group "user").
+type User struct {
+	UserID string `json:"user_id"`
+	// Taste is the decayed weighted sum of the content embeddings of the
+	// streams the user engaged with; its direction is the taste vector.
+	Taste models.DecayedSum `json:"taste"`
+	// Categories is the decayed engagement per category.
+	Categories map[string]models.DecayedValue `json:"categories,omitempty"`
+	// Recent are the streams engaged with most recently, newest first,
+	// distinct by stream.
+	Recent    []RecentStream              `json:"recent,omitempty"`
+	Signals   map[events.SignalKind]int64 `json:"signals,omitempty"`
+	LastEvent time.Time                   `json:"last_event,omitzero"`
+}
+
+// JSONCodec is a goka codec for a table value type.
+type JSONCodec[T any] struct{}
+
+// Encode marshals a *T or T.
+func (JSONCodec[T]) Encode(value any) ([]byte, error) {
+	switch v := value.(type) {
+	case *T:
+		return json.Marshal(v)
+	case T:
+		return json.Marshal(&v)
+	default:
+		var zero T
+		return nil, fmt.Errorf("encoding %T: want %T", value, &zero)
+	}
+}
+
+// Decode unmarshals into a new *T.
+func (JSONCodec[T]) Decode(data []byte) (any, error) {
+	v := new(T)
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, fmt.Errorf("decoding %T: %w", v, err)
+	}
+	return v, nil
+}
+
+// DecodeLivestream decodes a livestream table value.
+func DecodeLivestream(data []byte) (*Livestream, error) {
+	v := new(Livestream)
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, fmt.Errorf("decoding livestream state: %w", err)
+	}
+	return v, nil
+}
+
+// DecodeUser decodes a user table value.
+func DecodeUser(data []byte) (*User, error) {
+	v := new(User)
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, fmt.Errorf("decoding user state: %w", err)
+	}
+	return v, nil
+}

@@ -224,7 +224,10 @@ func (a *App) Close() {
 func (a *App) Brokers() []string { return a.Broker.Brokers }
 
 func (a *App) admin() (*kadm.Client, func(), error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Broker.Brokers...))
+	// kadm answers ListTopics from franz-go's metadata cache; a short
+	// minimum age lets EnsureTopics see the topics it just created at once
+	// instead of after the default 5s.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Broker.Brokers...), kgo.MetadataMinAge(50*time.Millisecond))
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating kafka client: %w", err)
 	}

@@ -202,6 +202,23 @@ func TestPipeline(t *testing.T) {
 	r.produce(t, events.TopicAuctions, "ls-cards-1", events.Auction{Header: hdr(&n, "ls-cards-1", 4*time.Second), AuctionID: "a-1", Type: events.AuctionBid, UserID: "u-cards", Amount: 25, Currency: "USD"})
 	r.produce(t, events.TopicAuctions, "ls-cards-1", events.Auction{Header: hdr(&n, "ls-cards-1", 5*time.Second), AuctionID: "a-1", Type: events.AuctionSold, UserID: "u-cards", Amount: 25, Currency: "USD"})
 
+	// Wait until every event went through both processors.
+	r.waitFor(t, "all events processed", func() bool {
+		for i, s := range catalog {
+			want := i + 1
+			if s.id == "ls-cards-1" {
+				want++
+			}
+			var lf serving.LivestreamFeatures
+			if r.get(t, "/v1/features/livestream/"+s.id, &lf) != 200 || lf.ViewersNow != want {
+				return false
+			}
+		}
+		var uf serving.UserFeatures
+		return r.get(t, "/v1/features/user/u-cards", &uf) == 200 && len(uf.Recent) == 1 &&
+			uf.Signals["watch"]+uf.Signals["chat"]+uf.Signals["bid"]+uf.Signals["buy"] == 4
+	})
+
 	var rec serving.Response
 	r.waitFor(t, "taste-based recommendations for u-cards", func() bool {
 		rec = serving.Response{}

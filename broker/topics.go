@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -64,5 +65,44 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, replication int16, spec
 		}
 		created = append(created, s.Name)
 	}
-	return created, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return created, err
+	}
+	return created, waitForTopics(ctx, adm, created)
+}
+
+// waitForTopics waits until every topic is in the metadata with a leader for
+// each partition: a broker answers CreateTopics before all of it knows.
+func waitForTopics(ctx context.Context, adm *kadm.Client, topics []string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		td, err := adm.ListTopics(ctx, topics...)
+		if err == nil && allReady(td, topics) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for created topics to appear in metadata: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func allReady(td kadm.TopicDetails, topics []string) bool {
+	for _, t := range topics {
+		d, ok := td[t]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			return false
+		}
+		for _, p := range d.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }

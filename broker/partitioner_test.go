@@ -51,18 +51,18 @@ func TestHasherAgreesWithPartition(t *testing.T) {
 // where Partition says, and a goka view with livefeed's options finds it under
 // its key.
 func TestPlainProducerRecordFoundByGokaView(t *testing.T) {
-	e := startEmbedded(t)
-	cfg := &Config{Brokers: e.Addrs(), StateDir: t.TempDir()}
+	brokers := testBrokers(t)
+	cfg := &Config{Brokers: brokers, StateDir: t.TempDir()}
 	cfg.Defaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Addrs()...)) // default partitioner
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(50*time.Millisecond)) // default partitioner
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	const table = "plain-table"
+	table := fmt.Sprintf("plain-%d-table", time.Now().UnixNano())
 	if _, err := EnsureTopics(ctx, kadm.NewClient(cl), 1, []TopicSpec{{Name: table, Partitions: 8, Compacted: true}}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/models/testmodel"
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/lovoo/goka"
@@ -27,7 +29,7 @@ type harness struct {
 	table   goka.Table
 }
 
-func newHarness(t *testing.T, emb *wordEmbedder) *harness {
+func newHarness(t *testing.T, emb models.Embedder) *harness {
 	t.Helper()
 	feats, err := features.NewSet(features.LivestreamDefaults()...)
 	if err != nil {
@@ -83,42 +85,24 @@ func meta(id string, at time.Duration, status events.Status, title string) event
 		Tags: []string{"pokemon"}, Language: "en", Status: status}
 }
 
-// wordEmbedder is a deterministic Embedder for callback tests: one dimension
-// per known word. The real model is exercised in models/ and the pipeline tests.
-type wordEmbedder struct{ calls int }
-
-var words = []string{"pokemon", "booster", "sneakers", "cards", "trading"}
-
-func (w *wordEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
-	w.calls++
-	out := make([][]float32, len(texts))
-	for i, t := range texts {
-		v := make([]float32, len(words)+1)
-		v[len(words)] = 0.1
-		for j, word := range words {
-			if contains(t, word) {
-				v[j] = 1
-			}
-		}
-		out[i] = v
+// testEmbedder loads the real hugot embedder on the small generated
+// BERT-style test model.
+func testEmbedder(t *testing.T) models.Embedder {
+	t.Helper()
+	dir := t.TempDir()
+	if err := testmodel.Write(dir, testmodel.DefaultOptions()); err != nil {
+		t.Fatal(err)
 	}
-	return out, nil
-}
-func (w *wordEmbedder) Dim() int        { return len(words) + 1 }
-func (w *wordEmbedder) Version() string { return "words-v1" }
-func (w *wordEmbedder) Close() error    { return nil }
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
+	e, err := models.NewHugotEmbedder(context.Background(), models.HugotConfig{ModelDir: dir})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return false
+	t.Cleanup(func() { _ = e.Close() })
+	return e
 }
 
 func TestMetadataViewersAndWindows(t *testing.T) {
-	emb := &wordEmbedder{}
+	emb := testEmbedder(t)
 	h := newHarness(t, emb)
 	h.send(topics.Livestreams, "ls-1", meta("e1", 0, events.StatusLive, "pokemon booster break"))
 	for i, u := range []string{"u1", "u2", "u3"} {
@@ -143,8 +127,8 @@ func TestMetadataViewersAndWindows(t *testing.T) {
 	if v["chat_1m"] != 4 || v["bids_5m"] != 1 || v["gmv_1h"] != 12 || v["sold_1h"] != 1 || v["joins_5m"] != 3 {
 		t.Fatalf("features %v", v)
 	}
-	if st.EmbeddingModel != "words-v1" || len(st.Embedding) != emb.Dim() || st.Embedding[0] != 1 {
-		t.Fatalf("embedding %v %v", st.EmbeddingModel, st.Embedding)
+	if st.EmbeddingModel != emb.Version() || len(st.Embedding) != emb.Dim() || st.EmbeddedText != ContentText(st) {
+		t.Fatalf("embedding %v %d %q", st.EmbeddingModel, len(st.Embedding), st.EmbeddedText)
 	}
 
 	// Viewers silent for longer than the timeout expire in event time.
@@ -155,26 +139,30 @@ func TestMetadataViewersAndWindows(t *testing.T) {
 }
 
 func TestEmbedsOnlyWhenTextChanges(t *testing.T) {
-	emb := &wordEmbedder{}
-	h := newHarness(t, emb)
+	h := newHarness(t, testEmbedder(t))
+	embeds := func() float64 { return testutil.ToFloat64(h.metrics.Embeddings) }
 	h.send(topics.Livestreams, "ls-1", meta("e1", 0, events.StatusScheduled, "pokemon cards"))
+	first := append([]float32(nil), h.state(t, "ls-1").Embedding...)
 	h.send(topics.Livestreams, "ls-1", meta("e2", time.Second, events.StatusLive, "pokemon cards"))
-	if emb.calls != 1 {
-		t.Fatalf("status change re-embedded: %d calls", emb.calls)
+	if embeds() != 1 {
+		t.Fatalf("status change re-embedded: %v embeddings", embeds())
 	}
-	h.send(topics.Livestreams, "ls-1", meta("e3", 2*time.Second, events.StatusLive, "sneakers"))
-	if emb.calls != 2 {
-		t.Fatalf("title change not embedded: %d calls", emb.calls)
+	h.send(topics.Livestreams, "ls-1", meta("e3", 2*time.Second, events.StatusLive, "vintage sneakers"))
+	if embeds() != 2 {
+		t.Fatalf("title change not embedded: %v embeddings", embeds())
+	}
+	if models.Dot(first, h.state(t, "ls-1").Embedding) > 0.999 {
+		t.Fatal("a new title kept the old vector")
 	}
 	// An older metadata event arriving late does not overwrite newer metadata.
 	h.send(topics.Livestreams, "ls-1", meta("e0", -time.Minute, events.StatusScheduled, "old title"))
-	if st := h.state(t, "ls-1"); st.Title != "sneakers" || st.Status != events.StatusLive {
+	if st := h.state(t, "ls-1"); st.Title != "vintage sneakers" || st.Status != events.StatusLive {
 		t.Fatalf("late metadata applied: %+v", st)
 	}
 }
 
 func TestSignalsAreEnrichedAndUserKeyed(t *testing.T) {
-	h := newHarness(t, &wordEmbedder{})
+	h := newHarness(t, testEmbedder(t))
 	signals := h.gkt.NewQueueTracker(string(topics.UserSignals))
 	h.send(topics.Livestreams, "ls-1", meta("e1", 0, events.StatusLive, "pokemon booster"))
 	h.send(topics.Viewing, "ls-1", events.Viewing{Header: hdr("v1", "ls-1", time.Second), Type: events.ViewingJoin, UserID: "u7"})

@@ -314,7 +314,11 @@ func (a *App) Serve(ctx context.Context, svc *serving.Service, ln net.Listener) 
 
 // Simulate produces simulated traffic until ctx is done or the limit is hit.
 func (a *App) Simulate(ctx context.Context) (simulate.Stats, error) {
-	gen, err := simulate.New(simulate.Config{Seed: a.cfg.SimSeed, BadFraction: a.cfg.SimBadFraction})
+	sc := simulate.Config{Seed: a.cfg.SimSeed, BadFraction: a.cfg.SimBadFraction}
+	// Size the world (users, streams, sellers) for the rate, so the event
+	// mix stays realistic; the defaults suit ~100–300 events/s.
+	sc.FitRate(a.cfg.SimRate)
+	gen, err := simulate.New(sc)
 	if err != nil {
 		return simulate.Stats{}, fmt.Errorf("creating simulator: %w", err)
 	}

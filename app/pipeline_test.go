@@ -358,3 +358,12 @@ func TestAPIBadRequests(t *testing.T) {
 		t.Errorf("unknown stream: %d, want 404", code)
 	}
 }
+
+func (r *running) newProducer(t *testing.T) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.app.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}

@@ -8,8 +8,10 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -149,15 +151,57 @@ func (c *Config) ProcessorOptions(extra ...goka.ProcessorOption) []goka.Processo
 	return append(opts, extra...)
 }
 
+// Clients records the sarama consumers and topic managers goka builds for
+// views: goka's View closes its partitions but never these, so each view
+// would leak its clients (and their goroutines) after Run returns.
+type Clients struct {
+	mu      sync.Mutex
+	closers []io.Closer
+}
+
+func (cs *Clients) add(c io.Closer) {
+	cs.mu.Lock()
+	cs.closers = append(cs.closers, c)
+	cs.mu.Unlock()
+}
+
+// Close closes every recorded client. Call it after the views' Run returned.
+func (cs *Clients) Close() error {
+	cs.mu.Lock()
+	closers := cs.closers
+	cs.closers = nil
+	cs.mu.Unlock()
+	var errs []error
+	for _, c := range closers {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // ViewOptions are the goka options every livefeed view runs with. Views keep
 // their state in memory: serving rebuilds its index from the update callback
-// while the view recovers.
-func (c *Config) ViewOptions(extra ...goka.ViewOption) []goka.ViewOption {
+// while the view recovers. The sarama clients the view builds are recorded in
+// clients, which the caller closes once the view has stopped.
+func (c *Config) ViewOptions(clients *Clients, extra ...goka.ViewOption) []goka.ViewOption {
 	_, _, cb, tmb := c.saramaBuilders()
 	opts := []goka.ViewOption{
 		goka.WithViewHasher(NewHasher),
-		goka.WithViewConsumerSaramaBuilder(cb),
-		goka.WithViewTopicManagerBuilder(tmb),
+		goka.WithViewConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
+			cons, err := cb(brokers, clientID)
+			if err == nil {
+				clients.add(cons)
+			}
+			return cons, err
+		}),
+		goka.WithViewTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
+			tm, err := tmb(brokers)
+			if err == nil {
+				clients.add(tm)
+			}
+			return tm, err
+		}),
 		goka.WithViewStorageBuilder(storage.MemoryBuilder()),
 		goka.WithViewClientID(c.ClientID),
 		goka.WithViewLogger(c.gokaLogger("view")),

@@ -78,7 +78,9 @@ func TestPlainProducerRecordFoundByGokaView(t *testing.T) {
 		}
 	}
 
-	view, err := goka.NewView(cfg.Brokers, goka.Table(table), new(codec.String), cfg.ViewOptions()...)
+	var clients Clients
+	defer clients.Close()
+	view, err := goka.NewView(cfg.Brokers, goka.Table(table), new(codec.String), cfg.ViewOptions(&clients)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,3 +132,28 @@ func TestDefinitionValidation(t *testing.T) {
 		t.Fatal("duplicate names accepted")
 	}
 }
+
+// A consumer may read one topic minutes ahead of another (catching up on a
+// backlog): lateness is judged per source, so nothing is dropped for it.
+func TestLatenessIsPerSource(t *testing.T) {
+	set := mustSet(t,
+		Definition{Name: "chats", Source: "chat", Aggregation: Count, Window: Window{time.Hour, time.Minute}, Lateness: 30 * time.Second},
+		Definition{Name: "joins", Source: "viewing", Aggregation: Count, Window: Window{time.Hour, time.Minute}, Lateness: 30 * time.Second},
+	)
+	var st State
+	for i := range 10 { // chat is read 10 minutes ahead
+		set.Apply(&st, Observation{Source: "chat", Time: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	for i := range 10 {
+		if !set.Apply(&st, Observation{Source: "viewing", Time: t0.Add(time.Duration(i) * time.Minute)}) {
+			t.Fatalf("viewing event %d dropped as late because chat ran ahead", i)
+		}
+	}
+	v := set.Values(&st, t0.Add(10*time.Minute))
+	if v["chats"] != 10 || v["joins"] != 10 {
+		t.Fatalf("values %v", v)
+	}
+	if !st.Watermark.Equal(t0.Add(9*time.Minute)) || !st.SourceWatermark("viewing").Equal(t0.Add(9*time.Minute)) {
+		t.Fatalf("watermarks %v %v", st.Watermark, st.Sources)
+	}
+}

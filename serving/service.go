@@ -47,6 +47,7 @@ type Service struct {
 	users   *goka.View
 	metrics *metrics
 	log     *slog.Logger
+	clients broker.Clients
 }
 
 // New creates the views (the table topics must exist) and the index.
@@ -74,13 +75,15 @@ func New(cfg Config) (*Service, error) {
 	}
 	var err error
 	s.streams, err = goka.NewView(cfg.Broker.Brokers, cfg.LivestreamTable, tables.JSONCodec[tables.Livestream]{},
-		cfg.Broker.ViewOptions(goka.WithViewCallback(s.onLivestream))...)
+		cfg.Broker.ViewOptions(&s.clients, goka.WithViewCallback(s.onLivestream))...)
 	if err != nil {
+		_ = s.clients.Close()
 		return nil, fmt.Errorf("creating livestream view: %w", err)
 	}
 	s.users, err = goka.NewView(cfg.Broker.Brokers, cfg.UserTable, tables.JSONCodec[tables.User]{},
-		cfg.Broker.ViewOptions()...)
+		cfg.Broker.ViewOptions(&s.clients)...)
 	if err != nil {
+		_ = s.clients.Close()
 		return nil, fmt.Errorf("creating user view: %w", err)
 	}
 	return s, nil
@@ -110,8 +113,10 @@ func (s *Service) onLivestream(ctx goka.UpdateContext, st storage.Storage, key s
 	return nil
 }
 
-// Run runs both views until ctx is done.
+// Run runs both views until ctx is done, then closes their Kafka clients.
+// A Service runs once.
 func (s *Service) Run(ctx context.Context) error {
+	defer s.clients.Close()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.streams.Run(ctx) })
 	g.Go(func() error { return s.users.Run(ctx) })

@@ -6,6 +6,7 @@
 //	livefeed serve    --brokers=...    views, index and the HTTP API
 //	livefeed simulate --brokers=...    simulated marketplace traffic
 //	livefeed topics create --brokers=...
+//	livefeed bench pipeline [--brokers=...]
 //	livefeed models testmodel DIR      write the small generated test model
 package main
 
@@ -38,6 +39,7 @@ Commands:
   serve             run views, index and the HTTP API against --brokers
   simulate          produce simulated marketplace traffic to --brokers
   topics create     create every topic livefeed needs on --brokers
+  bench pipeline    measure processor throughput, data freshness and query latency (embedded or --brokers)
   models testmodel DIR   write the small generated BERT-style test model to DIR
 
 Run 'livefeed <command> -h' for its flags. Every flag can also be set as an
@@ -77,6 +79,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 			return errors.New("usage: livefeed topics create [flags]")
 		}
 		return runTopicsCreate(ctx, args[1:])
+	case "bench":
+		return runBench(ctx, args)
 	case "models":
 		if len(args) != 2 || args[0] != "testmodel" {
 			return errors.New("usage: livefeed models testmodel DIR")

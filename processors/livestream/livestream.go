@@ -143,7 +143,9 @@ func (p *processor) observe(ctx goka.Context, st *tables.Livestream, o features.
 }
 
 func (p *processor) expireViewers(st *tables.Livestream) {
-	horizon := st.Features.Watermark.Add(-p.cfg.ViewerTimeout).UnixMilli()
+	// Judged on the viewing topic's own watermark, so how goka interleaves
+	// the input topics does not matter.
+	horizon := st.Features.SourceWatermark(events.TopicViewing).Add(-p.cfg.ViewerTimeout).UnixMilli()
 	for u, seen := range st.Viewers {
 		if seen < horizon {
 			delete(st.Viewers, u)

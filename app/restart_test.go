@@ -1,11 +1,7 @@
 package app
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,52 +12,9 @@ import (
 )
 
 // runEmbedded runs the embedded stack on dataDir until stop is called.
-func runEmbedded(t *testing.T, dataDir string) (r *running, stop func()) {
+func runEmbedded(t *testing.T, dataDir string) (*running, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, Config{DataDir: dataDir, Partitions: 4, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.CreateTopics(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := a.NewServing()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	errs := make(chan error, 2)
-	go func() { errs <- a.RunProcessors(ctx, ready) }()
-	go func() { errs <- a.Serve(ctx, svc, ln) }()
-	select {
-	case <-ready:
-	case err := <-errs:
-		t.Fatalf("stopped before ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("not ready")
-	}
-	r = &running{app: a, url: "http://" + ln.Addr().String()}
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		for range 2 {
-			if err := <-errs; err != nil && ctx.Err() == nil {
-				t.Errorf("stopping: %v", err)
-			}
-		}
-		a.Close()
-	}
-	t.Cleanup(stop)
-	return r, stop
+	return startStack(t, Config{DataDir: dataDir})
 }
 
 // A second run on the same data dir continues where the first stopped: the

@@ -48,11 +48,18 @@ func (rep *Report) WriteText(w io.Writer) error {
 		tw.Flush()
 		if late := t.Livestream.LateByTopic; len(late) > 0 {
 			fmt.Fprintf(&b, "  late (dropped from windows) by topic: %s\n", topicCounts(late))
-			fmt.Fprintf(&b, "  note: catching up, the group reads the four input topics independently, so one topic can run\n"+
-				"        minutes of event time ahead of another; events more than the allowed lateness behind their\n"+
-				"        stream's watermark are dropped from the windows (they are still handled and emit signals)\n")
+			fmt.Fprintf(&b, "  note: an event older than its own topic's watermark for the stream minus the feature's allowed\n"+
+				"        lateness is dropped from the windows (it is still handled and emits signals)\n")
 		}
 		fmt.Fprintf(&b, "  committed lag of the livestream group reached 0 at %.1fs\n", t.CommitLagZeroSeconds)
+		if fl := t.Floor; fl != nil {
+			ratio := 0.0
+			if fl.EventsPerSec > 0 {
+				ratio = t.Livestream.EventsPerSec / fl.EventsPerSec
+			}
+			fmt.Fprintf(&b, "  peer, same run: goka floor (%s counts per key in goleveldb, same backlog, broker and config)\n", fl.Group)
+			fmt.Fprintf(&b, "        %d events in %.1fs: %.0f events/s; livestream group = %.2f × the floor\n", fl.Events, fl.Seconds, fl.EventsPerSec, ratio)
+		}
 		fmt.Fprintf(&b, "  method: %s\n", t.Method)
 	}
 

@@ -33,6 +33,9 @@ type ThroughputResult struct {
 	// CommitLagZeroSeconds is when the livestream group's committed offsets
 	// reached the end of the input topics, from processor start.
 	CommitLagZeroSeconds float64 `json:"commit_lag_zero_seconds"`
+	// Floor is the peer in the same run: a trivial goka counting group on
+	// the same backlog (nil if it was not run).
+	Floor *FloorResult `json:"goka_floor,omitempty"`
 	// Method describes how the numbers were taken.
 	Method string `json:"method"`
 }
@@ -136,11 +139,17 @@ func (r *runner) throughput(ctx context.Context) (*ThroughputResult, error) {
 	start := time.Now()
 	stk := startProcessors(ctx, a)
 	closeApp = nil // stop closes it
-	defer func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		if err := stk.stop(); err != nil {
 			r.progress("throughput: stopping: %v", err)
 		}
-	}()
+	}
+	defer stop()
 
 	timeout := 2*time.Minute + time.Duration(n)*time.Second/500
 	deadline := time.Now().Add(timeout)
@@ -253,5 +262,19 @@ func (r *runner) throughput(ctx context.Context) (*ThroughputResult, error) {
 		return res, errors.New("livestream group handled more events than were produced")
 	}
 	r.progress("throughput: livestream %.0f events/s, user %.0f signals/s", res.Livestream.EventsPerSec, res.User.EventsPerSec)
+
+	// 3. The peer: goka's own floor on the same backlog, with livefeed's
+	// groups stopped so it has the CPUs to itself.
+	stop()
+	floorApp, err := r.newApp(ctx, "tp")
+	if err != nil {
+		return res, err
+	}
+	defer floorApp.Close()
+	r.progress("throughput: goka floor (count per key, goleveldb) on the same %d events", n)
+	if res.Floor, err = gokaFloor(ctx, floorApp, inputs, int64(n)); err != nil {
+		return res, err
+	}
+	r.progress("throughput: goka floor %.0f events/s", res.Floor.EventsPerSec)
 	return res, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -82,8 +83,21 @@ func runBench(ctx context.Context, args []string) error {
 	f.fs.BoolVar(&cfg.Keep, "keep", false, "keep the run's topics and consumer groups on --brokers and its --data subdirectory")
 	f.fs.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
 	f.fs.DurationVar(&timeout, "timeout", 15*time.Minute, "abort the run after this long")
+	var cpuProfile string
+	f.fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := f.parse(args[1:], false); err != nil {
 		return err
+	}
+	if cpuProfile != "" {
+		pf, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("creating CPU profile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("starting CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cfg.App = f.cfg
 	cfg.HTTPAddr = f.cfg.HTTPAddr

@@ -182,19 +182,30 @@ func (f *flags) parse(args []string, needBrokers bool) error {
 	return nil
 }
 
-func runDemo(ctx context.Context, args []string) error {
-	f := newFlags("demo", true, true)
-	if err := f.parse(args, false); err != nil {
-		return err
+// openApp parses the flags, assembles the app and makes sure every topic
+// exists. The caller closes the app.
+func openApp(ctx context.Context, f *flags, args []string, needBrokers bool) (*app.App, error) {
+	if err := f.parse(args, needBrokers); err != nil {
+		return nil, err
 	}
 	a, err := app.New(ctx, f.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.CreateTopics(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func runDemo(ctx context.Context, args []string) error {
+	f := newFlags("demo", true, true)
+	a, err := openApp(ctx, f, args, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.CreateTopics(ctx); err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", f.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.cfg.HTTPAddr, err)
@@ -241,7 +252,10 @@ Ctrl-C stops it; a second run continues where this one stopped (data in %s).
 
 func displayAddr(a net.Addr) string {
 	tcp, ok := a.(*net.TCPAddr)
-	if !ok || tcp.IP.IsUnspecified() {
+	if !ok {
+		return a.String()
+	}
+	if tcp.IP.IsUnspecified() {
 		return "localhost:" + strconv.Itoa(tcp.Port)
 	}
 	return tcp.String()
@@ -249,17 +263,11 @@ func displayAddr(a net.Addr) string {
 
 func runProcess(ctx context.Context, args []string) error {
 	f := newFlags("process", false, false)
-	if err := f.parse(args, true); err != nil {
-		return err
-	}
-	a, err := app.New(ctx, f.cfg)
+	a, err := openApp(ctx, f, args, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.CreateTopics(ctx); err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", f.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.cfg.HTTPAddr, err)
@@ -272,17 +280,11 @@ func runProcess(ctx context.Context, args []string) error {
 
 func runServe(ctx context.Context, args []string) error {
 	f := newFlags("serve", false, false)
-	if err := f.parse(args, true); err != nil {
-		return err
-	}
-	a, err := app.New(ctx, f.cfg)
+	a, err := openApp(ctx, f, args, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.CreateTopics(ctx); err != nil {
-		return err
-	}
 	svc, err := a.NewServing()
 	if err != nil {
 		return err
@@ -297,19 +299,12 @@ func runServe(ctx context.Context, args []string) error {
 
 func runSimulate(ctx context.Context, args []string) error {
 	f := newFlags("simulate", false, true)
-	f.cfg.NoEmbeddings = true
-	if err := f.parse(args, true); err != nil {
-		return err
-	}
-	f.cfg.NoEmbeddings = true
-	a, err := app.New(ctx, f.cfg)
+	f.cfg.NoEmbeddings = true // the simulator embeds nothing
+	a, err := openApp(ctx, f, args, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.CreateTopics(ctx); err != nil {
-		return err
-	}
 	start := time.Now()
 	st, err := a.Simulate(ctx)
 	f.cfg.Logger.Info("simulation done", "stats", st, "took", time.Since(start).Round(time.Millisecond))
@@ -318,18 +313,12 @@ func runSimulate(ctx context.Context, args []string) error {
 
 func runTopicsCreate(ctx context.Context, args []string) error {
 	f := newFlags("topics create", false, false)
-	if err := f.parse(args, true); err != nil {
-		return err
-	}
-	f.cfg.NoEmbeddings = true
-	a, err := app.New(ctx, f.cfg)
+	f.cfg.NoEmbeddings = true // no model needed to create topics
+	a, err := openApp(ctx, f, args, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.CreateTopics(ctx); err != nil {
-		return err
-	}
 	for _, t := range a.Topology.Topics() {
 		fmt.Printf("%s\tpartitions=%d\tcompacted=%v\n", t.Name, t.Partitions, t.Compacted)
 	}

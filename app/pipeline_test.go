@@ -198,6 +198,18 @@ func TestPipeline(t *testing.T) {
 		r.produce(t, events.TopicLivestreams, s.id, events.Livestream{Header: hdr(&n, s.id, 0), SellerID: s.seller,
 			Title: s.title, Category: s.category, Tags: s.tags, Language: "en", Status: events.StatusLive})
 	}
+	// Streams exist before anyone engages with them. (Goka reads the four
+	// topics independently: a signal handled before its stream's metadata
+	// carries no vector and does not move the user's taste.)
+	r.waitFor(t, "every stream live and embedded", func() bool {
+		for _, s := range catalog {
+			var lf serving.LivestreamFeatures
+			if r.get(t, "/v1/features/livestream/"+s.id, &lf) != 200 || lf.Status != events.StatusLive || lf.EmbeddingModel == "" {
+				return false
+			}
+		}
+		return true
+	})
 	// A bad event between good ones.
 	r.produce(t, events.TopicChat, "ls-cards-1", []byte(`{"event_id":"bad","livestream_id":"ls-cards-1"}`))
 

@@ -92,9 +92,9 @@ func (t *Topology) TableTopics() []string {
 	return []string{string(t.Names.LivestreamTable()), string(t.Names.UserTable())}
 }
 
-// Graphs builds the group graphs.
-func (t *Topology) Graphs() ([]*goka.GroupGraph, error) {
-	ls, err := livestream.Graph(livestream.Config{
+// Groups builds the goka groups.
+func (t *Topology) Groups() ([]*pipeline.Group, error) {
+	ls, err := livestream.New(livestream.Config{
 		Group:    t.Names.LivestreamGroup(),
 		Topics:   t.Names.LivestreamTopics(),
 		Features: t.Features,
@@ -105,7 +105,7 @@ func (t *Topology) Graphs() ([]*goka.GroupGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	us, err := user.Graph(user.Config{
+	us, err := user.New(user.Config{
 		Group:       t.Names.UserGroup(),
 		UserSignals: t.Names.LivestreamTopics().UserSignals,
 		Weights:     t.Weights,
@@ -116,22 +116,22 @@ func (t *Topology) Graphs() ([]*goka.GroupGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*goka.GroupGraph{ls, us}, nil
+	return []*pipeline.Group{ls, us}, nil
 }
 
 // Run runs every group of the topology as a goka processor until ctx is done
 // or one fails. ready, if not nil, is closed when all processors are ready
 // (partitions assigned and state recovered).
 func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- struct{}) error {
-	graphs, err := t.Graphs()
+	groups, err := t.Groups()
 	if err != nil {
 		return err
 	}
-	procs := make([]*goka.Processor, len(graphs))
-	for i, gg := range graphs {
-		p, err := goka.NewProcessor(bc.Brokers, gg, bc.ProcessorOptions()...)
+	procs := make([]*goka.Processor, len(groups))
+	for i, g := range groups {
+		p, err := goka.NewProcessor(bc.Brokers, g.Graph, bc.ProcessorOptions(g.Options...)...)
 		if err != nil {
-			return fmt.Errorf("creating processor %s: %w", gg.Group(), err)
+			return fmt.Errorf("creating processor %s: %w", g.Graph.Group(), err)
 		}
 		procs[i] = p
 	}

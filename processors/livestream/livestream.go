@@ -52,8 +52,11 @@ type Config struct {
 	// ViewerTimeout expires a viewer not seen (join or heartbeat) for this
 	// long in event time. Default 2m.
 	ViewerTimeout time.Duration
-	Metrics       *pipeline.Metrics
-	Logger        *slog.Logger
+	// CacheSize is how many decoded stream states are cached per
+	// partition. Default 10000.
+	CacheSize int
+	Metrics   *pipeline.Metrics
+	Logger    *slog.Logger
 }
 
 func (c *Config) defaults() error {
@@ -71,6 +74,9 @@ func (c *Config) defaults() error {
 	if c.ViewerTimeout == 0 {
 		c.ViewerTimeout = 2 * time.Minute
 	}
+	if c.CacheSize == 0 {
+		c.CacheSize = 10000
+	}
 	if c.Metrics == nil {
 		c.Metrics = pipeline.NewMetrics(nil)
 	}
@@ -83,14 +89,17 @@ func (c *Config) defaults() error {
 // Table is the group table of a group.
 func Table(g goka.Group) goka.Table { return goka.GroupTable(g) }
 
-type processor struct{ cfg Config }
+type processor struct {
+	cfg   Config
+	cache *pipeline.StateCache[tables.Livestream]
+}
 
-// Graph builds the group graph.
-func Graph(cfg Config) (*goka.GroupGraph, error) {
+// New builds the group.
+func New(cfg Config) (*pipeline.Group, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	p := &processor{cfg: cfg}
+	p := &processor{cfg: cfg, cache: pipeline.NewStateCache[tables.Livestream](cfg.CacheSize)}
 	t := cfg.Topics
 	edges := []goka.Edge{
 		goka.Input(t.Livestreams, new(codec.Bytes), p.onLivestream),
@@ -103,7 +112,10 @@ func Graph(cfg Config) (*goka.GroupGraph, error) {
 	for _, in := range t.Inputs() {
 		edges = append(edges, goka.Output(pipeline.DLQ(in), new(codec.Bytes)))
 	}
-	return goka.DefineGroup(cfg.Group, edges...), nil
+	return &pipeline.Group{
+		Graph:   goka.DefineGroup(cfg.Group, edges...),
+		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
+	}, nil
 }
 
 // decode parses msg into ev and checks its key; on failure the message goes
@@ -124,7 +136,7 @@ func (p *processor) decode(ctx goka.Context, msg any, ev events.Validator, h *ev
 }
 
 func (p *processor) state(ctx goka.Context) *tables.Livestream {
-	if v, ok := ctx.Value().(*tables.Livestream); ok && v != nil {
+	if v := p.cache.Get(ctx); v != nil {
 		return v
 	}
 	return &tables.Livestream{LivestreamID: ctx.Key()}
@@ -174,7 +186,7 @@ func (p *processor) onLivestream(ctx goka.Context, msg any) {
 		p.embed(ctx.Context(), st)
 	}
 	p.observe(ctx, st, features.Observation{Source: events.TopicLivestreams, Type: string(ev.Status), Time: ev.EventTime})
-	ctx.SetValue(st)
+	p.cache.Set(ctx, st)
 }
 
 // ContentText is the text of a stream that its content embedding encodes.
@@ -236,7 +248,7 @@ func (p *processor) onViewing(ctx goka.Context, msg any) {
 	}
 	p.observe(ctx, st, features.Observation{Source: events.TopicViewing, Type: string(ev.Type), Time: ev.EventTime})
 	p.expireViewers(st)
-	ctx.SetValue(st)
+	p.cache.Set(ctx, st)
 }
 
 func (p *processor) onChat(ctx goka.Context, msg any) {
@@ -247,7 +259,7 @@ func (p *processor) onChat(ctx goka.Context, msg any) {
 	st := p.state(ctx)
 	p.signal(ctx, st, &ev.Header, ev.UserID, events.SignalChat, 0)
 	p.observe(ctx, st, features.Observation{Source: events.TopicChat, Type: "message", Time: ev.EventTime})
-	ctx.SetValue(st)
+	p.cache.Set(ctx, st)
 }
 
 func (p *processor) onAuction(ctx goka.Context, msg any) {
@@ -266,7 +278,7 @@ func (p *processor) onAuction(ctx goka.Context, msg any) {
 		Source: events.TopicAuctions, Type: string(ev.Type), Time: ev.EventTime,
 		Fields: map[string]float64{"amount": ev.Amount},
 	})
-	ctx.SetValue(st)
+	p.cache.Set(ctx, st)
 }
 
 // signal emits a user-keyed engagement signal enriched with the stream.

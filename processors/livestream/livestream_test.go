@@ -40,12 +40,12 @@ func newHarness(t *testing.T, emb models.Embedder) *harness {
 	if emb != nil {
 		cfg.Embedder = emb
 	}
-	gg, err := Graph(cfg)
+	g, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gkt := tester.New(t)
-	proc, err := goka.NewProcessor(nil, gg, goka.WithTester(gkt))
+	proc, err := goka.NewProcessor(nil, g.Graph, append(g.Options, goka.WithTester(gkt))...)
 	if err != nil {
 		t.Fatal(err)
 	}

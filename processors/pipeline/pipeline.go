@@ -99,3 +99,10 @@ func DeadLetter(ctx goka.Context, m *Metrics, raw []byte, err error) {
 	m.DeadLetters.WithLabelValues(string(ctx.Topic()), reason).Inc()
 	m.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "dead_letter").Inc()
 }
+
+// Group is a goka group ready to run: its graph and the processor options it
+// needs beyond the deployment's (e.g. its state cache's rebalance hook).
+type Group struct {
+	Graph   *goka.GroupGraph
+	Options []goka.ProcessorOption
+}

@@ -38,8 +38,11 @@ type Config struct {
 	Weights     Weights
 	// HalfLife of taste and category affinity. Default 24h.
 	HalfLife time.Duration
-	Metrics  *pipeline.Metrics
-	Logger   *slog.Logger
+	// CacheSize is how many decoded user states are cached per partition.
+	// Default 10000.
+	CacheSize int
+	Metrics   *pipeline.Metrics
+	Logger    *slog.Logger
 }
 
 func (c *Config) defaults() error {
@@ -57,6 +60,9 @@ func (c *Config) defaults() error {
 	if c.HalfLife == 0 {
 		c.HalfLife = 24 * time.Hour
 	}
+	if c.CacheSize == 0 {
+		c.CacheSize = 10000
+	}
 	if c.HalfLife < 0 {
 		return errors.New("user: negative half-life")
 	}
@@ -69,19 +75,25 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-type processor struct{ cfg Config }
+type processor struct {
+	cfg   Config
+	cache *pipeline.StateCache[tables.User]
+}
 
-// Graph builds the group graph.
-func Graph(cfg Config) (*goka.GroupGraph, error) {
+// New builds the group.
+func New(cfg Config) (*pipeline.Group, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	p := &processor{cfg: cfg}
-	return goka.DefineGroup(cfg.Group,
-		goka.Input(cfg.UserSignals, new(codec.Bytes), p.onSignal),
-		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
-		goka.Persist(tables.JSONCodec[tables.User]{}),
-	), nil
+	p := &processor{cfg: cfg, cache: pipeline.NewStateCache[tables.User](cfg.CacheSize)}
+	return &pipeline.Group{
+		Graph: goka.DefineGroup(cfg.Group,
+			goka.Input(cfg.UserSignals, new(codec.Bytes), p.onSignal),
+			goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
+			goka.Persist(tables.JSONCodec[tables.User]{}),
+		),
+		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
+	}, nil
 }
 
 func (p *processor) onSignal(ctx goka.Context, msg any) {
@@ -95,12 +107,12 @@ func (p *processor) onSignal(ctx goka.Context, msg any) {
 		pipeline.DeadLetter(ctx, p.cfg.Metrics, raw, err)
 		return
 	}
-	st, _ := ctx.Value().(*tables.User)
+	st := p.cache.Get(ctx)
 	if st == nil {
 		st = &tables.User{UserID: ctx.Key()}
 	}
 	Apply(st, &sig, p.cfg.Weights, p.cfg.HalfLife)
-	ctx.SetValue(st)
+	p.cache.Set(ctx, st)
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "ok").Inc()
 }
 

@@ -24,12 +24,12 @@ func sig(id, user, ls string, kind events.SignalKind, at time.Duration, cat stri
 
 func run(t *testing.T) (*tester.Tester, goka.Table) {
 	t.Helper()
-	gg, err := Graph(Config{Group: DefaultGroup, UserSignals: "user-signals", Metrics: pipeline.NewMetrics(prometheus.NewRegistry())})
+	g, err := New(Config{Group: DefaultGroup, UserSignals: "user-signals", Metrics: pipeline.NewMetrics(prometheus.NewRegistry())})
 	if err != nil {
 		t.Fatal(err)
 	}
 	gkt := tester.New(t)
-	proc, err := goka.NewProcessor(nil, gg, goka.WithTester(gkt))
+	proc, err := goka.NewProcessor(nil, g.Graph, append(g.Options, goka.WithTester(gkt))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type UserSignal struct {
 	Amount       float64    `json:"amount,omitempty"`
 	// Embedding is the stream's content vector at the time of the signal
 	// (empty while the stream has no metadata yet).
-	Embedding []float32 `json:"embedding,omitempty"`
+	Embedding Vector `json:"embedding,omitempty"`
 }
 
 // Validate checks a user signal.

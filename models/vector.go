@@ -3,6 +3,8 @@ package models
 import (
 	"math"
 	"time"
+
+	"github.com/livefeed/livefeed/events"
 )
 
 // Dot is the inner product of two vectors of equal length.
@@ -47,9 +49,9 @@ func Normalized(v []float32) []float32 {
 // Σ wᵢ·vᵢ·2^(−(T−tᵢ)/halfLife). Adding is commutative, so replaying the same
 // signals in another order gives the same sum (up to float rounding).
 type DecayedSum struct {
-	Vector []float32 `json:"v,omitempty"`
-	Weight float64   `json:"w"` // Σ decayed weights
-	Time   time.Time `json:"t"` // reference time T
+	Vector events.Vector `json:"v,omitempty"`
+	Weight float64       `json:"w"` // Σ decayed weights
+	Time   time.Time     `json:"t"` // reference time T
 }
 
 func decay(dt time.Duration, halfLife time.Duration) float64 {

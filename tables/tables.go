@@ -31,9 +31,9 @@ type Livestream struct {
 	// Embedding is the L2-normalised content embedding of title, category and
 	// tags, EmbeddingModel the model version that made it and EmbeddedText
 	// the exact text embedded.
-	Embedding      []float32 `json:"embedding,omitempty"`
-	EmbeddingModel string    `json:"embedding_model,omitempty"`
-	EmbeddedText   string    `json:"embedded_text,omitempty"`
+	Embedding      events.Vector `json:"embedding,omitempty"`
+	EmbeddingModel string        `json:"embedding_model,omitempty"`
+	EmbeddedText   string        `json:"embedded_text,omitempty"`
 
 	// Viewers maps each current viewer to the event time (unix ms) they were
 	// last seen (join or heartbeat); leave removes them, silence expires them.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -26,9 +28,7 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.Handle("POST /v1/search", s.route("search", s.handleSearch))
 	mux.Handle("GET /v1/features/livestream/{id}", s.route("features_livestream", s.handleLivestreamFeatures))
 	mux.Handle("GET /v1/features/user/{id}", s.route("features_user", s.handleUserFeatures))
-	mux.Handle("GET /v1/features/{entity}/{id}", s.route("features_unknown", func(w http.ResponseWriter, r *http.Request) error {
-		return badRequest("unknown entity %q: want livestream or user", r.PathValue("entity"))
-	}))
+	mux.Handle("GET /v1/features/{entity}/{id}", s.route("features_entity", s.handleEntityFeatures))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -315,6 +315,7 @@ type UserFeatures struct {
 	LastEvent  time.Time                   `json:"last_event,omitzero"`
 	HasTaste   bool                        `json:"has_taste"`
 	Taste      []float32                   `json:"taste,omitempty"`
+	Features   map[string]float64          `json:"features,omitempty"`
 }
 
 func (s *Service) handleUserFeatures(w http.ResponseWriter, r *http.Request) error {
@@ -333,9 +334,47 @@ func (s *Service) handleUserFeatures(w http.ResponseWriter, r *http.Request) err
 	taste := u.Taste.Unit()
 	out := UserFeatures{UserID: u.UserID, Categories: cats, Recent: u.Recent, Signals: u.Signals,
 		LastEvent: u.LastEvent, HasTaste: taste != nil}
+	if e, ok := s.cfg.Entities["user"]; ok {
+		out.Features = e.Features.Values(&u.Features, s.cfg.Clock())
+	}
 	if r.URL.Query().Get("embedding") == "true" {
 		out.Taste = taste
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// EntityFeatures is the body of GET /v1/features/{entity}/{id} for entities
+// other than livestream and user.
+type EntityFeatures struct {
+	Entity      string             `json:"entity"`
+	ID          string             `json:"id"`
+	Features    map[string]float64 `json:"features"`
+	Watermark   time.Time          `json:"watermark,omitzero"`
+	Events      int64              `json:"events"`
+	LateDropped int64              `json:"late_dropped"`
+}
+
+func (s *Service) handleEntityFeatures(w http.ResponseWriter, r *http.Request) error {
+	entity, id := r.PathValue("entity"), r.PathValue("id")
+	st, ok, err := s.EntityState(entity, id)
+	if !ok {
+		names := []string{"livestream", "user"}
+		for n := range s.others {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return badRequest("unknown entity %q: want one of %s", entity, strings.Join(names, ", "))
+	}
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return notFound("%s %q not found", entity, id)
+	}
+	writeJSON(w, http.StatusOK, EntityFeatures{
+		Entity: entity, ID: id, Features: s.cfg.Entities[entity].Features.Values(&st.Features, s.cfg.Clock()),
+		Watermark: st.Features.Watermark, Events: st.Events, LateDropped: st.LateDropped,
+	})
 	return nil
 }

@@ -27,7 +27,11 @@ type Config struct {
 	Broker          *broker.Config
 	LivestreamTable goka.Table
 	UserTable       goka.Table
-	Features        *features.Set
+	// Features are the livestream features.
+	Features *features.Set
+	// Entities are the other entities with features, by name ("user" uses
+	// UserTable; others their own table).
+	Entities map[string]Entity
 	// Embedder answers text queries; nil disables them (400).
 	Embedder models.Embedder
 	// Registerer receives the serving metrics; nil registers nothing.
@@ -39,12 +43,19 @@ type Config struct {
 	DefaultK, MaxK int
 }
 
+// Entity is an entity's table and features, for feature lookups.
+type Entity struct {
+	Table    goka.Table
+	Features *features.Set
+}
+
 // Service is the serving side: views, index, HTTP handlers.
 type Service struct {
 	cfg     Config
 	index   *index.Index
 	streams *goka.View
 	users   *goka.View
+	others  map[string]*goka.View // entity views, except user
 	metrics *metrics
 	log     *slog.Logger
 	clients broker.Clients
@@ -86,6 +97,18 @@ func New(cfg Config) (*Service, error) {
 		_ = s.clients.Close()
 		return nil, fmt.Errorf("creating user view: %w", err)
 	}
+	s.others = map[string]*goka.View{}
+	for name, e := range cfg.Entities {
+		if name == "user" {
+			continue
+		}
+		v, err := goka.NewView(cfg.Broker.Brokers, e.Table, tables.JSONCodec[tables.Entity]{}, cfg.Broker.ViewOptions(&s.clients)...)
+		if err != nil {
+			_ = s.clients.Close()
+			return nil, fmt.Errorf("creating %s view: %w", name, err)
+		}
+		s.others[name] = v
+	}
 	return s, nil
 }
 
@@ -120,6 +143,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.streams.Run(ctx) })
 	g.Go(func() error { return s.users.Run(ctx) })
+	for _, v := range s.others {
+		g.Go(func() error { return v.Run(ctx) })
+	}
 	g.Go(func() error {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
@@ -135,8 +161,33 @@ func (s *Service) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// Ready reports whether both views have recovered their tables.
-func (s *Service) Ready() bool { return s.streams.Recovered() && s.users.Recovered() }
+// Ready reports whether every view has recovered its table.
+func (s *Service) Ready() bool {
+	if !s.streams.Recovered() || !s.users.Recovered() {
+		return false
+	}
+	for _, v := range s.others {
+		if !v.Recovered() {
+			return false
+		}
+	}
+	return true
+}
+
+// EntityState returns an entity's state, nil if unknown; ok is false for an
+// entity without features.
+func (s *Service) EntityState(entity, id string) (st *tables.Entity, ok bool, err error) {
+	v, ok := s.others[entity]
+	if !ok {
+		return nil, false, nil
+	}
+	val, err := v.Get(id)
+	if err != nil {
+		return nil, true, fmt.Errorf("reading %s %s: %w", entity, id, err)
+	}
+	st, _ = val.(*tables.Entity)
+	return st, true, nil
+}
 
 // Index exposes the index (benchmarks, tests).
 func (s *Service) Index() *index.Index { return s.index }

@@ -74,6 +74,8 @@ type User struct {
 	Recent    []RecentStream              `json:"recent,omitempty"`
 	Signals   map[events.SignalKind]int64 `json:"signals,omitempty"`
 	LastEvent time.Time                   `json:"last_event,omitzero"`
+	// Features holds the user entity's windowed features.
+	Features features.State `json:"features"`
 }
 
 // JSONCodec is a goka codec for a table value type.
@@ -117,4 +119,13 @@ func DecodeUser(data []byte) (*User, error) {
 		return nil, fmt.Errorf("decoding user state: %w", err)
 	}
 	return v, nil
+}
+
+// Entity is the state of one entity other than a livestream (seller, or any
+// key field), kept by its generic feature group: only windowed features.
+type Entity struct {
+	ID          string         `json:"id"`
+	Features    features.State `json:"features"`
+	Events      int64          `json:"events"`
+	LateDropped int64          `json:"late_dropped"`
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/processors/entity"
 	"github.com/livefeed/livefeed/processors/livestream"
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/processors/user"
@@ -50,8 +51,40 @@ func (n Names) LivestreamTopics() livestream.Topics {
 	}
 }
 
+// EntityGroup is the group of an entity: "user" is the user group (taste and
+// user features), any other entity gets a generic feature group.
+func (n Names) EntityGroup(entity string) goka.Group { return goka.Group(n.Prefix + entity) }
+
+// EntityTable is the table topic of an entity's group.
+func (n Names) EntityTable(entity string) goka.Table { return goka.GroupTable(n.EntityGroup(entity)) }
+
+// EntityTopic carries the enriched events re-keyed to an entity.
+func (n Names) EntityTopic(entity string) goka.Stream { return n.stream("features-" + entity) }
+
 // InputTopic is the full name of an input topic such as events.TopicChat.
 func (n Names) InputTopic(topic string) string { return n.Prefix + topic }
+
+// Entity is an entity other than the livestream with features of its own:
+// events are re-keyed by KeyField (user_id, seller_id, …) and aggregated by
+// the entity's group.
+type Entity struct {
+	Name     string
+	KeyField string
+	Features *features.Set
+}
+
+// sources lists the input topics an entity's features read.
+func (e Entity) sources() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range e.Features.All() {
+		if !seen[d.Source] {
+			seen[d.Source] = true
+			out = append(out, d.Source)
+		}
+	}
+	return out
+}
 
 // Topology is the whole processing graph of a deployment.
 type Topology struct {
@@ -59,6 +92,8 @@ type Topology struct {
 	Partitions int32
 	// Features are the livestream group's windowed metrics.
 	Features *features.Set
+	// Entities are the other entities with features (user, seller, …).
+	Entities []Entity
 	// Embedder embeds stream texts; nil disables content embeddings.
 	Embedder models.Embedder
 	// Weights and HalfLife of the user taste (see processors/user).
@@ -81,6 +116,11 @@ func (t *Topology) Topics() []broker.TopicSpec {
 			broker.TopicSpec{Name: string(s), Partitions: t.Partitions, RetentionMS: week},
 			broker.TopicSpec{Name: string(pipeline.DLQ(s)), Partitions: t.Partitions, RetentionMS: 4 * week})
 	}
+	for _, e := range t.Entities {
+		specs = append(specs,
+			broker.TopicSpec{Name: string(t.Names.EntityTopic(e.Name)), Partitions: t.Partitions, RetentionMS: week},
+			broker.TopicSpec{Name: string(pipeline.DLQ(t.Names.EntityTopic(e.Name))), Partitions: t.Partitions, RetentionMS: 4 * week})
+	}
 	for _, tb := range t.TableTopics() {
 		specs = append(specs, broker.TopicSpec{Name: tb, Partitions: t.Partitions, Compacted: true})
 	}
@@ -89,34 +129,59 @@ func (t *Topology) Topics() []broker.TopicSpec {
 
 // TableTopics lists the group table topics.
 func (t *Topology) TableTopics() []string {
-	return []string{string(t.Names.LivestreamTable()), string(t.Names.UserTable())}
+	out := []string{string(t.Names.LivestreamTable()), string(t.Names.UserTable())}
+	for _, e := range t.Entities {
+		if e.Name != "user" {
+			out = append(out, string(t.Names.EntityTable(e.Name)))
+		}
+	}
+	return out
 }
 
 // Groups builds the goka groups.
 func (t *Topology) Groups() ([]*pipeline.Group, error) {
-	ls, err := livestream.New(livestream.Config{
-		Group:    t.Names.LivestreamGroup(),
-		Topics:   t.Names.LivestreamTopics(),
-		Features: t.Features,
-		Embedder: t.Embedder,
-		Metrics:  t.Metrics,
-		Logger:   t.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	us, err := user.New(user.Config{
+	var routes []livestream.Route
+	userCfg := user.Config{
 		Group:       t.Names.UserGroup(),
 		UserSignals: t.Names.LivestreamTopics().UserSignals,
 		Weights:     t.Weights,
 		HalfLife:    t.HalfLife,
 		Metrics:     t.Metrics,
 		Logger:      t.Logger,
+	}
+	var others []*pipeline.Group
+	for _, e := range t.Entities {
+		routes = append(routes, livestream.Route{Entity: e.Name, KeyField: e.KeyField, Topic: t.Names.EntityTopic(e.Name), Sources: e.sources()})
+		if e.Name == "user" {
+			userCfg.Features, userCfg.Enriched = e.Features, t.Names.EntityTopic(e.Name)
+			continue
+		}
+		g, err := entity.New(entity.Config{
+			Group: t.Names.EntityGroup(e.Name), Input: t.Names.EntityTopic(e.Name), Features: e.Features,
+			Metrics: t.Metrics, Logger: t.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("entity %s: %w", e.Name, err)
+		}
+		others = append(others, g)
+	}
+	ls, err := livestream.New(livestream.Config{
+		Group:    t.Names.LivestreamGroup(),
+		Topics:   t.Names.LivestreamTopics(),
+		Features: t.Features,
+		Embedder: t.Embedder,
+		Routes:   routes,
+		Metrics:  t.Metrics,
+		Logger:   t.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return []*pipeline.Group{ls, us}, nil
+	us, err := user.New(userCfg)
+	if err != nil {
+		return nil, err
+	}
+	return append([]*pipeline.Group{ls, us}, others...), nil
 }
 
 // Run runs every group of the topology as a goka processor until ctx is done

@@ -52,6 +52,8 @@ type Config struct {
 	// ViewerTimeout expires a viewer not seen (join or heartbeat) for this
 	// long in event time. Default 2m.
 	ViewerTimeout time.Duration
+	// Routes re-key input events to other entities' groups.
+	Routes []Route
 	// CacheSize is how many decoded stream states are cached per
 	// partition. Default 10000.
 	CacheSize int
@@ -86,6 +88,26 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+// Route sends the input events of some sources, enriched with the stream's
+// seller and category, to the topic of another entity, keyed by KeyField
+// (user_id, seller_id, category, auction_id or livestream_id). An event
+// without that key is not routed.
+type Route struct {
+	Entity   string
+	KeyField string
+	Topic    goka.Stream
+	Sources  []string
+}
+
+func (r Route) accepts(source string) bool {
+	for _, s := range r.Sources {
+		if s == source {
+			return true
+		}
+	}
+	return false
+}
+
 // Table is the group table of a group.
 func Table(g goka.Group) goka.Table { return goka.GroupTable(g) }
 
@@ -112,6 +134,9 @@ func New(cfg Config) (*pipeline.Group, error) {
 	for _, in := range t.Inputs() {
 		edges = append(edges, goka.Output(pipeline.DLQ(in), new(codec.Bytes)))
 	}
+	for _, r := range cfg.Routes {
+		edges = append(edges, goka.Output(r.Topic, tables.JSONCodec[events.Enriched]{}))
+	}
 	return &pipeline.Group{
 		Graph:   goka.DefineGroup(cfg.Group, edges...),
 		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
@@ -133,6 +158,53 @@ func (p *processor) decode(ctx goka.Context, msg any, ev events.Validator, h *ev
 		return false
 	}
 	return true
+}
+
+// done stores the stream's new state and routes the event to the other
+// entities that aggregate it.
+func (p *processor) done(ctx goka.Context, st *tables.Livestream, source string, msg any, h *events.Header, ev any) {
+	p.cache.Set(ctx, st)
+	for _, r := range p.cfg.Routes {
+		if !r.accepts(source) {
+			continue
+		}
+		key := keyOf(r.KeyField, ev, st)
+		if key == "" {
+			continue
+		}
+		raw, _ := msg.([]byte)
+		ctx.Emit(r.Topic, key, &events.Enriched{
+			Source: source, EventID: h.EventID, EventTime: h.EventTime, LivestreamID: st.LivestreamID,
+			SellerID: st.SellerID, Category: st.Category, Event: raw,
+		})
+	}
+}
+
+// keyOf is the value of a key field for an event, falling back to the
+// stream's state for the fields the stream carries.
+func keyOf(field string, ev any, st *tables.Livestream) string {
+	switch field {
+	case "livestream_id":
+		return st.LivestreamID
+	case "seller_id":
+		return st.SellerID
+	case "category":
+		return st.Category
+	case "user_id":
+		switch e := ev.(type) {
+		case *events.Viewing:
+			return e.UserID
+		case *events.Chat:
+			return e.UserID
+		case *events.Auction:
+			return e.UserID
+		}
+	case "auction_id":
+		if e, ok := ev.(*events.Auction); ok {
+			return e.AuctionID
+		}
+	}
+	return ""
 }
 
 func (p *processor) state(ctx goka.Context) *tables.Livestream {
@@ -186,7 +258,7 @@ func (p *processor) onLivestream(ctx goka.Context, msg any) {
 		p.embed(ctx.Context(), st)
 	}
 	p.observe(ctx, st, features.Observation{Source: events.TopicLivestreams, Type: string(ev.Status), Time: ev.EventTime})
-	p.cache.Set(ctx, st)
+	p.done(ctx, st, events.TopicLivestreams, msg, &ev.Header, &ev)
 }
 
 // ContentText is the text of a stream that its content embedding encodes.
@@ -248,7 +320,7 @@ func (p *processor) onViewing(ctx goka.Context, msg any) {
 	}
 	p.observe(ctx, st, features.Observation{Source: events.TopicViewing, Type: string(ev.Type), Time: ev.EventTime})
 	p.expireViewers(st)
-	p.cache.Set(ctx, st)
+	p.done(ctx, st, events.TopicViewing, msg, &ev.Header, &ev)
 }
 
 func (p *processor) onChat(ctx goka.Context, msg any) {
@@ -259,7 +331,7 @@ func (p *processor) onChat(ctx goka.Context, msg any) {
 	st := p.state(ctx)
 	p.signal(ctx, st, &ev.Header, ev.UserID, events.SignalChat, 0)
 	p.observe(ctx, st, features.Observation{Source: events.TopicChat, Type: "message", Time: ev.EventTime})
-	p.cache.Set(ctx, st)
+	p.done(ctx, st, events.TopicChat, msg, &ev.Header, &ev)
 }
 
 func (p *processor) onAuction(ctx goka.Context, msg any) {
@@ -278,7 +350,7 @@ func (p *processor) onAuction(ctx goka.Context, msg any) {
 		Source: events.TopicAuctions, Type: string(ev.Type), Time: ev.EventTime,
 		Fields: map[string]float64{"amount": ev.Amount},
 	})
-	p.cache.Set(ctx, st)
+	p.done(ctx, st, events.TopicAuctions, msg, &ev.Header, &ev)
 }
 
 // signal emits a user-keyed engagement signal enriched with the stream.

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/processors/entity"
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/lovoo/goka"
@@ -38,6 +40,10 @@ type Config struct {
 	Weights     Weights
 	// HalfLife of taste and category affinity. Default 24h.
 	HalfLife time.Duration
+	// Features are the user entity's windowed features, fed by Enriched
+	// (events re-keyed by user_id); nil: none.
+	Features *features.Set
+	Enriched goka.Stream
 	// CacheSize is how many decoded user states are cached per partition.
 	// Default 10000.
 	CacheSize int
@@ -86,14 +92,49 @@ func New(cfg Config) (*pipeline.Group, error) {
 		return nil, err
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewStateCache[tables.User](cfg.CacheSize)}
+	edges := []goka.Edge{
+		goka.Input(cfg.UserSignals, new(codec.Bytes), p.onSignal),
+		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
+		goka.Persist(tables.JSONCodec[tables.User]{}),
+	}
+	if cfg.Features != nil {
+		if cfg.Enriched == "" {
+			return nil, errors.New("user: features need the enriched-events topic")
+		}
+		edges = append(edges,
+			goka.Input(cfg.Enriched, new(codec.Bytes), p.onEnriched),
+			goka.Output(pipeline.DLQ(cfg.Enriched), new(codec.Bytes)))
+	}
 	return &pipeline.Group{
-		Graph: goka.DefineGroup(cfg.Group,
-			goka.Input(cfg.UserSignals, new(codec.Bytes), p.onSignal),
-			goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
-			goka.Persist(tables.JSONCodec[tables.User]{}),
-		),
+		Graph:   goka.DefineGroup(cfg.Group, edges...),
 		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
 	}, nil
+}
+
+// onEnriched folds an event re-keyed to this user into the user's features.
+func (p *processor) onEnriched(ctx goka.Context, msg any) {
+	raw, _ := msg.([]byte)
+	var ev events.Enriched
+	err := events.Decode(raw, &ev)
+	var o features.Observation
+	if err == nil {
+		o, err = entity.Observe(&ev)
+	}
+	if err != nil {
+		pipeline.DeadLetter(ctx, p.cfg.Metrics, raw, err)
+		return
+	}
+	st := p.cache.Get(ctx)
+	if st == nil {
+		st = &tables.User{UserID: ctx.Key()}
+	}
+	outcome := "ok"
+	if !p.cfg.Features.Apply(&st.Features, o) {
+		outcome = "late"
+		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
+	}
+	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
+	p.cache.Set(ctx, st)
 }
 
 func (p *processor) onSignal(ctx goka.Context, msg any) {

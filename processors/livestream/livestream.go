@@ -7,11 +7,9 @@
 package livestream
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -112,8 +110,9 @@ func (r Route) accepts(source string) bool {
 func Table(g goka.Group) goka.Table { return goka.GroupTable(g) }
 
 type processor struct {
-	cfg   Config
-	cache *pipeline.StateCache[tables.Livestream]
+	cfg     Config
+	cache   *pipeline.StateCache[tables.Livestream]
+	updater *Updater
 }
 
 // New builds the group.
@@ -122,6 +121,8 @@ func New(cfg Config) (*pipeline.Group, error) {
 		return nil, err
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewStateCache[tables.Livestream](cfg.CacheSize)}
+	p.updater = &Updater{Features: cfg.Features, ViewerTimeout: cfg.ViewerTimeout, Embedder: cfg.Embedder,
+		Metrics: cfg.Metrics, Logger: cfg.Logger}
 	t := cfg.Topics
 	edges := []goka.Edge{
 		goka.Input(t.Livestreams, new(codec.Bytes), p.onLivestream),
@@ -168,7 +169,7 @@ func (p *processor) done(ctx goka.Context, st *tables.Livestream, source string,
 		if !r.accepts(source) {
 			continue
 		}
-		key := keyOf(r.KeyField, ev, st)
+		key := KeyOf(r.KeyField, ev, st)
 		if key == "" {
 			continue
 		}
@@ -180,9 +181,9 @@ func (p *processor) done(ctx goka.Context, st *tables.Livestream, source string,
 	}
 }
 
-// keyOf is the value of a key field for an event, falling back to the
+// KeyOf is the value of a key field for an event, falling back to the
 // stream's state for the fields the stream carries.
-func keyOf(field string, ev any, st *tables.Livestream) string {
+func KeyOf(field string, ev any, st *tables.Livestream) string {
 	switch field {
 	case "livestream_id":
 		return st.LivestreamID
@@ -214,156 +215,47 @@ func (p *processor) state(ctx goka.Context) *tables.Livestream {
 	return &tables.Livestream{LivestreamID: ctx.Key()}
 }
 
-// observe folds the event into the windowed features and counts late drops.
-func (p *processor) observe(ctx goka.Context, st *tables.Livestream, o features.Observation) {
-	st.Events++
-	outcome := "ok"
-	if !p.cfg.Features.Apply(&st.Features, o) {
-		st.LateDropped++
-		outcome = "late"
-		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
-	}
-	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
-}
-
-func (p *processor) expireViewers(st *tables.Livestream) {
-	// Judged on the viewing topic's own watermark, so how goka interleaves
-	// the input topics does not matter.
-	horizon := st.Features.SourceWatermark(events.TopicViewing).Add(-p.cfg.ViewerTimeout).UnixMilli()
-	for u, seen := range st.Viewers {
-		if seen < horizon {
-			delete(st.Viewers, u)
-		}
-	}
-}
-
 func (p *processor) onLivestream(ctx goka.Context, msg any) {
 	var ev events.Livestream
-	if !p.decode(ctx, msg, &ev, &ev.Header) {
-		return
+	if p.decode(ctx, msg, &ev, &ev.Header) {
+		p.handle(ctx, msg, &ev, &ev.Header)
 	}
-	st := p.state(ctx)
-	if !ev.EventTime.Before(st.MetadataTime) {
-		st.MetadataTime = ev.EventTime
-		st.SellerID, st.Title, st.Category = ev.SellerID, ev.Title, ev.Category
-		st.Tags, st.Language = ev.Tags, ev.Language
-		if ev.Status == events.StatusLive && st.Status != events.StatusLive {
-			st.LiveSince = ev.EventTime
-		}
-		if ev.Status == events.StatusEnded {
-			st.EndedAt = ev.EventTime
-			st.Viewers = nil
-		}
-		st.Status = ev.Status
-		p.embed(ctx.Context(), st)
-	}
-	p.observe(ctx, st, features.Observation{Source: events.TopicLivestreams, Type: string(ev.Status), Time: ev.EventTime})
-	p.done(ctx, st, events.TopicLivestreams, msg, &ev.Header, &ev)
-}
-
-// ContentText is the text of a stream that its content embedding encodes.
-func ContentText(st *tables.Livestream) string {
-	var b strings.Builder
-	b.WriteString(st.Title)
-	b.WriteString(". ")
-	b.WriteString(strings.ReplaceAll(st.Category, "-", " "))
-	if len(st.Tags) > 0 {
-		b.WriteString(". ")
-		b.WriteString(strings.Join(st.Tags, " "))
-	}
-	return b.String()
-}
-
-func (p *processor) embed(ctx context.Context, st *tables.Livestream) {
-	if p.cfg.Embedder == nil {
-		return
-	}
-	text := ContentText(st)
-	version := p.cfg.Embedder.Version()
-	if text == st.EmbeddedText && version == st.EmbeddingModel && len(st.Embedding) > 0 {
-		return
-	}
-	start := time.Now()
-	vecs, err := p.cfg.Embedder.Embed(ctx, []string{text})
-	if err != nil || len(vecs) != 1 {
-		p.cfg.Metrics.EmbedErrors.Inc()
-		p.cfg.Logger.Warn("embedding livestream text failed; keeping the previous vector",
-			"livestream_id", st.LivestreamID, "err", err)
-		return
-	}
-	p.cfg.Metrics.Embeddings.Inc()
-	p.cfg.Metrics.EmbedTime.Observe(time.Since(start).Seconds())
-	st.Embedding, st.EmbeddingModel, st.EmbeddedText = vecs[0], version, text
 }
 
 func (p *processor) onViewing(ctx goka.Context, msg any) {
 	var ev events.Viewing
-	if !p.decode(ctx, msg, &ev, &ev.Header) {
-		return
+	if p.decode(ctx, msg, &ev, &ev.Header) {
+		p.handle(ctx, msg, &ev, &ev.Header)
 	}
-	st := p.state(ctx)
-	switch ev.Type {
-	case events.ViewingJoin, events.ViewingHeartbeat:
-		if st.Status != events.StatusEnded {
-			if st.Viewers == nil {
-				st.Viewers = map[string]int64{}
-			}
-			if seen := ev.EventTime.UnixMilli(); seen > st.Viewers[ev.UserID] {
-				st.Viewers[ev.UserID] = seen
-			}
-		}
-		p.signal(ctx, st, &ev.Header, ev.UserID, events.SignalWatch, 0)
-	case events.ViewingLeave:
-		if seen, ok := st.Viewers[ev.UserID]; ok && seen <= ev.EventTime.UnixMilli() {
-			delete(st.Viewers, ev.UserID)
-		}
-	}
-	p.observe(ctx, st, features.Observation{Source: events.TopicViewing, Type: string(ev.Type), Time: ev.EventTime})
-	p.expireViewers(st)
-	p.done(ctx, st, events.TopicViewing, msg, &ev.Header, &ev)
 }
 
 func (p *processor) onChat(ctx goka.Context, msg any) {
 	var ev events.Chat
-	if !p.decode(ctx, msg, &ev, &ev.Header) {
-		return
+	if p.decode(ctx, msg, &ev, &ev.Header) {
+		p.handle(ctx, msg, &ev, &ev.Header)
 	}
-	st := p.state(ctx)
-	p.signal(ctx, st, &ev.Header, ev.UserID, events.SignalChat, 0)
-	p.observe(ctx, st, features.Observation{Source: events.TopicChat, Type: "message", Time: ev.EventTime})
-	p.done(ctx, st, events.TopicChat, msg, &ev.Header, &ev)
 }
 
 func (p *processor) onAuction(ctx goka.Context, msg any) {
 	var ev events.Auction
-	if !p.decode(ctx, msg, &ev, &ev.Header) {
-		return
+	if p.decode(ctx, msg, &ev, &ev.Header) {
+		p.handle(ctx, msg, &ev, &ev.Header)
 	}
-	st := p.state(ctx)
-	switch ev.Type {
-	case events.AuctionBid:
-		p.signal(ctx, st, &ev.Header, ev.UserID, events.SignalBid, ev.Amount)
-	case events.AuctionSold:
-		p.signal(ctx, st, &ev.Header, ev.UserID, events.SignalBuy, ev.Amount)
-	}
-	p.observe(ctx, st, features.Observation{
-		Source: events.TopicAuctions, Type: string(ev.Type), Time: ev.EventTime,
-		Fields: map[string]float64{"amount": ev.Amount},
-	})
-	p.done(ctx, st, events.TopicAuctions, msg, &ev.Header, &ev)
 }
 
-// signal emits a user-keyed engagement signal enriched with the stream.
-func (p *processor) signal(ctx goka.Context, st *tables.Livestream, h *events.Header, userID string, kind events.SignalKind, amount float64) {
-	ctx.Emit(p.cfg.Topics.UserSignals, userID, &events.UserSignal{
-		EventID:      h.EventID,
-		EventTime:    h.EventTime,
-		UserID:       userID,
-		Kind:         kind,
-		LivestreamID: st.LivestreamID,
-		SellerID:     st.SellerID,
-		Category:     st.Category,
-		Amount:       amount,
-		Embedding:    st.Embedding,
-	})
+// handle applies a decoded event to its stream, emits the user signal, stores
+// the state and routes the event to the other entities.
+func (p *processor) handle(ctx goka.Context, msg any, ev any, h *events.Header) {
+	st := p.state(ctx)
+	res := p.updater.Apply(ctx.Context(), st, ev)
+	outcome := "ok"
+	if res.Late {
+		outcome = "late"
+		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
+	}
+	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
+	if res.Signal != nil {
+		ctx.Emit(p.cfg.Topics.UserSignals, res.Signal.UserID, res.Signal)
+	}
+	p.done(ctx, st, res.Source, msg, h, ev)
 }

@@ -5,7 +5,9 @@
 package app
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -68,6 +70,9 @@ type Config struct {
 	SimLimit int
 	// SimBadFraction is the share of deliberately bad events. Default 0.001.
 	SimBadFraction float64
+	// Entities are the entities besides the livestream with features of
+	// their own (user, seller, …).
+	Entities []topologies.Entity
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -165,51 +170,75 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, fmt.Errorf("invalid kafka configuration: %w", err)
 	}
-	feats, err := features.NewSet(features.LivestreamDefaults()...)
+	topo, closeTopo, err := buildTopology(ctx, cfg)
 	if err != nil {
 		a.Close()
-		return nil, fmt.Errorf("loading features: %w", err)
+		return nil, err
 	}
-	a.Features = feats
-	if !cfg.NoEmbeddings {
-		if err := a.loadEmbedder(ctx); err != nil {
-			a.Close()
-			return nil, err
-		}
-	}
-	a.Topology = &topologies.Topology{
-		Names:      topologies.Names{Prefix: cfg.TopicPrefix},
-		Partitions: int32(cfg.Partitions),
-		Features:   feats,
-		Embedder:   a.Embedder,
-		Weights:    user.DefaultWeights(),
-		HalfLife:   cfg.TasteHalfLife,
-		Metrics:    pipeline.NewMetrics(a.Registry),
-		Logger:     cfg.Logger,
-	}
+	a.closers = append(a.closers, closeTopo)
+	a.Topology, a.Features, a.Embedder = topo, topo.Features, topo.Embedder
+	a.Topology.Metrics = pipeline.NewMetrics(a.Registry)
 	return a, nil
 }
 
-func (a *App) loadEmbedder(ctx context.Context) error {
-	dir := a.cfg.ModelDir
+// buildTopology assembles the processing topology of cfg — features,
+// entities, taste weights and the embedding model — without touching Kafka.
+// The returned func releases the model.
+func buildTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(), error) {
+	feats, err := features.NewSet(features.LivestreamDefaults()...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading features: %w", err)
+	}
+	topo := &topologies.Topology{
+		Names:      topologies.Names{Prefix: cfg.TopicPrefix},
+		Partitions: int32(cfg.Partitions),
+		Features:   feats,
+		Entities:   cfg.Entities,
+		Weights:    user.DefaultWeights(),
+		HalfLife:   cfg.TasteHalfLife,
+		Metrics:    pipeline.NewMetrics(nil),
+		Logger:     cfg.Logger,
+	}
+	release := func() {}
+	if !cfg.NoEmbeddings {
+		e, err := loadEmbedder(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		topo.Embedder = e
+		release = func() { _ = e.Close() }
+	}
+	return topo, release, nil
+}
+
+// OfflineTopology is the topology of cfg for offline recomputation: the same
+// features, entities, weights and model, no Kafka.
+func OfflineTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(), error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return buildTopology(ctx, cfg)
+}
+
+func loadEmbedder(ctx context.Context, cfg Config) (*models.HugotEmbedder, error) {
+	dir := cfg.ModelDir
 	if dir == "" {
-		dir = filepath.Join(a.cfg.DataDir, "models", "livefeed-test")
+		dir = filepath.Join(cfg.DataDir, "models", "livefeed-test")
 		if _, err := os.Stat(filepath.Join(dir, "model.onnx")); errors.Is(err, fs.ErrNotExist) {
-			a.cfg.Logger.Info("generating the small test embedding model", "dir", dir)
+			cfg.Logger.Info("generating the small test embedding model", "dir", dir)
 			if err := testmodel.Write(dir, testmodel.DefaultOptions()); err != nil {
-				return fmt.Errorf("generating test model: %w", err)
+				return nil, fmt.Errorf("generating test model: %w", err)
 			}
 		}
 	}
 	start := time.Now()
 	e, err := models.NewHugotEmbedder(ctx, models.HugotConfig{ModelDir: dir})
 	if err != nil {
-		return fmt.Errorf("loading embedding model: %w", err)
+		return nil, fmt.Errorf("loading embedding model: %w", err)
 	}
-	a.Embedder = e
-	a.closers = append(a.closers, func() { _ = e.Close() })
-	a.cfg.Logger.Info("embedding model loaded", "dir", dir, "version", e.Version(), "dim", e.Dim(), "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	cfg.Logger.Info("embedding model loaded", "dir", dir, "version", e.Version(), "dim", e.Dim(), "took", time.Since(start).Round(time.Millisecond))
+	return e, nil
 }
 
 // Close releases what New acquired, in reverse order.
@@ -273,10 +302,19 @@ func (a *App) NewServing() (*serving.Service, error) {
 		LivestreamTable: a.Topology.Names.LivestreamTable(),
 		UserTable:       a.Topology.Names.UserTable(),
 		Features:        a.Features,
+		Entities:        a.servingEntities(),
 		Embedder:        a.Embedder,
 		Registerer:      a.Registry,
 		Logger:          a.cfg.Logger,
 	})
+}
+
+func (a *App) servingEntities() map[string]serving.Entity {
+	out := map[string]serving.Entity{}
+	for _, e := range a.Topology.Entities {
+		out[e.Name] = serving.Entity{Table: a.Topology.Names.EntityTable(e.Name), Features: e.Features}
+	}
+	return out
 }
 
 // Serve runs the views and the HTTP server on ln until ctx is done, then
@@ -355,4 +393,55 @@ func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		return fmt.Errorf("metrics server: %w", err)
 	}
+}
+
+// WriteLog writes cfg.SimLimit simulated events to a JSONL event log (one
+// record {topic, key, value} per line, event times spaced for cfg.SimRate and
+// ending now) — the input of offline recomputation.
+func WriteLog(ctx context.Context, cfg Config, path string) error {
+	cfg.Defaults()
+	if cfg.SimLimit <= 0 {
+		return errors.New("writing an event log needs --limit")
+	}
+	rate := cfg.SimRate
+	if rate <= 0 {
+		rate = 200
+	}
+	sc := simulate.Config{Seed: cfg.SimSeed, BadFraction: cfg.SimBadFraction}
+	sc.FitRate(rate)
+	gen, err := simulate.New(sc)
+	if err != nil {
+		return fmt.Errorf("creating simulator: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("creating event log: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	step := time.Duration(float64(time.Second) / rate)
+	t := time.Now().Add(-time.Duration(cfg.SimLimit) * step)
+	for i := 0; i < cfg.SimLimit && ctx.Err() == nil; i++ {
+		t = t.Add(step)
+		r := gen.Next(t)
+		value := json.RawMessage(r.Value)
+		if !json.Valid(r.Value) {
+			// A deliberately malformed event: keep its bytes as a JSON string.
+			b, _ := json.Marshal(string(r.Value))
+			value = b
+		}
+		if err := enc.Encode(struct {
+			Topic string          `json:"topic"`
+			Key   string          `json:"key"`
+			Value json.RawMessage `json:"value"`
+		}{r.Topic, r.Key, value}); err != nil {
+			f.Close()
+			return fmt.Errorf("writing event log: %w", err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing event log: %w", err)
+	}
+	return f.Close()
 }

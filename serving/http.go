@@ -135,6 +135,20 @@ func (s *Service) results(hits []index.Hit, now time.Time) []Result {
 
 func round(x float64) float64 { return math.Round(x*1e6) / 1e6 }
 
+// evalTime is when a lookup evaluates windows: ?at=<RFC 3339> (point in
+// time, e.g. to compare with offline recomputation), else now.
+func (s *Service) evalTime(r *http.Request) (time.Time, error) {
+	raw := r.URL.Query().Get("at")
+	if raw == "" {
+		return s.cfg.Clock(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		return time.Time{}, badRequest("at: want an RFC 3339 time, got %q", raw)
+	}
+	return t, nil
+}
+
 func (s *Service) parseK(raw string) (int, error) {
 	if raw == "" {
 		return s.cfg.DefaultK, nil
@@ -286,6 +300,10 @@ type LivestreamFeatures struct {
 
 func (s *Service) handleLivestreamFeatures(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	at, err := s.evalTime(r)
+	if err != nil {
+		return err
+	}
 	ls, err := s.Livestream(id)
 	if err != nil {
 		return err
@@ -296,7 +314,7 @@ func (s *Service) handleLivestreamFeatures(w http.ResponseWriter, r *http.Reques
 	out := LivestreamFeatures{
 		LivestreamID: ls.LivestreamID, SellerID: ls.SellerID, Title: ls.Title, Category: ls.Category,
 		Tags: ls.Tags, Language: ls.Language, Status: ls.Status, LiveSince: ls.LiveSince,
-		ViewersNow: ls.ViewersNow(), Features: s.cfg.Features.Values(&ls.Features, s.cfg.Clock()),
+		ViewersNow: ls.ViewersNow(), Features: s.cfg.Features.Values(&ls.Features, at),
 		Watermark: ls.Features.Watermark, EmbeddingModel: ls.EmbeddingModel, Events: ls.Events, LateDropped: ls.LateDropped,
 	}
 	if r.URL.Query().Get("embedding") == "true" {
@@ -320,6 +338,10 @@ type UserFeatures struct {
 
 func (s *Service) handleUserFeatures(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	at, err := s.evalTime(r)
+	if err != nil {
+		return err
+	}
 	u, err := s.User(id)
 	if err != nil {
 		return err
@@ -335,7 +357,7 @@ func (s *Service) handleUserFeatures(w http.ResponseWriter, r *http.Request) err
 	out := UserFeatures{UserID: u.UserID, Categories: cats, Recent: u.Recent, Signals: u.Signals,
 		LastEvent: u.LastEvent, HasTaste: taste != nil}
 	if e, ok := s.cfg.Entities["user"]; ok {
-		out.Features = e.Features.Values(&u.Features, s.cfg.Clock())
+		out.Features = e.Features.Values(&u.Features, at)
 	}
 	if r.URL.Query().Get("embedding") == "true" {
 		out.Taste = taste
@@ -357,6 +379,10 @@ type EntityFeatures struct {
 
 func (s *Service) handleEntityFeatures(w http.ResponseWriter, r *http.Request) error {
 	entity, id := r.PathValue("entity"), r.PathValue("id")
+	at, err := s.evalTime(r)
+	if err != nil {
+		return err
+	}
 	st, ok, err := s.EntityState(entity, id)
 	if !ok {
 		names := []string{"livestream", "user"}
@@ -373,7 +399,7 @@ func (s *Service) handleEntityFeatures(w http.ResponseWriter, r *http.Request) e
 		return notFound("%s %q not found", entity, id)
 	}
 	writeJSON(w, http.StatusOK, EntityFeatures{
-		Entity: entity, ID: id, Features: s.cfg.Entities[entity].Features.Values(&st.Features, s.cfg.Clock()),
+		Entity: entity, ID: id, Features: s.cfg.Entities[entity].Features.Values(&st.Features, at),
 		Watermark: st.Features.Watermark, Events: st.Events, LateDropped: st.LateDropped,
 	})
 	return nil

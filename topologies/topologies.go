@@ -73,6 +73,16 @@ type Entity struct {
 	Features *features.Set
 }
 
+// Reads reports whether any of the entity's features reads source.
+func (e Entity) Reads(source string) bool {
+	for _, d := range e.Features.All() {
+		if d.Source == source {
+			return true
+		}
+	}
+	return false
+}
+
 // sources lists the input topics an entity's features read.
 func (e Entity) sources() []string {
 	seen := map[string]bool{}

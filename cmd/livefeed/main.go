@@ -39,6 +39,7 @@ Commands:
   serve             run views, index and the HTTP API against --brokers
   simulate          produce simulated marketplace traffic to --brokers
   topics create     create every topic livefeed needs on --brokers
+  features compute  recompute every feature from an event log (JSONL) without Kafka
   bench pipeline    measure processor throughput, data freshness and query latency (embedded or --brokers)
   models testmodel DIR   write the small generated BERT-style test model to DIR
 
@@ -81,6 +82,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return runTopicsCreate(ctx, args[1:])
 	case "bench":
 		return runBench(ctx, args)
+	case "features":
+		return runFeatures(ctx, args)
 	case "models":
 		if len(args) != 2 || args[0] != "testmodel" {
 			return errors.New("usage: livefeed models testmodel DIR")
@@ -300,6 +303,14 @@ func runServe(ctx context.Context, args []string) error {
 func runSimulate(ctx context.Context, args []string) error {
 	f := newFlags("simulate", false, true)
 	f.cfg.NoEmbeddings = true // the simulator embeds nothing
+	var out string
+	f.fs.StringVar(&out, "out", "", "write the events to this JSONL file (records {topic, key, value}) instead of Kafka; needs --limit")
+	if hasFlag(args, "out") {
+		if err := f.parse(args, false); err != nil {
+			return err
+		}
+		return app.WriteLog(ctx, f.cfg, out)
+	}
 	a, err := openApp(ctx, f, args, true)
 	if err != nil {
 		return err
@@ -323,6 +334,17 @@ func runTopicsCreate(ctx context.Context, args []string) error {
 		fmt.Printf("%s\tpartitions=%d\tcompacted=%v\n", t.Name, t.Partitions, t.Compacted)
 	}
 	return nil
+}
+
+// hasFlag reports whether args set the flag name (-name, --name, =value).
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 func ignoreCanceled(err error) error {

@@ -1,0 +1,239 @@
+// Package offline recomputes livefeed's features from an event log without
+// Kafka, with the same code the goka groups run (the livestream Updater, the
+// entity observation, the user taste): what a data scientist uses to build
+// training data that equals what production serves.
+package offline
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/processors/entity"
+	"github.com/livefeed/livefeed/processors/livestream"
+	"github.com/livefeed/livefeed/processors/user"
+	"github.com/livefeed/livefeed/tables"
+	"github.com/livefeed/livefeed/topologies"
+)
+
+// Record is one line of an event log (JSONL): an input record as produced to
+// Kafka — the topic without prefix, the key and the event.
+type Record struct {
+	Topic string          `json:"topic"`
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+}
+
+// Engine holds every entity's state while a log is replayed.
+type Engine struct {
+	topo    *topologies.Topology
+	updater *livestream.Updater
+	streams map[string]*tables.Livestream
+	users   map[string]*tables.User
+	others  map[string]map[string]*tables.Entity // entity → id → state
+	// Rejected counts records the processors would dead-letter, by reason.
+	Rejected map[string]int
+	// Late counts events dropped from windows as late.
+	Late int
+}
+
+// New prepares an engine for a topology (its features, entities, weights and
+// embedder are used; nothing of Kafka is).
+func New(topo *topologies.Topology) *Engine {
+	return &Engine{
+		topo: topo,
+		updater: &livestream.Updater{Features: topo.Features, ViewerTimeout: 2 * time.Minute,
+			Embedder: topo.Embedder},
+		streams:  map[string]*tables.Livestream{},
+		users:    map[string]*tables.User{},
+		others:   map[string]map[string]*tables.Entity{},
+		Rejected: map[string]int{},
+	}
+}
+
+func decodeInput(topic string, data []byte) (events.Validator, *events.Header, error) {
+	switch topic {
+	case events.TopicLivestreams:
+		e := new(events.Livestream)
+		return e, &e.Header, events.Decode(data, e)
+	case events.TopicViewing:
+		e := new(events.Viewing)
+		return e, &e.Header, events.Decode(data, e)
+	case events.TopicChat:
+		e := new(events.Chat)
+		return e, &e.Header, events.Decode(data, e)
+	case events.TopicAuctions:
+		e := new(events.Auction)
+		return e, &e.Header, events.Decode(data, e)
+	}
+	return nil, nil, fmt.Errorf("unknown topic %q", topic)
+}
+
+// Apply replays one record.
+func (en *Engine) Apply(ctx context.Context, r Record) {
+	ev, h, err := decodeInput(r.Topic, r.Value)
+	if err == nil {
+		err = events.CheckKey(r.Key, h)
+	}
+	if err != nil {
+		en.Rejected[reason(err)]++
+		return
+	}
+	st := en.streams[r.Key]
+	if st == nil {
+		st = &tables.Livestream{LivestreamID: r.Key}
+		en.streams[r.Key] = st
+	}
+	res := en.updater.Apply(ctx, st, ev)
+	if res.Late {
+		en.Late++
+	}
+	if res.Signal != nil {
+		en.user(res.Signal.UserID).apply(func(u *tables.User) {
+			user.Apply(u, res.Signal, en.topo.Weights, en.topo.HalfLife)
+		})
+	}
+	for _, e := range en.topo.Entities {
+		if !e.Reads(res.Source) {
+			continue
+		}
+		key := livestream.KeyOf(e.KeyField, ev, st)
+		if key == "" {
+			continue
+		}
+		enr := &events.Enriched{Source: res.Source, EventID: h.EventID, EventTime: h.EventTime,
+			LivestreamID: st.LivestreamID, SellerID: st.SellerID, Category: st.Category, Event: r.Value}
+		o, err := entity.Observe(enr)
+		if err != nil {
+			en.Rejected[reason(err)]++
+			continue
+		}
+		if e.Name == "user" {
+			en.user(key).apply(func(u *tables.User) {
+				if !e.Features.Apply(&u.Features, o) {
+					en.Late++
+				}
+			})
+			continue
+		}
+		st := en.entity(e.Name, key)
+		st.Events++
+		if !e.Features.Apply(&st.Features, o) {
+			st.LateDropped++
+			en.Late++
+		}
+	}
+}
+
+type userRef struct{ u *tables.User }
+
+func (r userRef) apply(fn func(*tables.User)) { fn(r.u) }
+
+func (en *Engine) user(id string) userRef {
+	u := en.users[id]
+	if u == nil {
+		u = &tables.User{UserID: id}
+		en.users[id] = u
+	}
+	return userRef{u}
+}
+
+func (en *Engine) entity(name, id string) *tables.Entity {
+	m := en.others[name]
+	if m == nil {
+		m = map[string]*tables.Entity{}
+		en.others[name] = m
+	}
+	st := m[id]
+	if st == nil {
+		st = &tables.Entity{ID: id}
+		m[id] = st
+	}
+	return st
+}
+
+func reason(err error) string {
+	var ve *events.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return "invalid:" + ve.Field
+	case errors.Is(err, events.ErrMalformed):
+		return "malformed"
+	default:
+		return "other"
+	}
+}
+
+// ReadLog replays every record of a JSONL event log. It returns the number
+// of records read; a line that is not a record is an error with its number.
+func (en *Engine) ReadLog(ctx context.Context, r io.Reader) (int, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		var rec Record
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return n, fmt.Errorf("line %d: not a record {topic, key, value}: %w", n, err)
+		}
+		en.Apply(ctx, rec)
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return n, fmt.Errorf("reading event log: %w", err)
+	}
+	return n, nil
+}
+
+// Values are the features of every entity at a time: entity → id → name → value.
+type Values map[string]map[string]map[string]float64
+
+// Values evaluates every feature of every entity at time at.
+func (en *Engine) Values(at time.Time) Values {
+	out := Values{"livestream": {}}
+	for id, st := range en.streams {
+		out["livestream"][id] = en.topo.Features.Values(&st.Features, at)
+	}
+	for _, e := range en.topo.Entities {
+		m := map[string]map[string]float64{}
+		if e.Name == "user" {
+			for id, u := range en.users {
+				m[id] = e.Features.Values(&u.Features, at)
+			}
+		} else {
+			for id, st := range en.others[e.Name] {
+				m[id] = e.Features.Values(&st.Features, at)
+			}
+		}
+		out[e.Name] = m
+	}
+	return out
+}
+
+// Streams returns the livestream states by id (read-only).
+func (en *Engine) Streams() map[string]*tables.Livestream { return en.streams }
+
+// Users returns the user states by id (read-only).
+func (en *Engine) Users() map[string]*tables.User { return en.users }
+
+// IDs returns the sorted ids of an entity.
+func (v Values) IDs(entity string) []string {
+	ids := make([]string, 0, len(v[entity]))
+	for id := range v[entity] {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}

@@ -1,0 +1,181 @@
+package livestream
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/processors/pipeline"
+	"github.com/livefeed/livefeed/tables"
+)
+
+// Updater applies input events to a stream's state: the pure core of the
+// livestream group, shared with offline recomputation (no Kafka, no goka).
+type Updater struct {
+	Features      *features.Set
+	ViewerTimeout time.Duration
+	// Embedder embeds the stream's text when it changes; nil: no vectors.
+	Embedder models.Embedder
+	// Metrics and Logger are optional.
+	Metrics *pipeline.Metrics
+	Logger  *slog.Logger
+}
+
+// Result is what applying one event produced.
+type Result struct {
+	Source string // the event's input topic
+	// Late reports that the event was later than every feature's allowed
+	// lateness: dropped from the windows (and counted).
+	Late bool
+	// Signal is the user-keyed engagement signal to emit, if any.
+	Signal *events.UserSignal
+}
+
+// Apply folds one decoded, valid input event (*events.Livestream, *Viewing,
+// *Chat or *Auction) into the stream's state.
+func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any) Result {
+	var (
+		res Result
+		obs features.Observation
+	)
+	switch e := ev.(type) {
+	case *events.Livestream:
+		res.Source = events.TopicLivestreams
+		u.applyMetadata(ctx, st, e)
+		obs = features.Observation{Source: res.Source, Type: string(e.Status), Time: e.EventTime}
+	case *events.Viewing:
+		res.Source = events.TopicViewing
+		switch e.Type {
+		case events.ViewingJoin, events.ViewingHeartbeat:
+			if st.Status != events.StatusEnded {
+				if st.Viewers == nil {
+					st.Viewers = map[string]int64{}
+				}
+				if seen := e.EventTime.UnixMilli(); seen > st.Viewers[e.UserID] {
+					st.Viewers[e.UserID] = seen
+				}
+			}
+			res.Signal = signal(st, &e.Header, e.UserID, events.SignalWatch, 0)
+		case events.ViewingLeave:
+			if seen, ok := st.Viewers[e.UserID]; ok && seen <= e.EventTime.UnixMilli() {
+				delete(st.Viewers, e.UserID)
+			}
+		}
+		obs = features.Observation{Source: res.Source, Type: string(e.Type), Time: e.EventTime}
+	case *events.Chat:
+		res.Source = events.TopicChat
+		res.Signal = signal(st, &e.Header, e.UserID, events.SignalChat, 0)
+		obs = features.Observation{Source: res.Source, Type: "message", Time: e.EventTime}
+	case *events.Auction:
+		res.Source = events.TopicAuctions
+		switch e.Type {
+		case events.AuctionBid:
+			res.Signal = signal(st, &e.Header, e.UserID, events.SignalBid, e.Amount)
+		case events.AuctionSold:
+			res.Signal = signal(st, &e.Header, e.UserID, events.SignalBuy, e.Amount)
+		}
+		obs = features.Observation{Source: res.Source, Type: string(e.Type), Time: e.EventTime,
+			Fields: map[string]float64{"amount": e.Amount}}
+	default:
+		return res
+	}
+	st.Events++
+	if !u.Features.Apply(&st.Features, obs) {
+		st.LateDropped++
+		res.Late = true
+	}
+	if res.Source == events.TopicViewing {
+		u.expireViewers(st)
+	}
+	return res
+}
+
+func (u *Updater) applyMetadata(ctx context.Context, st *tables.Livestream, ev *events.Livestream) {
+	if ev.EventTime.Before(st.MetadataTime) {
+		return // last write wins by event time
+	}
+	st.MetadataTime = ev.EventTime
+	st.SellerID, st.Title, st.Category = ev.SellerID, ev.Title, ev.Category
+	st.Tags, st.Language = ev.Tags, ev.Language
+	if ev.Status == events.StatusLive && st.Status != events.StatusLive {
+		st.LiveSince = ev.EventTime
+	}
+	if ev.Status == events.StatusEnded {
+		st.EndedAt = ev.EventTime
+		st.Viewers = nil
+	}
+	st.Status = ev.Status
+	u.embed(ctx, st)
+}
+
+func (u *Updater) expireViewers(st *tables.Livestream) {
+	// Judged on the viewing topic's own watermark, so how goka interleaves
+	// the input topics does not matter.
+	horizon := st.Features.SourceWatermark(events.TopicViewing).Add(-u.ViewerTimeout).UnixMilli()
+	for user, seen := range st.Viewers {
+		if seen < horizon {
+			delete(st.Viewers, user)
+		}
+	}
+}
+
+// ContentText is the text of a stream that its content embedding encodes.
+func ContentText(st *tables.Livestream) string {
+	var b strings.Builder
+	b.WriteString(st.Title)
+	b.WriteString(". ")
+	b.WriteString(strings.ReplaceAll(st.Category, "-", " "))
+	if len(st.Tags) > 0 {
+		b.WriteString(". ")
+		b.WriteString(strings.Join(st.Tags, " "))
+	}
+	return b.String()
+}
+
+func (u *Updater) embed(ctx context.Context, st *tables.Livestream) {
+	if u.Embedder == nil {
+		return
+	}
+	text := ContentText(st)
+	version := u.Embedder.Version()
+	if text == st.EmbeddedText && version == st.EmbeddingModel && len(st.Embedding) > 0 {
+		return
+	}
+	start := time.Now()
+	vecs, err := u.Embedder.Embed(ctx, []string{text})
+	if err != nil || len(vecs) != 1 {
+		if u.Metrics != nil {
+			u.Metrics.EmbedErrors.Inc()
+		}
+		if u.Logger != nil {
+			u.Logger.Warn("embedding livestream text failed; keeping the previous vector",
+				"livestream_id", st.LivestreamID, "err", err)
+		}
+		return
+	}
+	if u.Metrics != nil {
+		u.Metrics.Embeddings.Inc()
+		u.Metrics.EmbedTime.Observe(time.Since(start).Seconds())
+	}
+	st.Embedding, st.EmbeddingModel, st.EmbeddedText = vecs[0], version, text
+}
+
+// signal is the user-keyed engagement signal of an event, enriched with the
+// stream.
+func signal(st *tables.Livestream, h *events.Header, userID string, kind events.SignalKind, amount float64) *events.UserSignal {
+	return &events.UserSignal{
+		EventID:      h.EventID,
+		EventTime:    h.EventTime,
+		UserID:       userID,
+		Kind:         kind,
+		LivestreamID: st.LivestreamID,
+		SellerID:     st.SellerID,
+		Category:     st.Category,
+		Amount:       amount,
+		Embedding:    st.Embedding,
+	}
+}

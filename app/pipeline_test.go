@@ -178,8 +178,11 @@ var catalog = []stream{
 	{"ls-comic-1", "s-6", "marvel comics first edition", "comics", []string{"marvel", "comics"}},
 }
 
-// Event times lie in the recent past, so every window evaluated now holds them.
-var base = time.Now().UTC().Add(-30 * time.Second).Truncate(time.Second)
+// base is the event time the scripted tests start from; each test resets it
+// to the recent past (resetBase) so every window evaluated now holds them.
+var base time.Time
+
+func resetBase() { base = time.Now().UTC().Add(-30 * time.Second).Truncate(time.Second) }
 
 func hdr(n *int, ls string, at time.Duration) events.Header {
 	*n++
@@ -193,6 +196,7 @@ func hdr(n *int, ls string, at time.Duration) events.Header {
 // the dead-letter topic while the partition keeps flowing.
 func TestPipeline(t *testing.T) {
 	r := startPipeline(t)
+	resetBase()
 	n := 0
 	for _, s := range catalog {
 		r.produce(t, events.TopicLivestreams, s.id, events.Livestream{Header: hdr(&n, s.id, 0), SellerID: s.seller,

@@ -22,6 +22,7 @@ func runEmbedded(t *testing.T, dataDir string) (*running, func()) {
 // offsets survive; a wiped broker log makes the stale local state go.
 func TestRestartContinuesFromDisk(t *testing.T) {
 	dir := t.TempDir()
+	resetBase()
 	n := 0
 	r, stop := runEmbedded(t, dir)
 	cl := r.newProducer(t)

@@ -1,18 +1,46 @@
 package features
 
-import "time"
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+)
 
-// LivestreamDefaults are the windowed engagement metrics every livestream
-// carries until the feature-definition file replaces them.
-func LivestreamDefaults() []Definition {
-	lat := 2 * time.Minute
-	return []Definition{
-		{Name: "joins_5m", Source: "viewing", Types: []string{"join"}, Aggregation: Count, Window: Window{5 * time.Minute, 30 * time.Second}, Lateness: lat},
-		{Name: "chat_1m", Source: "chat", Aggregation: Count, Window: Window{time.Minute, 5 * time.Second}, Lateness: lat},
-		{Name: "chat_5m", Source: "chat", Aggregation: Count, Window: Window{5 * time.Minute, 30 * time.Second}, Lateness: lat},
-		{Name: "bids_5m", Source: "auctions", Types: []string{"bid"}, Aggregation: Count, Window: Window{5 * time.Minute, 30 * time.Second}, Lateness: lat},
-		{Name: "sold_1h", Source: "auctions", Types: []string{"sold"}, Aggregation: Count, Window: Window{time.Hour, 5 * time.Minute}, Lateness: lat},
-		{Name: "gmv_1h", Source: "auctions", Types: []string{"sold"}, Field: "amount", Aggregation: Sum, Window: Window{time.Hour, 5 * time.Minute}, Lateness: lat},
-		{Name: "avg_sale_1h", Source: "auctions", Types: []string{"sold"}, Field: "amount", Aggregation: Mean, Window: Window{time.Hour, 5 * time.Minute}, Lateness: lat},
+// DefaultsYAML is the default features file, embedded.
+//
+//go:embed defaults.yaml
+var DefaultsYAML []byte
+
+var defaultDefs = func() []Definition {
+	defs, err := Parse(DefaultsYAML, WithFilename("features/defaults.yaml"))
+	if err != nil {
+		panic(fmt.Sprintf("features: invalid defaults.yaml: %v", err))
 	}
+	return defs
+}()
+
+// Defaults returns the default feature set (defaults.yaml): livestream,
+// seller and user features. Use Set.ForEntity to give each processor its
+// own.
+func Defaults() []Definition { return cloneDefs(defaultDefs) }
+
+// LivestreamDefaults are the default features of the livestream entity.
+func LivestreamDefaults() []Definition {
+	var out []Definition
+	for _, d := range defaultDefs {
+		if d.entity() == "livestream" {
+			out = append(out, d)
+		}
+	}
+	return cloneDefs(out)
+}
+
+func cloneDefs(defs []Definition) []Definition {
+	out := make([]Definition, len(defs))
+	for i, d := range defs {
+		d.Sources = slices.Clone(d.Sources)
+		d.c = nil
+		out[i] = d
+	}
+	return out
 }

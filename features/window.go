@@ -1,7 +1,3 @@
-// Package features is the pure core of livefeed's features: windows of
-// buckets (tiles) on event time, aggregations over them, and the feature
-// definitions that say what to aggregate. It knows nothing of Kafka or Goka,
-// so processors (online) and offline recomputation share it.
 package features
 
 import (
@@ -10,106 +6,213 @@ import (
 	"time"
 )
 
-// Window is a sliding window of Size built from buckets of Bucket: memory per
-// key is bounded by Size/Bucket+1 buckets whatever the event rate. A window's
-// value at time now covers every bucket that overlaps (now-Size, now], so it
-// may include up to one bucket more than Size.
+// WindowKind says how a window moves.
+type WindowKind uint8
+
+// Window kinds.
+const (
+	// Sliding (hopping) windows of Size advance by Bucket (the hop): the
+	// state is Size/Bucket tiles (+ those the lateness keeps), and the value
+	// at time now covers every tile overlapping (now-Size, now] — so up to
+	// one tile more than Size.
+	Sliding WindowKind = iota
+	// Tumbling windows are the fixed, aligned intervals [k·Size, (k+1)·Size)
+	// (aligned to the Unix epoch, UTC). The value is the last complete
+	// window's (Emit = Complete, the default) or the one in progress
+	// (Emit = Current).
+	Tumbling
+	// AllTime aggregates every event since the entity's first (one tile).
+	AllTime
+)
+
+func (k WindowKind) String() string {
+	switch k {
+	case Sliding:
+		return "sliding"
+	case Tumbling:
+		return "tumbling"
+	case AllTime:
+		return "all_time"
+	}
+	return fmt.Sprintf("window(%d)", k)
+}
+
+// Emit says which tumbling window a value reads.
+type Emit uint8
+
+// Tumbling emit modes.
+const (
+	// Complete reads the last window that ended at or before now: a stable
+	// value that changes once per Size (and, within the lateness, when a
+	// late event of that window arrives).
+	Complete Emit = iota
+	// Current reads the window that contains now, still filling.
+	Current
+)
+
+func (e Emit) String() string {
+	if e == Current {
+		return "current"
+	}
+	return "complete"
+}
+
+// Window is the time extent of a feature. The zero Kind is Sliding, so
+// Window{Size: 5 * time.Minute, Bucket: 30 * time.Second} is a 5-minute
+// window sliding every 30 seconds, as before.
 type Window struct {
-	Size   time.Duration `json:"size"`
-	Bucket time.Duration `json:"bucket"`
+	Size   time.Duration `json:"size,omitempty"`
+	Bucket time.Duration `json:"bucket,omitempty"` // sliding: the hop (tile); tumbling: Size (0 means Size); all-time: 0
+	Kind   WindowKind    `json:"kind,omitempty"`
+	Emit   Emit          `json:"emit,omitempty"` // tumbling only
+}
+
+// SlidingWindow is a window of size that advances by hop.
+func SlidingWindow(size, hop time.Duration) Window { return Window{Size: size, Bucket: hop} }
+
+// TumblingWindow is a tumbling window of size; emit picks the complete or
+// the current window.
+func TumblingWindow(size time.Duration, emit Emit) Window {
+	return Window{Size: size, Bucket: size, Kind: Tumbling, Emit: emit}
+}
+
+// AllTimeWindow aggregates everything since the first event.
+func AllTimeWindow() Window { return Window{Kind: AllTime} }
+
+// Limits on windows: tiles bound the state per key.
+const (
+	// MaxTiles bounds Size/Bucket (+ the lateness's tiles) for the scalar
+	// aggregations (count, sum, mean, min, max, last).
+	MaxTiles = 1000
+	// MaxSketchTiles bounds it for the aggregations whose tiles are
+	// sketches or lists (approx_*, top_k, last_k_distinct).
+	MaxSketchTiles = 100
+	// MinBucket is the smallest tile.
+	MinBucket = time.Second
+)
+
+func (w Window) width() time.Duration {
+	switch w.Kind {
+	case Tumbling:
+		return w.Size
+	case AllTime:
+		return 0
+	}
+	return w.Bucket
+}
+
+func (w Window) String() string {
+	switch w.Kind {
+	case Tumbling:
+		return fmt.Sprintf("tumbling %s (%s)", FormatDuration(w.Size), w.Emit)
+	case AllTime:
+		return "all_time"
+	}
+	return fmt.Sprintf("sliding %s every %s", FormatDuration(w.Size), FormatDuration(w.Bucket))
 }
 
 // Validate checks that the window is usable.
 func (w Window) Validate() error {
-	switch {
-	case w.Bucket <= 0:
-		return errors.New("bucket must be > 0")
-	case w.Size < w.Bucket:
-		return fmt.Errorf("window %v is smaller than its bucket %v", w.Size, w.Bucket)
-	case w.Size%w.Bucket != 0:
-		return fmt.Errorf("window %v is not a multiple of its bucket %v", w.Size, w.Bucket)
-	case w.Size/w.Bucket > 10000:
-		return fmt.Errorf("window %v has more than 10000 buckets of %v", w.Size, w.Bucket)
+	if errs := w.check(0, MaxTiles); len(errs) > 0 {
+		return errors.New(errs[0].Msg)
 	}
 	return nil
 }
 
-// Bucket is one tile: the events whose time falls in [Start, Start+bucket).
-type Bucket struct {
-	Start int64   `json:"s"` // unix milliseconds
-	Count int64   `json:"c"`
-	Sum   float64 `json:"v,omitempty"`
-}
-
-// Series is the bucketed state of one feature for one entity, oldest bucket
-// first. The zero value is empty and ready.
-type Series struct {
-	Buckets []Bucket `json:"b,omitempty"`
-}
-
-func (w Window) bucketStart(t time.Time) int64 {
-	ms := t.UnixMilli()
-	b := w.Bucket.Milliseconds()
-	s := ms - ms%b
-	if ms < 0 && ms%b != 0 {
-		s -= b
-	}
-	return s
-}
-
-// Add records value v at event time t.
-func (s *Series) Add(w Window, t time.Time, v float64) {
-	start := w.bucketStart(t)
-	n := len(s.Buckets)
-	// Fast path: the newest bucket (events mostly arrive in order).
-	if n > 0 && s.Buckets[n-1].Start == start {
-		s.Buckets[n-1].Count++
-		s.Buckets[n-1].Sum += v
-		return
-	}
-	i := n
-	for i > 0 && s.Buckets[i-1].Start > start {
-		i--
-	}
-	if i > 0 && s.Buckets[i-1].Start == start {
-		s.Buckets[i-1].Count++
-		s.Buckets[i-1].Sum += v
-		return
-	}
-	s.Buckets = append(s.Buckets, Bucket{})
-	copy(s.Buckets[i+1:], s.Buckets[i:])
-	s.Buckets[i] = Bucket{Start: start, Count: 1, Sum: v}
-}
-
-// Evict drops the buckets that can no longer be part of any window evaluated
-// at or after horizon (typically watermark − lateness).
-func (s *Series) Evict(w Window, horizon time.Time) {
-	cut := horizon.Add(-w.Size).UnixMilli()
-	b := w.Bucket.Milliseconds()
-	i := 0
-	for i < len(s.Buckets) && s.Buckets[i].Start+b <= cut {
-		i++
-	}
-	if i > 0 {
-		s.Buckets = append(s.Buckets[:0], s.Buckets[i:]...)
-	}
-}
-
-// Totals returns the count and sum of the buckets overlapping (now-Size, now].
-func (s *Series) Totals(w Window, now time.Time) (count int64, sum float64) {
-	from := now.Add(-w.Size).UnixMilli()
-	to := now.UnixMilli()
-	b := w.Bucket.Milliseconds()
-	for i := len(s.Buckets) - 1; i >= 0; i-- {
-		bk := s.Buckets[i]
-		if bk.Start > to {
-			continue
+// Tiles is the most tiles one key keeps for this window with the given
+// lateness (what bounds its state).
+func (w Window) Tiles(lateness time.Duration) int {
+	switch w.Kind {
+	case AllTime:
+		return 1
+	case Tumbling:
+		if w.Size <= 0 {
+			return 0
 		}
-		if bk.Start+b <= from {
-			break
-		}
-		count += bk.Count
-		sum += bk.Sum
+		return 2 + int((lateness+w.Size-1)/w.Size)
 	}
-	return count, sum
+	if w.Bucket <= 0 {
+		return 0
+	}
+	return int(w.Size/w.Bucket) + 1 + int((lateness+w.Bucket-1)/w.Bucket)
+}
+
+// check validates the window; errors carry paths under "window".
+func (w Window) check(lateness time.Duration, maxTiles int) []*Error {
+	var errs []*Error
+	add := func(path, fix, format string, args ...any) {
+		errs = append(errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...), Fix: fix})
+	}
+	switch w.Kind {
+	case AllTime:
+		if w.Size != 0 || w.Bucket != 0 {
+			add("window", "remove size and hop", "an all_time window has no size or hop")
+		}
+		return errs
+	case Tumbling:
+		if w.Bucket != 0 && w.Bucket != w.Size {
+			add("window.hop", "remove the hop, or use a sliding window", "a tumbling window has no hop (its tile is its size)")
+		}
+		if w.Size < MinBucket || w.Size%time.Millisecond != 0 {
+			add("window.size", "e.g. size: 1h", "tumbling window size %v: want a whole number of milliseconds >= %v", w.Size, MinBucket)
+		}
+		if w.Emit > Current {
+			add("window.emit", "complete or current", "unknown emit %d", w.Emit)
+		}
+		return errs
+	case Sliding:
+	default:
+		add("window.type", "sliding, tumbling or all_time", "unknown window kind %d", w.Kind)
+		return errs
+	}
+	if w.Emit != Complete {
+		add("window.emit", "remove emit", "emit applies to tumbling windows only")
+	}
+	switch {
+	case w.Bucket <= 0:
+		add("window.hop", "e.g. hop: 30s", "a sliding window needs a hop (bucket) > 0")
+	case w.Bucket < MinBucket || w.Bucket%time.Millisecond != 0:
+		add("window.hop", "use a hop of at least 1s", "hop %v: want a whole number of milliseconds >= %v", w.Bucket, MinBucket)
+	case w.Size < w.Bucket:
+		add("window.size", fmt.Sprintf("make the size at least the hop (size: %s), or the hop smaller", FormatDuration(w.Bucket)),
+			"window %s is smaller than its bucket (hop) %s", FormatDuration(w.Size), FormatDuration(w.Bucket))
+	case w.Size%w.Bucket != 0:
+		add("window.hop", fmt.Sprintf("pick a hop that divides %s, e.g. %s", FormatDuration(w.Size), FormatDuration(divisorHop(w.Size, w.Bucket))),
+			"window %s is not a multiple of its hop %s", FormatDuration(w.Size), FormatDuration(w.Bucket))
+	default:
+		if n := w.Tiles(lateness); n > maxTiles {
+			add("window.hop", fmt.Sprintf("use a hop of at least %s", FormatDuration(minHop(w.Size, lateness, maxTiles))),
+				"window %s every %s with lateness %s keeps %d tiles per key; at most %d allowed for this aggregation",
+				FormatDuration(w.Size), FormatDuration(w.Bucket), FormatDuration(lateness), n, maxTiles)
+		}
+	}
+	return errs
+}
+
+// divisorHop is the largest divisor of size not above hop, on whole seconds.
+func divisorHop(size, hop time.Duration) time.Duration {
+	for h := hop.Truncate(time.Second); h >= time.Second; h -= time.Second {
+		if size%h == 0 {
+			return h
+		}
+	}
+	return time.Second
+}
+
+func minHop(size, lateness time.Duration, maxTiles int) time.Duration {
+	for _, h := range []time.Duration{time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute,
+		10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
+		if size%h == 0 && (Window{Size: size, Bucket: h}).Tiles(lateness) <= maxTiles {
+			return h
+		}
+	}
+	return size
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }

@@ -70,8 +70,11 @@ type Config struct {
 	SimLimit int
 	// SimBadFraction is the share of deliberately bad events. Default 0.001.
 	SimBadFraction float64
-	// Entities are the entities besides the livestream with features of
-	// their own (user, seller, …).
+	// FeaturesFile is a feature-definition file (YAML); empty: the built-in
+	// default set (features/defaults.yaml).
+	FeaturesFile string
+	// Entities overrides the entities besides the livestream that the
+	// features file defines (tests).
 	Entities []topologies.Entity
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
@@ -185,15 +188,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 // entities, taste weights and the embedding model — without touching Kafka.
 // The returned func releases the model.
 func buildTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(), error) {
-	feats, err := features.NewSet(features.LivestreamDefaults()...)
+	all, err := LoadFeatures(cfg.FeaturesFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading features: %w", err)
+		return nil, nil, err
+	}
+	entities := cfg.Entities
+	if entities == nil {
+		entities = topologies.EntitiesOf(all)
 	}
 	topo := &topologies.Topology{
 		Names:      topologies.Names{Prefix: cfg.TopicPrefix},
 		Partitions: int32(cfg.Partitions),
-		Features:   feats,
-		Entities:   cfg.Entities,
+		Features:   all.ForEntity("livestream"),
+		Entities:   entities,
 		Weights:    user.DefaultWeights(),
 		HalfLife:   cfg.TasteHalfLife,
 		Metrics:    pipeline.NewMetrics(nil),
@@ -209,6 +216,27 @@ func buildTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(
 		release = func() { _ = e.Close() }
 	}
 	return topo, release, nil
+}
+
+// LoadFeatures reads a features file (YAML), or the built-in default set
+// when path is empty.
+func LoadFeatures(path string) (*features.Set, error) {
+	if path == "" {
+		set, err := features.NewSet(features.Defaults()...)
+		if err != nil {
+			return nil, fmt.Errorf("loading the default features: %w", err)
+		}
+		return set, nil
+	}
+	defs, err := features.ParseFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading features: %w", err)
+	}
+	set, err := features.Compile(defs, features.WithFilename(path))
+	if err != nil {
+		return nil, fmt.Errorf("loading features: %w", err)
+	}
+	return set, nil
 }
 
 // OfflineTopology is the topology of cfg for offline recomputation: the same

@@ -11,11 +11,9 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/events"
-	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/offline"
 	"github.com/livefeed/livefeed/serving"
 	"github.com/livefeed/livefeed/simulate"
-	"github.com/livefeed/livefeed/topologies"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -64,8 +62,8 @@ func shiftEventTime(t *testing.T, value []byte, d time.Duration) []byte {
 
 // Online equals offline: the simulated log (with late and out-of-order
 // events) goes through Kafka and the processors; every livestream's, user's
-// and seller's served features equal what offline recomputation of the same
-// log gives, evaluated at the same instant.
+// and seller's served features — the default set, sketches included — equal
+// what offline recomputation of the same log gives, at the same instant.
 func TestOnlineEqualsOffline(t *testing.T) {
 	ctx := context.Background()
 	recs := simulatedLog(t, 3000)
@@ -73,12 +71,11 @@ func TestOnlineEqualsOffline(t *testing.T) {
 		Brokers:     testBrokers(),
 		DataDir:     t.TempDir(),
 		TopicPrefix: fmt.Sprintf("oo%d-", time.Now().UnixNano()),
-		Entities:    testEntities(t),
 	}
 	r, _ := startStack(t, cfg)
 
 	// Offline, with the same topology.
-	topo, release, err := OfflineTopology(ctx, Config{DataDir: cfg.DataDir, Entities: cfg.Entities})
+	topo, release, err := OfflineTopology(ctx, Config{DataDir: cfg.DataDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,29 +189,4 @@ func compare(want, got map[string]float64) string {
 		}
 	}
 	return ""
-}
-
-// testEntities are user and seller features fed by re-keyed events. Their
-// lateness (1h) exceeds the disorder re-keying can introduce in the test, so
-// online equals offline exactly; see docs/ARCHITECTURE.md.
-func testEntities(t *testing.T) []topologies.Entity {
-	t.Helper()
-	day, hour := 24*time.Hour, time.Hour
-	seller, err := features.NewSet(
-		features.Definition{Name: "sold_24h", Source: "auctions", Types: []string{"sold"}, Aggregation: features.Count, Window: features.Window{Size: day, Bucket: hour}, Lateness: hour},
-		features.Definition{Name: "gmv_24h", Source: "auctions", Types: []string{"sold"}, Field: "amount", Aggregation: features.Sum, Window: features.Window{Size: day, Bucket: hour}, Lateness: hour},
-		features.Definition{Name: "bids_1h", Source: "auctions", Types: []string{"bid"}, Aggregation: features.Count, Window: features.Window{Size: hour, Bucket: time.Minute}, Lateness: hour},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usr, err := features.NewSet(
-		features.Definition{Name: "bids_7d", Source: "auctions", Types: []string{"bid"}, Aggregation: features.Count, Window: features.Window{Size: 7 * day, Bucket: day}, Lateness: hour},
-		features.Definition{Name: "chats_1h", Source: "chat", Aggregation: features.Count, Window: features.Window{Size: hour, Bucket: time.Minute}, Lateness: hour},
-		features.Definition{Name: "watch_1h", Source: "viewing", Types: []string{"join", "heartbeat"}, Aggregation: features.Count, Window: features.Window{Size: hour, Bucket: time.Minute}, Lateness: hour},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []topologies.Entity{{Name: "user", KeyField: "user_id", Features: usr}, {Name: "seller", KeyField: "seller_id", Features: seller}}
 }

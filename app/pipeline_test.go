@@ -366,7 +366,7 @@ func TestAPIBadRequests(t *testing.T) {
 		{"POST", "/v1/search", `{"vector":[1,0],"k":100000}`},
 		{"POST", "/v1/search", `{"vector":[1,0],"surprise":true}`},
 		{"POST", "/v1/search", `{"vector":[1,0],"filter":{"ranges":[{"field":"viewers_now"}]}}`},
-		{"GET", "/v1/features/seller/s-1", ""},
+		{"GET", "/v1/features/planet/p-1", ""},
 	}
 	for _, c := range cases {
 		req, _ := http.NewRequest(c.method, r.url+c.path, strings.NewReader(c.body))
@@ -381,8 +381,13 @@ func TestAPIBadRequests(t *testing.T) {
 			t.Errorf("%s %s %s: status %d, error %q (%v), want 400 with a JSON error", c.method, c.path, c.body, resp.StatusCode, e.Error, err)
 		}
 	}
-	if code := r.get(t, "/v1/features/livestream/"+url.PathEscape("no such stream"), nil); code != http.StatusNotFound {
-		t.Errorf("unknown stream: %d, want 404", code)
+	for _, path := range []string{"/v1/features/livestream/" + url.PathEscape("no such stream"), "/v1/features/seller/nobody", "/v1/features/user/nobody"} {
+		if code := r.get(t, path, nil); code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", path, code)
+		}
+	}
+	if code := r.get(t, "/v1/features/livestream/x?at=yesterday", nil); code != http.StatusBadRequest {
+		t.Errorf("bad at: %d, want 400", code)
 	}
 }
 

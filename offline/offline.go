@@ -90,7 +90,7 @@ func (en *Engine) Apply(ctx context.Context, r Record) {
 		st = &tables.Livestream{LivestreamID: r.Key}
 		en.streams[r.Key] = st
 	}
-	res := en.updater.Apply(ctx, st, ev)
+	res := en.updater.Apply(ctx, st, ev, r.Value)
 	if res.Late {
 		en.Late++
 	}
@@ -109,14 +109,14 @@ func (en *Engine) Apply(ctx context.Context, r Record) {
 		}
 		enr := &events.Enriched{Source: res.Source, EventID: h.EventID, EventTime: h.EventTime,
 			LivestreamID: st.LivestreamID, SellerID: st.SellerID, Category: st.Category, Event: r.Value}
-		o, err := entity.Observe(enr)
+		fev, err := entity.Event(enr)
 		if err != nil {
 			en.Rejected[reason(err)]++
 			continue
 		}
 		if e.Name == "user" {
 			en.user(key).apply(func(u *tables.User) {
-				if !e.Features.Apply(&u.Features, o) {
+				if e.Features.ApplyEvent(&u.Features, fev).Dropped() {
 					en.Late++
 				}
 			})
@@ -124,7 +124,7 @@ func (en *Engine) Apply(ctx context.Context, r Record) {
 		}
 		st := en.entity(e.Name, key)
 		st.Events++
-		if !e.Features.Apply(&st.Features, o) {
+		if e.Features.ApplyEvent(&st.Features, fev).Dropped() {
 			st.LateDropped++
 			en.Late++
 		}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/livefeed/livefeed/broker"
@@ -73,10 +74,22 @@ type Entity struct {
 	Features *features.Set
 }
 
+// EntitiesOf splits a feature set into its entities other than livestream.
+func EntitiesOf(all *features.Set) []Entity {
+	var out []Entity
+	for _, name := range all.Entities() {
+		if name == "livestream" {
+			continue
+		}
+		out = append(out, Entity{Name: name, KeyField: features.KeyField(name), Features: all.ForEntity(name)})
+	}
+	return out
+}
+
 // Reads reports whether any of the entity's features reads source.
 func (e Entity) Reads(source string) bool {
 	for _, d := range e.Features.All() {
-		if d.Source == source {
+		if slices.Contains(d.Sources, source) {
 			return true
 		}
 	}
@@ -88,9 +101,11 @@ func (e Entity) sources() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, d := range e.Features.All() {
-		if !seen[d.Source] {
-			seen[d.Source] = true
-			out = append(out, d.Source)
+		for _, src := range d.Sources {
+			if !seen[src] {
+				seen[src] = true
+				out = append(out, src)
+			}
 		}
 	}
 	return out

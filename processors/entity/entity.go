@@ -5,13 +5,13 @@
 package entity
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/processors/livestream"
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/lovoo/goka"
@@ -61,37 +61,23 @@ func New(cfg Config) (*pipeline.Group, error) {
 	}, nil
 }
 
-// Observe turns an enriched event into what the feature engine reads: its
-// source, type and numeric fields.
-func Observe(e *events.Enriched) (features.Observation, error) {
-	var fields map[string]any
-	if err := json.Unmarshal(e.Event, &fields); err != nil {
-		return features.Observation{}, fmt.Errorf("%w: event: %v", events.ErrMalformed, err)
+// Event is an enriched event as the entity's feature definitions read it:
+// the original event's fields plus the stream's seller_id and category.
+func Event(e *events.Enriched) (features.MapEvent, error) {
+	ev, err := livestream.FeatureEvent(e.Source, e.Event, e.SellerID, e.Category)
+	if err != nil {
+		return ev, fmt.Errorf("%w: %v", events.ErrMalformed, err)
 	}
-	o := features.Observation{Source: e.Source, Time: e.EventTime, Fields: map[string]float64{}}
-	switch e.Source {
-	case events.TopicLivestreams:
-		o.Type, _ = fields["status"].(string)
-	case events.TopicChat:
-		o.Type = "message"
-	default:
-		o.Type, _ = fields["type"].(string)
-	}
-	for k, v := range fields {
-		if f, ok := v.(float64); ok {
-			o.Fields[k] = f
-		}
-	}
-	return o, nil
+	return ev, nil
 }
 
 func (p *processor) onEvent(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
 	var ev events.Enriched
 	err := events.Decode(raw, &ev)
-	var o features.Observation
+	var fev features.MapEvent
 	if err == nil {
-		o, err = Observe(&ev)
+		fev, err = Event(&ev)
 	}
 	if err != nil {
 		pipeline.DeadLetter(ctx, p.cfg.Metrics, raw, err)
@@ -103,7 +89,7 @@ func (p *processor) onEvent(ctx goka.Context, msg any) {
 	}
 	st.Events++
 	outcome := "ok"
-	if !p.cfg.Features.Apply(&st.Features, o) {
+	if p.cfg.Features.ApplyEvent(&st.Features, fev).Dropped() {
 		st.LateDropped++
 		outcome = "late"
 		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()

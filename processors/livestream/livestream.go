@@ -247,7 +247,8 @@ func (p *processor) onAuction(ctx goka.Context, msg any) {
 // the state and routes the event to the other entities.
 func (p *processor) handle(ctx goka.Context, msg any, ev any, h *events.Header) {
 	st := p.state(ctx)
-	res := p.updater.Apply(ctx.Context(), st, ev)
+	raw, _ := msg.([]byte)
+	res := p.updater.Apply(ctx.Context(), st, ev, raw)
 	outcome := "ok"
 	if res.Late {
 		outcome = "late"

@@ -36,17 +36,14 @@ type Result struct {
 }
 
 // Apply folds one decoded, valid input event (*events.Livestream, *Viewing,
-// *Chat or *Auction) into the stream's state.
-func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any) Result {
-	var (
-		res Result
-		obs features.Observation
-	)
+// *Chat or *Auction) into the stream's state; raw is its JSON, which the
+// feature definitions read (with the stream's seller_id and category added).
+func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any, raw []byte) Result {
+	var res Result
 	switch e := ev.(type) {
 	case *events.Livestream:
 		res.Source = events.TopicLivestreams
 		u.applyMetadata(ctx, st, e)
-		obs = features.Observation{Source: res.Source, Type: string(e.Status), Time: e.EventTime}
 	case *events.Viewing:
 		res.Source = events.TopicViewing
 		switch e.Type {
@@ -65,11 +62,9 @@ func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any) Resu
 				delete(st.Viewers, e.UserID)
 			}
 		}
-		obs = features.Observation{Source: res.Source, Type: string(e.Type), Time: e.EventTime}
 	case *events.Chat:
 		res.Source = events.TopicChat
 		res.Signal = signal(st, &e.Header, e.UserID, events.SignalChat, 0)
-		obs = features.Observation{Source: res.Source, Type: "message", Time: e.EventTime}
 	case *events.Auction:
 		res.Source = events.TopicAuctions
 		switch e.Type {
@@ -78,13 +73,12 @@ func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any) Resu
 		case events.AuctionSold:
 			res.Signal = signal(st, &e.Header, e.UserID, events.SignalBuy, e.Amount)
 		}
-		obs = features.Observation{Source: res.Source, Type: string(e.Type), Time: e.EventTime,
-			Fields: map[string]float64{"amount": e.Amount}}
 	default:
 		return res
 	}
 	st.Events++
-	if !u.Features.Apply(&st.Features, obs) {
+	fev, err := FeatureEvent(res.Source, raw, st.SellerID, st.Category)
+	if err == nil && u.Features.ApplyEvent(&st.Features, fev).Dropped() {
 		st.LateDropped++
 		res.Late = true
 	}
@@ -162,6 +156,23 @@ func (u *Updater) embed(ctx context.Context, st *tables.Livestream) {
 		u.Metrics.EmbedTime.Observe(time.Since(start).Seconds())
 	}
 	st.Embedding, st.EmbeddingModel, st.EmbeddedText = vecs[0], version, text
+}
+
+// FeatureEvent is an input event as feature definitions read it: its JSON
+// fields, plus the stream's seller_id and category where the event lacks
+// them (the enrichment every re-keyed entity sees too).
+func FeatureEvent(source string, raw []byte, sellerID, category string) (features.MapEvent, error) {
+	ev, err := features.ParseJSONEvent(source, raw)
+	if err != nil {
+		return ev, err
+	}
+	if _, ok := ev.Fields["seller_id"]; !ok && sellerID != "" {
+		ev.Fields["seller_id"] = sellerID
+	}
+	if _, ok := ev.Fields["category"]; !ok && category != "" {
+		ev.Fields["category"] = category
+	}
+	return ev, nil
 }
 
 // signal is the user-keyed engagement signal of an event, enriched with the

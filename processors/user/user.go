@@ -116,9 +116,9 @@ func (p *processor) onEnriched(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
 	var ev events.Enriched
 	err := events.Decode(raw, &ev)
-	var o features.Observation
+	var fev features.MapEvent
 	if err == nil {
-		o, err = entity.Observe(&ev)
+		fev, err = entity.Event(&ev)
 	}
 	if err != nil {
 		pipeline.DeadLetter(ctx, p.cfg.Metrics, raw, err)
@@ -129,7 +129,7 @@ func (p *processor) onEnriched(ctx goka.Context, msg any) {
 		st = &tables.User{UserID: ctx.Key()}
 	}
 	outcome := "ok"
-	if !p.cfg.Features.Apply(&st.Features, o) {
+	if p.cfg.Features.ApplyEvent(&st.Features, fev).Dropped() {
 		outcome = "late"
 		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/serving/index"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/prometheus/client_golang/prometheus"
@@ -281,21 +282,25 @@ func (s *Service) handleSearch(w http.ResponseWriter, r *http.Request) error {
 
 // LivestreamFeatures is the body of GET /v1/features/livestream/{id}.
 type LivestreamFeatures struct {
-	LivestreamID   string             `json:"livestream_id"`
-	SellerID       string             `json:"seller_id"`
-	Title          string             `json:"title"`
-	Category       string             `json:"category"`
-	Tags           []string           `json:"tags,omitempty"`
-	Language       string             `json:"language"`
-	Status         events.Status      `json:"status"`
-	LiveSince      time.Time          `json:"live_since,omitzero"`
-	ViewersNow     int                `json:"viewers_now"`
-	Features       map[string]float64 `json:"features"`
-	Watermark      time.Time          `json:"watermark,omitzero"`
-	EmbeddingModel string             `json:"embedding_model,omitempty"`
-	Embedding      []float32          `json:"embedding,omitempty"`
-	Events         int64              `json:"events"`
-	LateDropped    int64              `json:"late_dropped"`
+	LivestreamID string             `json:"livestream_id"`
+	SellerID     string             `json:"seller_id"`
+	Title        string             `json:"title"`
+	Category     string             `json:"category"`
+	Tags         []string           `json:"tags,omitempty"`
+	Language     string             `json:"language"`
+	Status       events.Status      `json:"status"`
+	LiveSince    time.Time          `json:"live_since,omitzero"`
+	ViewersNow   int                `json:"viewers_now"`
+	Features     map[string]float64 `json:"features"`
+	// Values are the features as typed values: numbers, null for an empty
+	// window's mean/min/max, lists for last_k_distinct, {key, count} lists
+	// for top_k. Features gives each as one number (a list's length).
+	Values         map[string]any `json:"values"`
+	Watermark      time.Time      `json:"watermark,omitzero"`
+	EmbeddingModel string         `json:"embedding_model,omitempty"`
+	Embedding      []float32      `json:"embedding,omitempty"`
+	Events         int64          `json:"events"`
+	LateDropped    int64          `json:"late_dropped"`
 }
 
 func (s *Service) handleLivestreamFeatures(w http.ResponseWriter, r *http.Request) error {
@@ -315,6 +320,7 @@ func (s *Service) handleLivestreamFeatures(w http.ResponseWriter, r *http.Reques
 		LivestreamID: ls.LivestreamID, SellerID: ls.SellerID, Title: ls.Title, Category: ls.Category,
 		Tags: ls.Tags, Language: ls.Language, Status: ls.Status, LiveSince: ls.LiveSince,
 		ViewersNow: ls.ViewersNow(), Features: s.cfg.Features.Values(&ls.Features, at),
+		Values:    typed(s.cfg.Features.Results(&ls.Features, at)),
 		Watermark: ls.Features.Watermark, EmbeddingModel: ls.EmbeddingModel, Events: ls.Events, LateDropped: ls.LateDropped,
 	}
 	if r.URL.Query().Get("embedding") == "true" {
@@ -334,6 +340,7 @@ type UserFeatures struct {
 	HasTaste   bool                        `json:"has_taste"`
 	Taste      []float32                   `json:"taste,omitempty"`
 	Features   map[string]float64          `json:"features,omitempty"`
+	Values     map[string]any              `json:"values,omitempty"`
 }
 
 func (s *Service) handleUserFeatures(w http.ResponseWriter, r *http.Request) error {
@@ -358,6 +365,7 @@ func (s *Service) handleUserFeatures(w http.ResponseWriter, r *http.Request) err
 		LastEvent: u.LastEvent, HasTaste: taste != nil}
 	if e, ok := s.cfg.Entities["user"]; ok {
 		out.Features = e.Features.Values(&u.Features, at)
+		out.Values = typed(e.Features.Results(&u.Features, at))
 	}
 	if r.URL.Query().Get("embedding") == "true" {
 		out.Taste = taste
@@ -372,6 +380,7 @@ type EntityFeatures struct {
 	Entity      string             `json:"entity"`
 	ID          string             `json:"id"`
 	Features    map[string]float64 `json:"features"`
+	Values      map[string]any     `json:"values"`
 	Watermark   time.Time          `json:"watermark,omitzero"`
 	Events      int64              `json:"events"`
 	LateDropped int64              `json:"late_dropped"`
@@ -398,9 +407,20 @@ func (s *Service) handleEntityFeatures(w http.ResponseWriter, r *http.Request) e
 	if st == nil {
 		return notFound("%s %q not found", entity, id)
 	}
+	set := s.cfg.Entities[entity].Features
 	writeJSON(w, http.StatusOK, EntityFeatures{
-		Entity: entity, ID: id, Features: s.cfg.Entities[entity].Features.Values(&st.Features, at),
+		Entity: entity, ID: id, Features: set.Values(&st.Features, at), Values: typed(set.Results(&st.Features, at)),
 		Watermark: st.Features.Watermark, Events: st.Events, LateDropped: st.LateDropped,
 	})
 	return nil
+}
+
+// typed is the JSON form of typed feature values (features.Result encodes
+// itself as a number, null, a string or a list).
+func typed(rs map[string]features.Result) map[string]any {
+	out := make(map[string]any, len(rs))
+	for k, r := range rs {
+		out[k] = r
+	}
+	return out
 }

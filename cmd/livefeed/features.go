@@ -4,16 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/livefeed/livefeed/app"
 	"github.com/livefeed/livefeed/offline"
+	"github.com/livefeed/livefeed/topologies"
 )
 
 const featuresUsage = `usage: livefeed features <command> [flags]
 
+  validate FILE                             check a feature-definition file; errors give file:line:column and the fix
+  explain FILE [--partitions N]             the compiled topology: groups, topics, partitions, state per key
   compute --events FILE.jsonl [--at TIME]   recompute every feature from an event log without Kafka
                                             (one JSON record per line: {"topic","key","value"}; write one
                                             with 'livefeed simulate --out FILE.jsonl --limit N')
@@ -27,6 +32,10 @@ func runFeatures(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "compute":
 		return runFeaturesCompute(ctx, args[1:])
+	case "validate":
+		return runFeaturesValidate(args[1:])
+	case "explain":
+		return runFeaturesExplain(args[1:])
 	case "-h", "--help", "help":
 		fmt.Print(featuresUsage)
 		return nil
@@ -38,6 +47,7 @@ func runFeatures(ctx context.Context, args []string) error {
 func runFeaturesCompute(ctx context.Context, args []string) error {
 	f := newFlags("features compute", false, false)
 	var eventsPath, at string
+	f.fs.StringVar(&f.cfg.FeaturesFile, "features", env("features", ""), "feature-definition file (YAML); empty: the built-in defaults")
 	f.fs.StringVar(&eventsPath, "events", "", "event log (JSONL records {topic, key, value}); - for stdin")
 	f.fs.StringVar(&at, "at", "", "evaluate windows at this time (RFC 3339); default: the newest event time in the log")
 	if err := f.parse(args, false); err != nil {
@@ -87,4 +97,38 @@ func runFeaturesCompute(ctx context.Context, args []string) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", " ")
 	return enc.Encode(out)
+}
+
+func runFeaturesValidate(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: livefeed features validate FILE")
+	}
+	set, err := app.LoadFeatures(args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: %d features OK (entities: %s)\n", args[0], len(set.All()), strings.Join(set.Entities(), ", "))
+	return nil
+}
+
+func runFeaturesExplain(args []string) error {
+	fs := flag.NewFlagSet("features explain", flag.ContinueOnError)
+	partitions := fs.Int("partitions", 8, "partitions of every topic")
+	prefix := fs.String("topic-prefix", "", "prefix of every topic and group name")
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set, err := app.LoadFeatures(file)
+	if err != nil {
+		return err
+	}
+	if file == "" {
+		file = "(built-in defaults)"
+	}
+	fmt.Print(topologies.Explain(file, set, topologies.Names{Prefix: *prefix}, int32(*partitions)))
+	return nil
 }

@@ -150,6 +150,7 @@ func newFlags(name string, embedded, sim bool) *flags {
 	f.fs.StringVar(&c.HTTPAddr, "http", env("http", ":8080"), "HTTP listen address")
 	f.fs.IntVar(&c.Partitions, "partitions", envInt("partitions", 8), "partitions of every topic")
 	f.fs.StringVar(&c.TopicPrefix, "topic-prefix", env("topic-prefix", ""), "prefix of every topic and group name")
+	f.fs.StringVar(&c.FeaturesFile, "features", env("features", ""), "feature-definition file (YAML); empty: the built-in defaults (features/defaults.yaml)")
 	f.fs.StringVar(&c.ModelDir, "model", env("model", ""), "embedding model dir (model.onnx, tokenizer.json, config.json); empty: generated test model")
 	f.fs.BoolVar(&c.NoEmbeddings, "no-embeddings", env("no-embeddings", "") == "true", "disable content embeddings and text search")
 	f.fs.DurationVar(&c.TasteHalfLife, "taste-half-life", envDuration("taste-half-life", 24*time.Hour), "half-life of user tastes")

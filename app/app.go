@@ -70,6 +70,9 @@ type Config struct {
 	SimLimit int
 	// SimBadFraction is the share of deliberately bad events. Default 0.001.
 	SimBadFraction float64
+	// SweepEvery is how often idle keys (ended streams, entities whose
+	// features all expired) are deleted from the tables. Default 10m.
+	SweepEvery time.Duration
 	// FeaturesFile is a feature-definition file (YAML); empty: the built-in
 	// default set (features/defaults.yaml).
 	FeaturesFile string
@@ -203,6 +206,7 @@ func buildTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(
 		Entities:   entities,
 		Weights:    user.DefaultWeights(),
 		HalfLife:   cfg.TasteHalfLife,
+		SweepEvery: cfg.SweepEvery,
 		Metrics:    pipeline.NewMetrics(nil),
 		Logger:     cfg.Logger,
 	}

@@ -158,9 +158,6 @@ func (r *running) get(t *testing.T, path string, out any) int {
 			t.Fatalf("decoding %s: %v: %s", path, err, body)
 		}
 	}
-	if out == nil && resp.StatusCode < 400 {
-		t.Logf("%s: %s", path, body)
-	}
 	return resp.StatusCode
 }
 

@@ -126,6 +126,9 @@ type Topology struct {
 	HalfLife time.Duration
 	Metrics  *pipeline.Metrics
 	Logger   *slog.Logger
+	// SweepEvery is how often idle keys are swept from the tables (0:
+	// every 10 minutes; negative: never).
+	SweepEvery time.Duration
 }
 
 // Topics lists every topic the topology needs. Goka creates only group and
@@ -234,6 +237,16 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 			return nil
 		})
 	}
+	every := t.SweepEvery
+	if every == 0 {
+		every = 10 * time.Minute
+	}
+	for i, p := range procs {
+		if groups[i].Sweep == "" || every < 0 {
+			continue
+		}
+		g.Go(func() error { return sweepLoop(ctx, p, groups[i].Sweep, every, t.Logger) })
+	}
 	if ready != nil {
 		g.Go(func() error {
 			for _, p := range procs {
@@ -246,4 +259,27 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 		})
 	}
 	return g.Wait()
+}
+
+// sweepLoop visits every key of a processor's partitions with its idle-key
+// visitor every interval, until ctx is done.
+func sweepLoop(ctx context.Context, p *goka.Processor, visitor string, every time.Duration, log *slog.Logger) error {
+	if err := p.WaitForReadyContext(ctx); err != nil {
+		return nil // stopping
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		n, err := p.VisitAllWithStats(ctx, visitor, nil)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("sweeping idle keys failed; retrying at the next interval", "group", p.Graph().Group(), "err", err)
+			continue
+		}
+		log.Debug("swept idle keys", "group", p.Graph().Group(), "visited", n)
+	}
 }

@@ -34,6 +34,7 @@ type Config struct {
 type processor struct {
 	cfg   Config
 	cache *pipeline.StateCache[tables.Entity]
+	marks pipeline.PartitionMarks
 }
 
 // New builds the group.
@@ -56,9 +57,21 @@ func New(cfg Config) (*pipeline.Group, error) {
 			goka.Input(cfg.Input, new(codec.Bytes), p.onEvent),
 			goka.Output(pipeline.DLQ(cfg.Input), new(codec.Bytes)),
 			goka.Persist(tables.JSONCodec[tables.Entity]{}),
+			goka.Visitor(pipeline.SweepVisitor, p.sweep),
 		),
 		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
+		Sweep:   pipeline.SweepVisitor,
 	}, nil
+}
+
+// sweep deletes an entity whose every feature has expired at its
+// partition's watermarks.
+func (p *processor) sweep(ctx goka.Context, _ any) {
+	st := p.cache.Get(ctx)
+	if st != nil && p.cfg.Features.Idle(&st.Features, p.marks.Of(ctx.Partition())) {
+		p.cache.Delete(ctx)
+		p.cfg.Metrics.IdleDeleted.WithLabelValues(string(ctx.Group())).Inc()
+	}
 }
 
 // Event is an enriched event as the entity's feature definitions read it:
@@ -83,6 +96,7 @@ func (p *processor) onEvent(ctx goka.Context, msg any) {
 		pipeline.DeadLetter(ctx, p.cfg.Metrics, raw, err)
 		return
 	}
+	p.marks.Of(ctx.Partition()).Observe(ev.Source, ev.EventTime)
 	st := p.cache.Get(ctx)
 	if st == nil {
 		st = &tables.Entity{ID: ctx.Key()}

@@ -113,6 +113,10 @@ type processor struct {
 	cfg     Config
 	cache   *pipeline.StateCache[tables.Livestream]
 	updater *Updater
+	marks   pipeline.PartitionMarks
+	// retention is the longest window plus its lateness: how long after
+	// its end a stream's state can still change a value.
+	retention time.Duration
 }
 
 // New builds the group.
@@ -121,6 +125,9 @@ func New(cfg Config) (*pipeline.Group, error) {
 		return nil, err
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewStateCache[tables.Livestream](cfg.CacheSize)}
+	for _, d := range cfg.Features.All() {
+		p.retention = max(p.retention, d.Window.Size+d.Lateness)
+	}
 	p.updater = &Updater{Features: cfg.Features, ViewerTimeout: cfg.ViewerTimeout, Embedder: cfg.Embedder,
 		Metrics: cfg.Metrics, Logger: cfg.Logger}
 	t := cfg.Topics
@@ -138,10 +145,34 @@ func New(cfg Config) (*pipeline.Group, error) {
 	for _, r := range cfg.Routes {
 		edges = append(edges, goka.Output(r.Topic, tables.JSONCodec[events.Enriched]{}))
 	}
+	edges = append(edges, goka.Visitor(pipeline.SweepVisitor, p.sweep))
 	return &pipeline.Group{
 		Graph:   goka.DefineGroup(cfg.Group, edges...),
 		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
+		Sweep:   pipeline.SweepVisitor,
 	}, nil
+}
+
+// sweep deletes a stream that ended longer ago than its longest window plus
+// lateness, at its partition's watermark: no event can change a value it
+// serves any more, and ended streams are not served. (All-time features of
+// an ended stream go with it.) Live or scheduled streams stay, however quiet.
+func (p *processor) sweep(ctx goka.Context, _ any) {
+	st := p.cache.Get(ctx)
+	if st == nil || st.Status != events.StatusEnded {
+		return
+	}
+	marks := p.marks.Of(ctx.Partition())
+	var latest time.Time
+	for _, src := range events.InputTopics() {
+		if t := marks.Of(src); t.After(latest) {
+			latest = t
+		}
+	}
+	if latest.Sub(st.EndedAt) > p.retention {
+		p.cache.Delete(ctx)
+		p.cfg.Metrics.IdleDeleted.WithLabelValues(string(ctx.Group())).Inc()
+	}
 }
 
 // decode parses msg into ev and checks its key; on failure the message goes
@@ -249,6 +280,7 @@ func (p *processor) handle(ctx goka.Context, msg any, ev any, h *events.Header) 
 	st := p.state(ctx)
 	raw, _ := msg.([]byte)
 	res := p.updater.Apply(ctx.Context(), st, ev, raw)
+	p.marks.Of(ctx.Partition()).Observe(res.Source, h.EventTime)
 	outcome := "ok"
 	if res.Late {
 		outcome = "late"

@@ -6,8 +6,10 @@ package pipeline
 import (
 	"errors"
 	"strconv"
+	"sync"
 
 	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,6 +19,7 @@ type Metrics struct {
 	Events      *prometheus.CounterVec // group, topic, outcome (ok, dead_letter, late)
 	DeadLetters *prometheus.CounterVec // topic, reason
 	LateDropped *prometheus.CounterVec // group, topic
+	IdleDeleted *prometheus.CounterVec // group
 	EmbedErrors prometheus.Counter
 	Embeddings  prometheus.Counter
 	EmbedTime   prometheus.Histogram
@@ -37,6 +40,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livefeed_late_events_dropped_total",
 			Help: "Events later than every feature's allowed lateness, dropped from windows.",
 		}, []string{"group", "topic"}),
+		IdleDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_idle_keys_deleted_total",
+			Help: "Keys deleted from a group table because every feature expired (and, for streams, the stream ended).",
+		}, []string{"group"}),
 		EmbedErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livefeed_embed_errors_total",
 			Help: "Content embeddings that failed (the stream keeps its previous vector).",
@@ -52,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.EmbedErrors, m.Embeddings, m.EmbedTime)
+		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.EmbedErrors, m.Embeddings, m.EmbedTime)
 	}
 	return m
 }
@@ -105,4 +112,34 @@ func DeadLetter(ctx goka.Context, m *Metrics, raw []byte, err error) {
 type Group struct {
 	Graph   *goka.GroupGraph
 	Options []goka.ProcessorOption
+	// Sweep, if set, is the name of the group's visitor that deletes idle
+	// keys; the runner visits every key with it now and then.
+	Sweep string
+}
+
+// SweepVisitor is the visitor name of idle-key sweeps.
+const SweepVisitor = "sweep-idle"
+
+// PartitionMarks keeps, per partition, the newest event time per source
+// (features.Watermarks). Each partition's marks are written and read by that
+// partition's goroutine (callbacks and visits alike); the map of partitions
+// is guarded.
+type PartitionMarks struct {
+	mu sync.Mutex
+	m  map[int32]*features.Watermarks
+}
+
+// Of returns the marks of a partition.
+func (pm *PartitionMarks) Of(p int32) *features.Watermarks {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if pm.m == nil {
+		pm.m = map[int32]*features.Watermarks{}
+	}
+	w := pm.m[p]
+	if w == nil {
+		w = &features.Watermarks{}
+		pm.m[p] = w
+	}
+	return w
 }

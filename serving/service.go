@@ -85,13 +85,13 @@ func New(cfg Config) (*Service, error) {
 		log:     cfg.Logger.With("component", "serving"),
 	}
 	var err error
-	s.streams, err = goka.NewView(cfg.Broker.Brokers, cfg.LivestreamTable, tables.JSONCodec[tables.Livestream]{},
+	s.streams, err = goka.NewView(cfg.Broker.Brokers, cfg.LivestreamTable, tables.LivestreamCodec{},
 		cfg.Broker.ViewOptions(&s.clients, goka.WithViewCallback(s.onLivestream))...)
 	if err != nil {
 		_ = s.clients.Close()
 		return nil, fmt.Errorf("creating livestream view: %w", err)
 	}
-	s.users, err = goka.NewView(cfg.Broker.Brokers, cfg.UserTable, tables.JSONCodec[tables.User]{},
+	s.users, err = goka.NewView(cfg.Broker.Brokers, cfg.UserTable, tables.UserCodec{},
 		cfg.Broker.ViewOptions(&s.clients)...)
 	if err != nil {
 		_ = s.clients.Close()
@@ -102,7 +102,7 @@ func New(cfg Config) (*Service, error) {
 		if name == "user" {
 			continue
 		}
-		v, err := goka.NewView(cfg.Broker.Brokers, e.Table, tables.JSONCodec[tables.Entity]{}, cfg.Broker.ViewOptions(&s.clients)...)
+		v, err := goka.NewView(cfg.Broker.Brokers, e.Table, tables.EntityCodec{}, cfg.Broker.ViewOptions(&s.clients)...)
 		if err != nil {
 			_ = s.clients.Close()
 			return nil, fmt.Errorf("creating %s view: %w", name, err)

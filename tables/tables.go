@@ -103,11 +103,18 @@ func (JSONCodec[T]) Decode(data []byte) (any, error) {
 	return v, nil
 }
 
+// Codecs of the three tables.
+type (
+	LivestreamCodec = Codec[Livestream, *Livestream]
+	UserCodec       = Codec[User, *User]
+	EntityCodec     = Codec[Entity, *Entity]
+)
+
 // DecodeLivestream decodes a livestream table value.
 func DecodeLivestream(data []byte) (*Livestream, error) {
 	v := new(Livestream)
-	if err := json.Unmarshal(data, v); err != nil {
-		return nil, fmt.Errorf("decoding livestream state: %w", err)
+	if err := Unmarshal(data, v); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -115,8 +122,8 @@ func DecodeLivestream(data []byte) (*Livestream, error) {
 // DecodeUser decodes a user table value.
 func DecodeUser(data []byte) (*User, error) {
 	v := new(User)
-	if err := json.Unmarshal(data, v); err != nil {
-		return nil, fmt.Errorf("decoding user state: %w", err)
+	if err := Unmarshal(data, v); err != nil {
+		return nil, err
 	}
 	return v, nil
 }

@@ -56,7 +56,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		Graph: goka.DefineGroup(cfg.Group,
 			goka.Input(cfg.Input, new(codec.Bytes), p.onEvent),
 			goka.Output(pipeline.DLQ(cfg.Input), new(codec.Bytes)),
-			goka.Persist(tables.JSONCodec[tables.Entity]{}),
+			goka.Persist(tables.EntityCodec{}),
 			goka.Visitor(pipeline.SweepVisitor, p.sweep),
 		),
 		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},

@@ -137,7 +137,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		goka.Input(t.Chat, new(codec.Bytes), p.onChat),
 		goka.Input(t.Auctions, new(codec.Bytes), p.onAuction),
 		goka.Output(t.UserSignals, tables.JSONCodec[events.UserSignal]{}),
-		goka.Persist(tables.JSONCodec[tables.Livestream]{}),
+		goka.Persist(tables.LivestreamCodec{}),
 	}
 	for _, in := range t.Inputs() {
 		edges = append(edges, goka.Output(pipeline.DLQ(in), new(codec.Bytes)))

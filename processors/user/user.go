@@ -95,7 +95,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 	edges := []goka.Edge{
 		goka.Input(cfg.UserSignals, new(codec.Bytes), p.onSignal),
 		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
-		goka.Persist(tables.JSONCodec[tables.User]{}),
+		goka.Persist(tables.UserCodec{}),
 	}
 	if cfg.Features != nil {
 		if cfg.Enriched == "" {

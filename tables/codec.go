@@ -1,0 +1,96 @@
+package tables
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/livefeed/livefeed/features"
+)
+
+// codecVersion starts every binary table value; a JSON value starts with
+// '{', so both are told apart and older JSON values still decode.
+const codecVersion byte = 1
+
+// featured is a table value with windowed-feature state.
+type featured[T any] interface {
+	*T
+	featureState() *features.State
+}
+
+func (l *Livestream) featureState() *features.State { return &l.Features }
+func (u *User) featureState() *features.State       { return &u.Features }
+func (e *Entity) featureState() *features.State     { return &e.Features }
+
+// Codec is the goka codec of the state tables: a version byte, the value's
+// small fields as JSON (length-prefixed) and its feature state in the
+// features package's compact binary form. The feature state is most of a
+// value's bytes; encoding it as JSON (base64 inside a JSON document that
+// encoding/json then re-validates) cost a third of the processors' CPU.
+type Codec[T any, PT featured[T]] struct{}
+
+// Encode encodes a *T.
+func (Codec[T, PT]) Encode(value any) ([]byte, error) {
+	p, ok := value.(*T)
+	if !ok || p == nil {
+		var zero T
+		return nil, fmt.Errorf("encoding %T: want %T", value, &zero)
+	}
+	return Marshal[T, PT](p)
+}
+
+// Decode decodes into a new *T.
+func (Codec[T, PT]) Decode(data []byte) (any, error) {
+	v := new(T)
+	if err := Unmarshal[T, PT](data, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Marshal encodes a table value.
+func Marshal[T any, PT featured[T]](v *T) ([]byte, error) {
+	rest := *v
+	*PT(&rest).featureState() = features.State{}
+	js, err := json.Marshal(&rest)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", v, err)
+	}
+	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(js)+256)
+	out = append(out, codecVersion)
+	out = binary.AppendUvarint(out, uint64(len(js)))
+	out = append(out, js...)
+	out, err = PT(v).featureState().AppendBinary(out)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T features: %w", v, err)
+	}
+	return out, nil
+}
+
+// Unmarshal decodes a table value, binary or legacy JSON.
+func Unmarshal[T any, PT featured[T]](data []byte, v *T) error {
+	if len(data) > 0 && data[0] == '{' {
+		if err := json.Unmarshal(data, v); err != nil {
+			return fmt.Errorf("decoding %T: %w", v, err)
+		}
+		return nil
+	}
+	if len(data) == 0 || data[0] != codecVersion {
+		return fmt.Errorf("decoding %T: unknown encoding", v)
+	}
+	n, k := binary.Uvarint(data[1:])
+	if k <= 0 || uint64(len(data)-1-k) < n {
+		return fmt.Errorf("decoding %T: %w", v, errors.New("truncated value"))
+	}
+	js := data[1+k : 1+k+int(n)]
+	if err := json.Unmarshal(js, v); err != nil {
+		return fmt.Errorf("decoding %T: %w", v, err)
+	}
+	st := PT(v).featureState()
+	*st = features.State{}
+	if err := st.UnmarshalBinary(data[1+k+int(n):]); err != nil {
+		return fmt.Errorf("decoding %T features: %w", v, err)
+	}
+	return nil
+}

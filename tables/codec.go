@@ -51,9 +51,8 @@ func (Codec[T, PT]) Decode(data []byte) (any, error) {
 
 // Marshal encodes a table value.
 func Marshal[T any, PT featured[T]](v *T) ([]byte, error) {
-	rest := *v
-	*PT(&rest).featureState() = features.State{}
-	js, err := json.Marshal(&rest)
+	js, err := json.Marshal(v) // the feature state is not part of the JSON
+
 	if err != nil {
 		return nil, fmt.Errorf("encoding %T: %w", v, err)
 	}

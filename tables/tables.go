@@ -39,7 +39,7 @@ type Livestream struct {
 	// last seen (join or heartbeat); leave removes them, silence expires them.
 	Viewers map[string]int64 `json:"viewers,omitempty"`
 	// Features holds the windowed engagement metrics.
-	Features features.State `json:"features"`
+	Features features.State `json:"-"` // encoded in binary by Codec
 
 	Events      int64 `json:"events"`
 	LateDropped int64 `json:"late_dropped"`
@@ -75,7 +75,7 @@ type User struct {
 	Signals   map[events.SignalKind]int64 `json:"signals,omitempty"`
 	LastEvent time.Time                   `json:"last_event,omitzero"`
 	// Features holds the user entity's windowed features.
-	Features features.State `json:"features"`
+	Features features.State `json:"-"` // encoded in binary by Codec
 }
 
 // JSONCodec is a goka codec for a table value type.
@@ -132,7 +132,7 @@ func DecodeUser(data []byte) (*User, error) {
 // key field), kept by its generic feature group: only windowed features.
 type Entity struct {
 	ID          string         `json:"id"`
-	Features    features.State `json:"features"`
+	Features    features.State `json:"-"` // encoded in binary by Codec
 	Events      int64          `json:"events"`
 	LateDropped int64          `json:"late_dropped"`
 }

@@ -27,7 +27,7 @@ type ThroughputResult struct {
 	ReadySeconds float64 `json:"ready_seconds"`
 	// Livestream is the livestream group on the four input topics.
 	Livestream GroupThroughput `json:"livestream"`
-	// User is the user group on user-signals, which the livestream group
+	// User is the user group on user-signals (and features-user), which the livestream group
 	// fills while it runs: its rate is bounded by the livestream group's.
 	User GroupThroughput `json:"user"`
 	// CommitLagZeroSeconds is when the livestream group's committed offsets
@@ -133,6 +133,14 @@ func (r *runner) throughput(ctx context.Context) (*ThroughputResult, error) {
 		inputs = append(inputs, names.InputTopic(t))
 	}
 	signals := string(names.LivestreamTopics().UserSignals)
+	// The user group reads user-signals and, with user features, the events
+	// re-keyed to users.
+	userInputs := []string{signals}
+	for _, e := range a.Topology.Entities {
+		if e.Name == "user" {
+			userInputs = append(userInputs, string(names.EntityTopic(e.Name)))
+		}
+	}
 	res.Livestream = GroupThroughput{Group: lsGroup, Expected: int64(n)}
 	res.User = GroupThroughput{Group: userGroup, Expected: -1}
 
@@ -211,7 +219,7 @@ func (r *runner) throughput(ctx context.Context) (*ThroughputResult, error) {
 				res.CommitLagZeroSeconds = seconds(time.Since(start))
 				// Goka commits an input offset only after the emits of
 				// that message are acknowledged: user-signals is complete.
-				if res.User.Expected, err = endOffsets(ctx, adm, signals); err != nil {
+				if res.User.Expected, err = endOffsets(ctx, adm, userInputs...); err != nil {
 					return res, err
 				}
 			}

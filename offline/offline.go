@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/processors/entity"
 	"github.com/livefeed/livefeed/processors/livestream"
+	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/processors/user"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/livefeed/livefeed/topologies"
@@ -158,17 +158,9 @@ func (en *Engine) entity(name, id string) *tables.Entity {
 	return st
 }
 
-func reason(err error) string {
-	var ve *events.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		return "invalid:" + ve.Field
-	case errors.Is(err, events.ErrMalformed):
-		return "malformed"
-	default:
-		return "other"
-	}
-}
+// reason classifies a rejected record as the processors' dead-letter
+// metrics do.
+func reason(err error) string { return pipeline.Reason(err) }
 
 // ReadLog replays every record of a JSONL event log. It returns the number
 // of records read; a line that is not a record is an error with its number.

@@ -47,7 +47,6 @@ func runFeatures(ctx context.Context, args []string) error {
 func runFeaturesCompute(ctx context.Context, args []string) error {
 	f := newFlags("features compute", false, false)
 	var eventsPath, at string
-	f.fs.StringVar(&f.cfg.FeaturesFile, "features", env("features", ""), "feature-definition file (YAML); empty: the built-in defaults")
 	f.fs.StringVar(&eventsPath, "events", "", "event log (JSONL records {topic, key, value}); - for stdin")
 	f.fs.StringVar(&at, "at", "", "evaluate windows at this time (RFC 3339); default: the newest event time in the log")
 	if err := f.parse(args, false); err != nil {

@@ -310,7 +310,11 @@ func runSimulate(ctx context.Context, args []string) error {
 		if err := f.parse(args, false); err != nil {
 			return err
 		}
-		return app.WriteLog(ctx, f.cfg, out)
+		if err := app.WriteLog(ctx, f.cfg, out); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "wrote %d events to %s\n", f.cfg.SimLimit, out)
+		return nil
 	}
 	a, err := openApp(ctx, f, args, true)
 	if err != nil {

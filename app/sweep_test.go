@@ -14,7 +14,8 @@ import (
 // watermark is deleted from the table (and so from serving); a live one,
 // however quiet, stays.
 func TestIdleStreamsAreSwept(t *testing.T) {
-	r, _ := startStack(t, Config{DataDir: t.TempDir(), SweepEvery: 200 * time.Millisecond})
+	r, _ := startStack(t, Config{Brokers: testBrokers(), DataDir: t.TempDir(), SweepEvery: 200 * time.Millisecond,
+		TopicPrefix: fmt.Sprintf("sw%d-", time.Now().UnixNano())})
 	cl := r.newProducer(t)
 	defer cl.Close()
 	r.client = cl

@@ -2,6 +2,7 @@ package models
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -74,7 +75,20 @@ type HugotConfig struct {
 	// MaxSeqLen is the most tokens per text, [CLS] and [SEP] included
 	// (default 128); longer texts are truncated.
 	MaxSeqLen int
+	// Backend is BackendGo (the default, pure Go) or BackendORT (ONNX
+	// Runtime through cgo: only in binaries built with `-tags ORT`, see
+	// deploy/models/ort.sh; one ORT embedder per process).
+	Backend string
+	// ORTLibraryDir is the directory holding libonnxruntime.so (BackendORT
+	// only; default: the system's library search path).
+	ORTLibraryDir string
 }
+
+// Backends of HugotConfig.Backend.
+const (
+	BackendGo  = "go"
+	BackendORT = "ort"
+)
 
 const (
 	defaultMaxBatch  = 32
@@ -172,13 +186,20 @@ func newHugotEmbedder(ctx context.Context, cfg HugotConfig) (*HugotEmbedder, err
 	// forever: measured ~176 KB each for the test model, ~600 KB for a
 	// MiniLM-shaped one, up to MaxBatch*MaxSeqLen graphs. Batches are cut to
 	// bucket sizes (see embedLocked), so only the length is padded.
-	seqBuckets := sequenceBuckets(maxSeqLen)
-	session, err := hugot.NewGoSession(
-		options.WithGoMLXBatchBuckets(slices.Sorted(slices.Values(e.batchSizes))),
-		options.WithGoMLXSequenceBuckets(seqBuckets),
-	)
+	var session *hugot.Session
+	switch cfg.Backend {
+	case "", BackendGo:
+		session, err = hugot.NewGoSession(
+			options.WithGoMLXBatchBuckets(slices.Sorted(slices.Values(e.batchSizes))),
+			options.WithGoMLXSequenceBuckets(sequenceBuckets(maxSeqLen)),
+		)
+	case BackendORT:
+		session, err = newORTSession(cfg.ORTLibraryDir)
+	default:
+		return nil, fmt.Errorf("unknown backend %q (want %q or %q)", cfg.Backend, BackendGo, BackendORT)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("creating hugot session: %w", err)
+		return nil, fmt.Errorf("creating hugot %s session: %w", cmp.Or(cfg.Backend, BackendGo), err)
 	}
 	e.session = session
 	ok := false

@@ -415,6 +415,22 @@ func TestHugotBadModelDir(t *testing.T) {
 	}
 }
 
+func TestHugotBackendChoice(t *testing.T) {
+	dir := hugotWriteModel(t, testmodel.DefaultOptions())
+	e := hugotNewEmbedder(t, models.HugotConfig{ModelDir: dir, Backend: models.BackendGo})
+	hugotEmbed(t, e, "explicit go backend")
+	if _, err := models.NewHugotEmbedder(context.Background(), models.HugotConfig{ModelDir: dir, Backend: "tpu"}); err == nil ||
+		!strings.Contains(err.Error(), `unknown backend "tpu"`) {
+		t.Errorf("unknown backend: err = %v", err)
+	}
+	if !models.ORTAvailable {
+		_, err := models.NewHugotEmbedder(context.Background(), models.HugotConfig{ModelDir: dir, Backend: models.BackendORT})
+		if err == nil || !strings.Contains(err.Error(), "-tags ORT") {
+			t.Errorf("ort backend without the ORT build tag: err = %v", err)
+		}
+	}
+}
+
 func TestHugotEnsureTestModel(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data", "model")
 	got, err := models.EnsureTestModel(dir)

@@ -1,6 +1,7 @@
 // Package testmodel generates a small but real BERT-style sentence encoder:
 // an ONNX model (opset 17) with random weights, a HuggingFace tokenizer.json
 // (BERT WordPiece) and a config.json, loadable by hugot's pure-Go backend.
+// The graph is package bertonnx's, the one real checkpoints are converted to.
 //
 // The weights are random, so the model knows nothing about language; but the
 // word embeddings are large (std 1) next to the transformer branches, so after
@@ -18,6 +19,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/livefeed/livefeed/models/bertonnx"
 )
 
 // File names written by Write.
@@ -79,10 +82,12 @@ func Files(opt Options) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &rng{state: uint64(opt.Seed)}
-	g := buildGraph(opt, len(vocab), r)
+	model, err := bertonnx.Build(opt.bertConfig(len(vocab)), randomWeights(&rng{state: uint64(opt.Seed)}))
+	if err != nil {
+		return nil, fmt.Errorf("testmodel: %w", err)
+	}
 	return map[string][]byte{
-		ModelFile:     marshalModel(g, generatorVersion),
+		ModelFile:     model,
 		TokenizerFile: tok,
 		ConfigFile:    cfg,
 	}, nil

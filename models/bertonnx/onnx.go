@@ -1,9 +1,9 @@
-package testmodel
+package bertonnx
 
 // A minimal hand-written ONNX protobuf encoder (onnx.proto, IR version 8).
-// Only the fields the generator needs are written; field numbers are those of
-// onnx/onnx.proto3. Encoding is deterministic: fields are appended in a fixed
-// order and no maps are involved.
+// Only the fields the BERT graph needs are written; field numbers are those
+// of onnx/onnx.proto3. Encoding is deterministic: fields are appended in a
+// fixed order and no maps are involved.
 
 import (
 	"encoding/binary"
@@ -231,12 +231,12 @@ const (
 )
 
 // marshalModel encodes an ONNX ModelProto around g.
-func marshalModel(g graph, producerVersion string) []byte {
+func marshalModel(g graph, producerName, producerVersion string) []byte {
 	var b []byte
 	b = protowire.AppendTag(b, 1, protowire.VarintType) // ir_version = 1
 	b = protowire.AppendVarint(b, irVersion)
 	b = protowire.AppendTag(b, 2, protowire.BytesType) // producer_name = 2
-	b = protowire.AppendString(b, "livefeed-testmodel")
+	b = protowire.AppendString(b, producerName)
 	b = protowire.AppendTag(b, 3, protowire.BytesType) // producer_version = 3
 	b = protowire.AppendString(b, producerVersion)
 	b = protowire.AppendTag(b, 7, protowire.BytesType) // graph = 7

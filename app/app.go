@@ -57,6 +57,11 @@ type Config struct {
 	// tokenizer.json, config.json). Empty: a small generated BERT-style test
 	// model in DataDir/models/livefeed-test.
 	ModelDir string
+	// EmbedBackend is "go" (pure Go, default) or "ort" (ONNX Runtime; the
+	// binary must be built with -tags ORT, see deploy/models/ort.sh).
+	EmbedBackend string
+	// ORTLibDir holds libonnxruntime.so for the "ort" backend.
+	ORTLibDir string
 	// NoEmbeddings disables content embeddings (and text search).
 	NoEmbeddings bool
 	// TasteHalfLife is the half-life of user tastes. Default 24h.
@@ -265,7 +270,7 @@ func loadEmbedder(ctx context.Context, cfg Config) (*models.HugotEmbedder, error
 		}
 	}
 	start := time.Now()
-	e, err := models.NewHugotEmbedder(ctx, models.HugotConfig{ModelDir: dir})
+	e, err := models.NewHugotEmbedder(ctx, models.HugotConfig{ModelDir: dir, Backend: cfg.EmbedBackend, ORTLibraryDir: cfg.ORTLibDir})
 	if err != nil {
 		return nil, fmt.Errorf("loading embedding model: %w", err)
 	}

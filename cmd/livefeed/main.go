@@ -152,6 +152,8 @@ func newFlags(name string, embedded, sim bool) *flags {
 	f.fs.StringVar(&c.TopicPrefix, "topic-prefix", env("topic-prefix", ""), "prefix of every topic and group name")
 	f.fs.StringVar(&c.FeaturesFile, "features", env("features", ""), "feature-definition file (YAML); empty: the built-in defaults (features/defaults.yaml)")
 	f.fs.StringVar(&c.ModelDir, "model", env("model", ""), "embedding model dir (model.onnx, tokenizer.json, config.json); empty: generated test model")
+	f.fs.StringVar(&c.EmbedBackend, "embed-backend", env("embed-backend", "go"), "embedding backend: go (pure Go) or ort (ONNX Runtime; build with -tags ORT)")
+	f.fs.StringVar(&c.ORTLibDir, "ort-lib", env("ort-lib", os.Getenv("LIVEFEED_ORT_LIB_DIR")), "directory of libonnxruntime.so for --embed-backend ort")
 	f.fs.BoolVar(&c.NoEmbeddings, "no-embeddings", env("no-embeddings", "") == "true", "disable content embeddings and text search")
 	f.fs.DurationVar(&c.TasteHalfLife, "taste-half-life", envDuration("taste-half-life", 24*time.Hour), "half-life of user tastes")
 	f.fs.StringVar(&f.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")

@@ -41,6 +41,7 @@ Commands:
   topics create     create every topic livefeed needs on --brokers
   features compute  recompute every feature from an event log (JSONL) without Kafka
   bench pipeline    measure processor throughput, data freshness and query latency (embedded or --brokers)
+  bench serving     filtered k-NN: recall, latency, QPS and memory vs exact search, faiss and hnswlib
   models testmodel DIR   write the small generated BERT-style test model to DIR
 
 Run 'livefeed <command> -h' for its flags. Every flag can also be set as an
@@ -81,6 +82,9 @@ func run(ctx context.Context, cmd string, args []string) error {
 		}
 		return runTopicsCreate(ctx, args[1:])
 	case "bench":
+		if len(args) > 0 && args[0] == "serving" {
+			return runBenchServing(ctx, args[1:])
+		}
 		return runBench(ctx, args)
 	case "features":
 		return runFeatures(ctx, args)

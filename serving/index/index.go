@@ -1,22 +1,45 @@
 // Package index is serving's in-memory index of livestreams: one shard per
-// table partition, kept current from the goka view's update callback, with
-// exact filtered cosine k-NN (vectors are unit length, so cosine = dot).
-// A query scans every shard in parallel and merges their top-k.
+// table partition, kept current from the goka view's update callback.
+//
+// Each shard holds
+//   - the items, one dense row each;
+//   - an attribute index (package attrs): roaring bitmaps per status,
+//     category, language and seller, power-of-two buckets for viewers now;
+//   - an HNSW graph per vector dimension (package hnsw), vectors stored
+//     contiguously in the graph.
+//
+// An update that leaves the vector unchanged (viewers, status, windowed
+// features: the frequent case) changes the attribute columns and the item
+// only; the graph changes only when the vector does (in place: the node is
+// unlinked and reconnected at its new position).
+//
+// A query plans per shard (plan.go): the attribute bitmaps give the filter's
+// cardinality; a small filtered set is scanned exactly, a large one is
+// searched in the graph with the filter applied during traversal. Shards are
+// searched in parallel and their top-k merged. Vectors are unit length, so
+// cosine = dot.
 package index
 
 import (
+	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/serving/index/attrs"
+	"github.com/livefeed/livefeed/serving/index/hnsw"
+	"github.com/livefeed/livefeed/serving/index/vec"
 	"github.com/livefeed/livefeed/tables"
 )
 
 // Item is one indexed livestream: its vector and the attributes filters and
-// scores read.
+// scores read. The index keeps the pointer: do not modify an item after
+// upserting it (upsert a new one).
 type Item struct {
 	ID         string
 	SellerID   string
@@ -32,21 +55,106 @@ type Item struct {
 
 // ItemFrom builds an index item from a livestream table value.
 func ItemFrom(st *tables.Livestream) *Item {
-	var vec []float32
+	var v []float32
 	if len(st.Embedding) > 0 {
-		vec = models.Normalized(st.Embedding)
+		v = models.Normalized(st.Embedding)
 	}
 	return &Item{
 		ID: st.LivestreamID, SellerID: st.SellerID, Title: st.Title, Category: st.Category,
 		Language: st.Language, Status: st.Status, LiveSince: st.LiveSince,
-		ViewersNow: st.ViewersNow(), Vector: vec, Features: st.Features,
+		ViewersNow: st.ViewersNow(), Vector: v, Features: st.Features,
 	}
+}
+
+// Options tune the graphs and the planner. Zero values take the defaults.
+type Options struct {
+	M              int // HNSW links per node (level 0: 2·M); default 16
+	EfConstruction int // default 100
+	// EfSearch is the graph search's candidate list per shard (at least k;
+	// doubled below ExpandBelow); default 48.
+	EfSearch int
+	// ExactThreshold: a shard whose filtered set is estimated at most this
+	// many items is scanned exactly instead of searched in the graph;
+	// default 2000; negative: always the graph (tests, benchmarks).
+	ExactThreshold int
+	// ExpandBelow: below this estimated selectivity the graph search uses
+	// ACORN-style expansion (neighbours of a neighbour that fails the
+	// filter) instead of routing through failing nodes; default 0.4.
+	ExpandBelow float64
+	// Seeds is how many members of the filtered set, spread evenly over
+	// it, join the entry point of an ACORN-style search; default 32.
+	Seeds int
+	// FarFactor multiplies EfSearch for an ACORN-style search whose query
+	// lies away from the filtered set (see hnsw.Params.FarEf); default 4.
+	FarFactor int
+	// FarExactThreshold: such a query scans the filtered set exactly
+	// instead when it is estimated at most this many items per partition;
+	// default 16000; negative: never.
+	FarExactThreshold int
+	// NoPrefetch: see hnsw.Config.NoPrefetch.
+	NoPrefetch bool
+	// Seed makes graph builds reproducible (each shard adds its number).
+	Seed uint64
+}
+
+// WithDefaults returns o with every zero field set to its default.
+func (o Options) WithDefaults() Options {
+	if o.M == 0 {
+		o.M = 16
+	}
+	if o.EfConstruction == 0 {
+		o.EfConstruction = 100
+	}
+	if o.EfSearch == 0 {
+		o.EfSearch = 48
+	}
+	if o.ExactThreshold == 0 {
+		o.ExactThreshold = 2000
+	}
+	if o.ExpandBelow == 0 {
+		o.ExpandBelow = 0.4
+	}
+	if o.Seeds == 0 {
+		o.Seeds = 32
+	}
+	if o.FarFactor == 0 {
+		o.FarFactor = 4
+	}
+	if o.FarExactThreshold == 0 {
+		o.FarExactThreshold = 16000
+	}
+	return o
+}
+
+// vgraph is a shard's graph for one vector dimension.
+type vgraph struct {
+	g       *hnsw.Graph
+	nodeRow []uint32 // node → row (meaningful for live nodes)
 }
 
 type shard struct {
 	mu    sync.RWMutex
-	items []*Item
-	pos   map[string]int
+	opts  *Options
+	seed  uint64
+	items []*Item // row → item; nil: a free row
+	rowOf map[string]uint32
+	free  []uint32
+	live  *roaring.Bitmap // rows in use
+
+	status, category, language, seller *attrs.Dict
+	viewers                            *attrs.Ints
+
+	graphs  []*vgraph
+	rowG    []uint8  // row → graph index + 1; 0: no vector
+	rowNode []uint32 // row → node in graphs[rowG−1]
+}
+
+func newShard(opts *Options, seed uint64) *shard {
+	return &shard{
+		opts: opts, seed: seed, rowOf: map[string]uint32{}, live: roaring.New(),
+		status: attrs.NewDict(), category: attrs.NewDict(), language: attrs.NewDict(),
+		seller: attrs.NewDict(), viewers: attrs.NewInts(),
+	}
 }
 
 // Index holds one shard per partition.
@@ -54,19 +162,25 @@ type Index struct {
 	mu     sync.RWMutex
 	shards []*shard
 	feats  *features.Set
+	opts   Options
 }
 
-// New returns an empty index. feats evaluates windowed features for filters
-// and scores.
+// New returns an empty index with default options. feats evaluates windowed
+// features for filters and scores.
 func New(partitions int, feats *features.Set) *Index {
-	ix := &Index{feats: feats}
+	return NewWithOptions(partitions, feats, Options{})
+}
+
+// NewWithOptions returns an empty index tuned by opts.
+func NewWithOptions(partitions int, feats *features.Set, opts Options) *Index {
+	ix := &Index{feats: feats, opts: opts.WithDefaults()}
 	ix.grow(partitions)
 	return ix
 }
 
 func (ix *Index) grow(n int) {
 	for len(ix.shards) < n {
-		ix.shards = append(ix.shards, &shard{pos: map[string]int{}})
+		ix.shards = append(ix.shards, newShard(&ix.opts, ix.opts.Seed+uint64(len(ix.shards))))
 	}
 }
 
@@ -84,37 +198,135 @@ func (ix *Index) shard(partition int32) *shard {
 	return ix.shards[partition]
 }
 
+// SetEfSearch changes Options.EfSearch (tuning, benchmarks). It must not
+// run concurrently with queries.
+func (ix *Index) SetEfSearch(ef int) {
+	if ef > 0 {
+		ix.opts.EfSearch = ef
+	}
+}
+
 // Upsert puts the item in the partition's shard; an ended stream leaves the
-// index instead.
+// index instead. The graph is touched only if the vector changed.
 func (ix *Index) Upsert(partition int32, it *Item) {
 	if it.Status == events.StatusEnded {
 		ix.Delete(partition, it.ID)
 		return
 	}
 	s := ix.shard(partition)
+	v := unitOrNil(it.Vector)
 	s.mu.Lock()
-	if i, ok := s.pos[it.ID]; ok {
-		s.items[i] = it
-	} else {
-		s.pos[it.ID] = len(s.items)
-		s.items = append(s.items, it)
+	defer s.mu.Unlock()
+	row, ok := s.rowOf[it.ID]
+	if !ok {
+		row = s.allocRow()
+		s.rowOf[it.ID] = row
+		s.live.Add(row)
 	}
-	s.mu.Unlock()
+	s.status.Set(row, string(it.Status))
+	s.category.Set(row, it.Category)
+	s.language.Set(row, it.Language)
+	s.seller.Set(row, it.SellerID)
+	s.viewers.Set(row, int64(it.ViewersNow))
+	s.setVector(row, v)
+	s.items[row] = it
+}
+
+// unitOrNil returns v if it is (close to) unit length, else a normalised
+// copy; nil for an empty or zero vector.
+func unitOrNil(v []float32) []float32 {
+	if len(v) == 0 {
+		return nil
+	}
+	n := vec.Dot(v, v)
+	if n == 0 || math.IsNaN(float64(n)) {
+		return nil
+	}
+	if math.Abs(float64(n)-1) < 1e-4 {
+		return v
+	}
+	return models.Normalized(v)
+}
+
+func (s *shard) allocRow() uint32 {
+	if n := len(s.free); n > 0 {
+		row := s.free[n-1]
+		s.free = s.free[:n-1]
+		return row
+	}
+	row := uint32(len(s.items))
+	s.items = append(s.items, nil)
+	s.rowG = append(s.rowG, 0)
+	s.rowNode = append(s.rowNode, 0)
+	return row
+}
+
+// setVector makes the row's graph node hold v: nothing if it already does,
+// an in-place update if the dimension is the same, else delete + insert.
+func (s *shard) setVector(row uint32, v []float32) {
+	if gi := s.rowG[row]; gi != 0 {
+		vg, node := s.graphs[gi-1], s.rowNode[row]
+		if len(v) == vg.g.Dim() {
+			if !slices.Equal(vg.g.Vector(node), v) {
+				vg.g.Update(node, v)
+			}
+			return
+		}
+		vg.g.Delete(node)
+		s.rowG[row] = 0
+	}
+	if len(v) == 0 {
+		return
+	}
+	gi := s.graphIndex(len(v), true)
+	vg := s.graphs[gi]
+	node := vg.g.Add(v)
+	for int(node) >= len(vg.nodeRow) {
+		vg.nodeRow = append(vg.nodeRow, 0)
+	}
+	vg.nodeRow[node] = row
+	s.rowG[row], s.rowNode[row] = uint8(gi+1), node
+}
+
+// graphIndex returns the index of the graph for dimension dim, −1 if there
+// is none and create is false.
+func (s *shard) graphIndex(dim int, create bool) int {
+	for i, vg := range s.graphs {
+		if vg.g.Dim() == dim {
+			return i
+		}
+	}
+	if !create || len(s.graphs) >= 255 {
+		return -1
+	}
+	s.graphs = append(s.graphs, &vgraph{g: hnsw.New(dim, hnsw.Config{
+		M: s.opts.M, EfConstruction: s.opts.EfConstruction, Seed: s.seed, NoPrefetch: s.opts.NoPrefetch,
+	})})
+	return len(s.graphs) - 1
 }
 
 // Delete removes a stream from the partition's shard.
 func (ix *Index) Delete(partition int32, id string) {
 	s := ix.shard(partition)
 	s.mu.Lock()
-	if i, ok := s.pos[id]; ok {
-		last := len(s.items) - 1
-		s.items[i] = s.items[last]
-		s.pos[s.items[i].ID] = i
-		s.items[last] = nil
-		s.items = s.items[:last]
-		delete(s.pos, id)
+	defer s.mu.Unlock()
+	row, ok := s.rowOf[id]
+	if !ok {
+		return
 	}
-	s.mu.Unlock()
+	if gi := s.rowG[row]; gi != 0 {
+		s.graphs[gi-1].g.Delete(s.rowNode[row])
+		s.rowG[row] = 0
+	}
+	s.status.Remove(row)
+	s.category.Remove(row)
+	s.language.Remove(row)
+	s.seller.Remove(row)
+	s.viewers.Remove(row)
+	s.live.Remove(row)
+	s.items[row] = nil
+	delete(s.rowOf, id)
+	s.free = append(s.free, row)
 }
 
 // Len is the number of indexed streams.
@@ -122,7 +334,26 @@ func (ix *Index) Len() int {
 	n := 0
 	for _, s := range ix.snapshotShards() {
 		s.mu.RLock()
-		n += len(s.items)
+		n += len(s.rowOf)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// MemoryBytes estimates the index's own memory besides the items: graph
+// vectors and links, row maps, attribute bitmaps.
+func (ix *Index) MemoryBytes() int {
+	n := 0
+	for _, s := range ix.snapshotShards() {
+		s.mu.RLock()
+		for _, vg := range s.graphs {
+			n += vg.g.MemoryBytes() + 4*cap(vg.nodeRow)
+		}
+		n += 8*cap(s.items) + 5*cap(s.rowG) + 48*len(s.rowOf) + int(s.live.GetSizeInBytes())
+		for _, d := range []*attrs.Dict{s.status, s.category, s.language, s.seller} {
+			n += d.MemoryBytes()
+		}
+		n += s.viewers.MemoryBytes()
 		s.mu.RUnlock()
 	}
 	return n
@@ -136,12 +367,8 @@ func (ix *Index) snapshotShards() []*shard {
 
 // forEachShard runs fn on every shard, in parallel on up to GOMAXPROCS
 // goroutines, each owned and awaited here.
-func (ix *Index) forEachShard(fn func(i int, s *shard)) {
-	shards := ix.snapshotShards()
-	workers := runtime.GOMAXPROCS(0)
-	if workers > len(shards) {
-		workers = len(shards)
-	}
+func (ix *Index) forEachShard(shards []*shard, fn func(i int, s *shard)) {
+	workers := min(runtime.GOMAXPROCS(0), len(shards))
 	if workers <= 1 {
 		for i, s := range shards {
 			fn(i, s)

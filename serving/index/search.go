@@ -1,11 +1,9 @@
 package index
 
 import (
-	"container/heap"
 	"errors"
 	"math"
-	"sort"
-	"sync/atomic"
+	"slices"
 	"time"
 
 	"github.com/livefeed/livefeed/models"
@@ -21,30 +19,37 @@ type Hit struct {
 
 // Stats describes how a query ran.
 type Stats struct {
-	Scanned int // items looked at
-	Matched int // items that passed the filter
+	// Scanned counts the items looked at: vectors compared in a graph
+	// search, filtered-set members checked in an exact scan.
+	Scanned int
+	// Matched counts the items that pass the filter: exact for exact
+	// scans, the planner's estimate (exact when the filter has no range)
+	// for graph searches.
+	Matched int
+	// Plan is the plan of every partition that had candidates (exact,
+	// graph, graph+exact), "mixed" if they differ, "none" if none had.
+	Plan string
+	// Estimated is the planner's estimate of the filtered set's size.
+	Estimated int
+	// Partitions has the plan and work of each partition, by partition.
+	Partitions []PartitionStats
+}
+
+// PartitionStats is one partition's share of a query.
+type PartitionStats struct {
+	Partition int           `json:"partition"`
+	Plan      string        `json:"plan"`
+	Estimated int           `json:"estimated"`
+	Scanned   int           `json:"scanned"`
+	Matched   int           `json:"matched"`
+	Took      time.Duration `json:"took_ns"`
+	// Far: the graph search met a query whose neighbourhood holds almost
+	// none of the filtered set, and used a longer candidate list.
+	Far bool `json:"far,omitempty"`
 }
 
 // ErrDimension is returned when the query vector has no indexed peers.
 var ErrDimension = errors.New("query vector dimension matches no indexed vector")
-
-type hitHeap []Hit
-
-func (h hitHeap) Len() int { return len(h) }
-func (h hitHeap) Less(i, j int) bool {
-	if h[i].Score != h[j].Score {
-		return h[i].Score < h[j].Score
-	}
-	return h[i].Item.ID > h[j].Item.ID
-}
-func (h hitHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *hitHeap) Push(x any)   { *h = append(*h, x.(Hit)) }
-func (h *hitHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
 
 // better reports whether a ranks before b (higher score, then smaller id).
 func better(a, b Hit) bool {
@@ -54,80 +59,110 @@ func better(a, b Hit) bool {
 	return a.Item.ID < b.Item.ID
 }
 
+// topK keeps the k best hits in a heap whose root is the worst kept.
 type topK struct {
 	k int
-	h hitHeap
+	h []Hit
 }
 
 func (t *topK) offer(it *Item, score float64) {
-	if len(t.h) < t.k {
-		heap.Push(&t.h, Hit{Item: it, Score: score})
+	x := Hit{Item: it, Score: score}
+	h := t.h
+	if len(h) < t.k {
+		h = append(h, x)
+		for i := len(h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !better(h[p], h[i]) {
+				break
+			}
+			h[p], h[i] = h[i], h[p]
+			i = p
+		}
+		t.h = h
 		return
 	}
-	if better(Hit{Item: it, Score: score}, t.h[0]) {
-		t.h[0] = Hit{Item: it, Score: score}
-		heap.Fix(&t.h, 0)
+	if t.k == 0 || !better(x, h[0]) {
+		return
+	}
+	h[0] = x
+	for i := 0; ; {
+		w := i
+		if l := 2*i + 1; l < len(h) && better(h[w], h[l]) {
+			w = l
+		}
+		if r := 2*i + 2; r < len(h) && better(h[w], h[r]) {
+			w = r
+		}
+		if w == i {
+			break
+		}
+		h[i], h[w] = h[w], h[i]
+		i = w
 	}
 }
 
-// scan runs score over every item of every shard that passes the filter and
-// returns the k best, best first.
-func (ix *Index) scan(k int, f *Filter, now time.Time, score func(*Item) (float64, bool)) ([]Hit, Stats) {
-	cf := f.compile(ix.feats, now)
+// run runs one query on every shard in parallel and merges the results.
+func (ix *Index) run(k int, one func(s *shard) shardResult) ([]Hit, Stats) {
 	shards := ix.snapshotShards()
-	tops := make([]topK, len(shards))
-	var scanned, matched atomic.Int64
-	ix.forEachShard(func(i int, s *shard) {
-		t := topK{k: k}
-		var sc, mc int64
-		s.mu.RLock()
-		for _, it := range s.items {
-			sc++
-			if !cf.match(it) {
-				continue
-			}
-			v, ok := score(it)
-			if !ok {
-				continue
-			}
-			mc++
-			t.offer(it, v)
-		}
-		s.mu.RUnlock()
-		tops[i] = t
-		scanned.Add(sc)
-		matched.Add(mc)
-	})
+	results := make([]shardResult, len(shards))
+	ix.forEachShard(shards, func(i int, s *shard) { results[i] = one(s) })
 	var all []Hit
-	for _, t := range tops {
-		all = append(all, t.h...)
+	st := Stats{Partitions: make([]PartitionStats, len(shards))}
+	for i, r := range results {
+		all = append(all, r.top.h...)
+		r.stats.Partition = i
+		st.Partitions[i] = r.stats
+		st.Scanned += r.stats.Scanned
+		st.Matched += r.stats.Matched
+		st.Estimated += r.stats.Estimated
+		switch {
+		case r.stats.Plan == PlanNone:
+		case st.Plan == "":
+			st.Plan = r.stats.Plan
+		case st.Plan != r.stats.Plan:
+			st.Plan = "mixed"
+		}
 	}
-	sort.Slice(all, func(i, j int) bool { return better(all[i], all[j]) })
+	if st.Plan == "" {
+		st.Plan = PlanNone
+	}
+	slices.SortFunc(all, func(a, b Hit) int {
+		if better(a, b) {
+			return -1
+		}
+		if better(b, a) {
+			return 1
+		}
+		return 0
+	})
 	if len(all) > k {
 		all = all[:k]
 	}
-	return all, Stats{Scanned: int(scanned.Load()), Matched: int(matched.Load())}
+	return all, st
 }
 
 // Search returns the k items most similar (cosine) to vec that pass the
 // filter, most similar first. Items without a vector of vec's dimension are
-// skipped. Exact: every item is scored.
+// skipped. Each partition plans on its own: an exact scan of the filtered
+// set when the attribute index estimates it small, else a graph search
+// with the filter applied during traversal.
 func (ix *Index) Search(vec []float32, k int, f *Filter, now time.Time) ([]Hit, Stats) {
 	q := models.Normalized(vec)
-	return ix.scan(k, f, now, func(it *Item) (float64, bool) {
-		if len(it.Vector) != len(q) {
-			return 0, false
-		}
-		return float64(models.Dot(q, it.Vector)), true
-	})
+	if f == nil {
+		f = &Filter{}
+	}
+	cf := f.compile(ix.feats, now)
+	return ix.run(k, func(s *shard) shardResult { return ix.searchShard(s, q, k, f, cf) })
 }
 
 // Popular returns the k most engaging items that pass the filter: the
 // fallback for users without a taste vector.
 func (ix *Index) Popular(k int, f *Filter, now time.Time) ([]Hit, Stats) {
-	return ix.scan(k, f, now, func(it *Item) (float64, bool) {
-		return ix.Engagement(it, now), true
-	})
+	if f == nil {
+		f = &Filter{}
+	}
+	cf := f.compile(ix.feats, now)
+	return ix.run(k, func(s *shard) shardResult { return ix.popularShard(s, k, f, cf) })
 }
 
 // Engagement scores how lively a stream is right now: concurrent viewers,

@@ -1,0 +1,414 @@
+// Package servingbench measures serving/index at scale (`livefeed bench
+// serving`): a synthetic catalogue of clustered vectors with attributes,
+// filters of selectivity 100/50/10/1/0.1 %, a two-attribute AND and a
+// filter correlated with the vectors; recall@k against exact search,
+// latency of sequential queries, throughput of concurrent clients, build
+// time and memory. In the same run, on the same data, faiss (IndexHNSWFlat)
+// and hnswlib from PyPI, filtering as their users do (post-filter with
+// over-fetch; faiss also with its in-traversal IDSelectorBitmap), via the
+// Python script of bench/peers when python3 has the packages.
+package servingbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/serving/index"
+	"github.com/livefeed/livefeed/serving/index/vec"
+)
+
+// Config sets a run up. Zero values take the defaults.
+type Config struct {
+	N          int // catalogue size (default 100000)
+	Dim        int // default 384
+	Partitions int // index shards (default 8, the topics' partitions)
+	Queries    int // queries per filter (default 500)
+	K          int // default 10
+	Seed       uint64
+	Clients    int // concurrent clients of the throughput run (default GOMAXPROCS)
+	Options    index.Options
+	// Cases limits the filters to these names (empty: all).
+	Cases []string
+	// EfSweep re-measures every filter at each of these efSearch values
+	// (rows "livefeed ef=N"), without rebuilding.
+	EfSweep []int
+
+	// Peers runs faiss and hnswlib when python3 has them.
+	Peers       bool
+	Python      string // default python3
+	PeerQueries int    // queries per filter for the peers (default min(Queries, 200))
+	PeerEf      int    // peers' efSearch (default 64)
+	Overfetch   float64
+	TempDir     string // for the data handed to the peers (default: a new temporary dir)
+
+	Progress io.Writer // progress lines; nil: none
+}
+
+func (c Config) withDefaults() Config {
+	if c.N == 0 {
+		c.N = 100_000
+	}
+	if c.Dim == 0 {
+		c.Dim = 384
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 8
+	}
+	if c.Queries == 0 {
+		c.Queries = 500
+	}
+	if c.K == 0 {
+		c.K = 10
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Clients == 0 {
+		c.Clients = runtime.GOMAXPROCS(0)
+	}
+	if c.Python == "" {
+		c.Python = "python3"
+	}
+	if c.PeerQueries == 0 {
+		c.PeerQueries = min(c.Queries, 200)
+	}
+	if c.PeerEf == 0 {
+		c.PeerEf = 64
+	}
+	if c.Overfetch == 0 {
+		c.Overfetch = 2
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	return c
+}
+
+// Report is a run's result.
+type Report struct {
+	Date       string   `json:"date"`
+	GoVersion  string   `json:"go_version"`
+	GOMAXPROCS int      `json:"gomaxprocs"`
+	Config     Config   `json:"config"`
+	Engines    []Engine `json:"engines"`
+	Rows       []Row    `json:"rows"`
+	Updates    *Updates `json:"updates,omitempty"`
+	PeerNote   string   `json:"peer_note,omitempty"`
+}
+
+// Engine is one engine's build.
+type Engine struct {
+	Name        string  `json:"name"`
+	BuildSec    float64 `json:"build_s"`
+	MemoryBytes int64   `json:"memory_bytes"`
+	MemoryNote  string  `json:"memory_note"`
+	Params      string  `json:"params"`
+}
+
+// Row is one engine on one filter.
+type Row struct {
+	Case        string         `json:"case"`
+	Kind        string         `json:"kind"`
+	Selectivity float64        `json:"selectivity"`
+	Engine      string         `json:"engine"`
+	Recall      float64        `json:"recall"`
+	P50MS       float64        `json:"p50_ms"`
+	P99MS       float64        `json:"p99_ms"`
+	QPS1        float64        `json:"qps_1"`       // sequential queries per second
+	QPSClients  float64        `json:"qps_clients"` // with Config.Clients concurrent clients
+	Plans       map[string]int `json:"plans,omitempty"`
+	Scanned     float64        `json:"scanned_mean,omitempty"`
+	Queries     int            `json:"queries"`
+}
+
+// Run builds the catalogue and the index, measures every filter, then runs
+// the peers on the same data.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg = cfg.withDefaults()
+	rep := &Report{Date: time.Now().UTC().Format("2006-01-02"), GoVersion: runtime.Version(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0), Config: cfg}
+	logf := func(format string, args ...any) { fmt.Fprintf(cfg.Progress, "bench serving: "+format+"\n", args...) }
+
+	t0 := time.Now()
+	cat := Generate(cfg.N, cfg.Queries, cfg.Dim, cfg.Seed, runtime.GOMAXPROCS(0))
+	logf("generated %d × %d vectors and %d queries in %.1fs", cfg.N, cfg.Dim, cfg.Queries, time.Since(t0).Seconds())
+
+	cases := Cases()
+	if len(cfg.Cases) > 0 {
+		cases = slices.DeleteFunc(cases, func(c Case) bool { return !slices.Contains(cfg.Cases, c.Name) })
+	}
+	masks := make([][]bool, len(cases))
+	sels := make([]float64, len(cases))
+	for ci, c := range cases {
+		masks[ci] = make([]bool, cfg.N)
+		n := 0
+		for i := range cat.Items {
+			if c.Match(&cat.Items[i], cat.Topic[i]) {
+				masks[ci][i] = true
+				n++
+			}
+		}
+		sels[ci] = float64(n) / float64(cfg.N)
+	}
+
+	t0 = time.Now()
+	truth := exactTruth(ctx, cat, masks, cfg.K)
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	logf("exact top-%d of %d queries × %d filters in %.1fs", cfg.K, cfg.Queries, len(cases), time.Since(t0).Seconds())
+
+	fs, err := features.NewSet(features.LivestreamDefaults()...)
+	if err != nil {
+		return rep, err
+	}
+	before := heapInUse()
+	t0 = time.Now()
+	ix := index.NewWithOptions(cfg.Partitions, fs, cfg.Options)
+	if err := build(ctx, ix, cat, cfg.Partitions); err != nil {
+		return rep, err
+	}
+	buildSec := time.Since(t0).Seconds()
+	mem := heapInUse() - before
+	opts := cfg.Options.WithDefaults()
+	logf("built the index (%d partitions) in %.1fs, %d MB", cfg.Partitions, buildSec, mem>>20)
+	rep.Engines = append(rep.Engines, Engine{Name: "livefeed", BuildSec: buildSec, MemoryBytes: mem,
+		MemoryNote: "Go heap growth: graphs, vector copies, attribute bitmaps, item structs",
+		Params: fmt.Sprintf("%d partitions, M=%d efConstruction=%d efSearch=%d/partition, exact below %d, ACORN below %.0f%%",
+			cfg.Partitions, opts.M, opts.EfConstruction, opts.EfSearch, opts.ExactThreshold, 100*opts.ExpandBelow)})
+
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for ci, c := range cases {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		row := measure(ctx, ix, cat, c, truth[ci], cfg, now)
+		row.Selectivity = sels[ci]
+		rep.Rows = append(rep.Rows, row)
+		logf("%-8s livefeed recall %.4f p50 %.3fms p99 %.3fms %.0f q/s (%d clients %.0f q/s) plans %v scanned %.0f",
+			c.Name, row.Recall, row.P50MS, row.P99MS, row.QPS1, cfg.Clients, row.QPSClients, row.Plans, row.Scanned)
+	}
+
+	for _, ef := range cfg.EfSweep {
+		ix.SetEfSearch(ef)
+		for ci, c := range cases {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			row := measure(ctx, ix, cat, c, truth[ci], cfg, now)
+			row.Engine, row.Selectivity = fmt.Sprintf("livefeed ef=%d", ef), sels[ci]
+			rep.Rows = append(rep.Rows, row)
+			logf("%-8s livefeed ef=%d recall %.4f p50 %.3fms p99 %.3fms %.0f q/s plans %v scanned %.0f",
+				c.Name, ef, row.Recall, row.P50MS, row.P99MS, row.QPS1, row.Plans, row.Scanned)
+		}
+	}
+	ix.SetEfSearch(opts.EfSearch)
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	rep.Updates = measureUpdates(ctx, ix, cat, cfg, now)
+	for _, k := range rep.Updates.Kinds {
+		logf("update %-40s p50 %.1fµs p99 %.1fµs %.0f/s", k.Kind, k.P50US, k.P99US, k.PerS)
+	}
+	logf("unfiltered queries: idle p50 %.3fms p99 %.3fms; with %.0f updates/s p50 %.3fms p99 %.3fms",
+		rep.Updates.IdleP50MS, rep.Updates.IdleP99MS, rep.Updates.LoadApplied, rep.Updates.LoadP50MS, rep.Updates.LoadP99MS)
+
+	if cfg.Peers {
+		peerRows, engines, note, err := runPeers(ctx, cfg, cat, cases, masks, sels, truth, logf)
+		rep.PeerNote = note
+		if err != nil {
+			rep.PeerNote = "peers failed: " + err.Error()
+			logf("%s", rep.PeerNote)
+		}
+		rep.Engines = append(rep.Engines, engines...)
+		rep.Rows = append(rep.Rows, peerRows...)
+	}
+	runtime.KeepAlive(cat)
+	return rep, nil
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// build upserts the catalogue, item i into partition i mod partitions, one
+// writer goroutine per group of partitions (so each shard sees its items in
+// order and the build is reproducible).
+func build(ctx context.Context, ix *index.Index, cat *Catalogue, partitions int) error {
+	workers := min(runtime.GOMAXPROCS(0), partitions)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range cat.Items {
+				p := i % partitions
+				if p%workers != w {
+					continue
+				}
+				if i%4096 == 0 && ctx.Err() != nil {
+					return
+				}
+				ix.Upsert(int32(p), &cat.Items[i])
+			}
+		})
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// exactTruth returns, per filter and query, the k nearest allowed items
+// (brute force, ties by index).
+func exactTruth(ctx context.Context, cat *Catalogue, masks [][]bool, k int) [][][]int {
+	truth := make([][][]int, len(masks))
+	for ci := range masks {
+		truth[ci] = make([][]int, cat.NQ)
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, cat.NQ)
+	for q := range cat.NQ {
+		next <- q
+	}
+	close(next)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			scores := make([]float32, cat.N)
+			for q := range next {
+				if ctx.Err() != nil {
+					return
+				}
+				qv := cat.Query(q)
+				for i := range scores {
+					scores[i] = vec.Dot(qv, cat.Vector(i))
+				}
+				for ci, m := range masks {
+					truth[ci][q] = topIndices(scores, m, k)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return truth
+}
+
+func topIndices(scores []float32, mask []bool, k int) []int {
+	type si struct {
+		s float32
+		i int
+	}
+	h := make([]si, 0, k+1)
+	worse := func(a, b si) bool { return a.s < b.s || (a.s == b.s && a.i > b.i) }
+	for i, s := range scores {
+		if !mask[i] {
+			continue
+		}
+		if len(h) == k && !worse(h[len(h)-1], si{s, i}) {
+			continue
+		}
+		// insertion into a small sorted slice (best first)
+		j := sort.Search(len(h), func(j int) bool { return worse(h[j], si{s, i}) })
+		h = slices.Insert(h, j, si{s, i})
+		if len(h) > k {
+			h = h[:k]
+		}
+	}
+	out := make([]int, len(h))
+	for j, x := range h {
+		out[j] = x.i
+	}
+	return out
+}
+
+func recallOf(got []int, want []int) float64 {
+	if len(want) == 0 {
+		return 1
+	}
+	hit := 0
+	for _, g := range got {
+		if slices.Contains(want, g) {
+			hit++
+		}
+	}
+	return float64(hit) / float64(len(want))
+}
+
+// measure runs one filter: sequential queries (latency, recall, plans),
+// then Config.Clients concurrent clients (throughput).
+func measure(ctx context.Context, ix *index.Index, cat *Catalogue, c Case, truth [][]int, cfg Config, now time.Time) Row {
+	row := Row{Case: c.Name, Kind: c.Kind, Engine: "livefeed", Plans: map[string]int{}, Queries: cat.NQ}
+	for q := range min(cat.NQ, 50) { // warm-up
+		ix.Search(cat.Query(q), cfg.K, c.F, now)
+	}
+	lat := make([]time.Duration, 0, cat.NQ)
+	var recall, scanned float64
+	start := time.Now()
+	for q := range cat.NQ {
+		if ctx.Err() != nil {
+			break
+		}
+		t := time.Now()
+		hits, st := ix.Search(cat.Query(q), cfg.K, c.F, now)
+		lat = append(lat, time.Since(t))
+		got := make([]int, len(hits))
+		for j, h := range hits {
+			got[j] = itemIndex(h.Item.ID)
+		}
+		recall += recallOf(got, truth[q])
+		scanned += float64(st.Scanned)
+		row.Plans[st.Plan]++
+		for _, ps := range st.Partitions {
+			if ps.Far {
+				row.Plans["far-partitions"]++
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	n := len(lat)
+	if n == 0 {
+		return row
+	}
+	row.Recall, row.Scanned = recall/float64(n), scanned/float64(n)
+	row.P50MS, row.P99MS = percentileMS(lat, 0.50), percentileMS(lat, 0.99)
+	row.QPS1 = float64(n) / elapsed.Seconds()
+	row.QPSClients = throughput(ctx, cfg.Clients, n, func(q int) { ix.Search(cat.Query(q), cfg.K, c.F, now) })
+	return row
+}
+
+// throughput runs clients goroutines, each over all n queries (from its own
+// offset), and returns queries per second.
+func throughput(ctx context.Context, clients, n int, query func(q int)) float64 {
+	var wg sync.WaitGroup
+	start := time.Now()
+	for cl := range clients {
+		wg.Go(func() {
+			for j := range n {
+				if ctx.Err() != nil {
+					return
+				}
+				query((j + cl*n/clients) % n)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(clients*n) / time.Since(start).Seconds()
+}
+
+func percentileMS(d []time.Duration, p float64) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.5) - 1
+	i = max(0, min(len(s)-1, i))
+	return float64(s[i]) / 1e6
+}
+
+// ErrNoPeers is reported when python3 or its packages are missing.
+var ErrNoPeers = errors.New("python3 with faiss-cpu, hnswlib and numpy not found")

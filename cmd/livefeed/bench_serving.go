@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livefeed/livefeed/bench/servingbench"
+)
+
+const benchServingUsage = `usage: livefeed bench serving [flags]
+
+Measures the serving index in process: a synthetic catalogue of clustered
+vectors with attributes (some following the vectors, some not), filters of
+selectivity 100/50/10/1/0.1 %, a two-attribute AND and a filter correlated
+with the vectors. Prints recall@k against exact search, p50/p99 latency of
+sequential queries, throughput of concurrent clients, build time and memory.
+With python3 and faiss-cpu, hnswlib, numpy installed (pip install faiss-cpu
+hnswlib numpy), faiss IndexHNSWFlat and hnswlib run on the same data in the
+same run (post-filter with over-fetch, and faiss with IDSelectorBitmap).
+`
+
+// runBenchServing runs `livefeed bench serving`.
+func runBenchServing(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "serving" {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("bench serving", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), benchServingUsage+"\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var (
+		cfg                 servingbench.Config
+		big                 bool
+		noPeers             bool
+		cases, jsonPath, cp string
+		efSweep             string
+		timeout             time.Duration
+	)
+	fs.IntVar(&cfg.N, "n", 100_000, "catalogue size")
+	fs.BoolVar(&big, "big", false, "catalogue of 1,000,000 (overrides --n; build takes minutes on 2 cores)")
+	fs.IntVar(&cfg.Dim, "dim", 384, "vector dimension")
+	fs.IntVar(&cfg.Partitions, "partitions", 8, "index partitions")
+	fs.IntVar(&cfg.Queries, "queries", 500, "queries per filter")
+	fs.IntVar(&cfg.K, "k", 10, "results per query")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the catalogue, queries and graphs")
+	fs.IntVar(&cfg.Clients, "clients", 0, "concurrent clients of the throughput run (default GOMAXPROCS)")
+	fs.IntVar(&cfg.Options.M, "m", 0, "HNSW M (default 16)")
+	fs.IntVar(&cfg.Options.EfConstruction, "ef-construction", 0, "HNSW efConstruction (default 100)")
+	fs.IntVar(&cfg.Options.EfSearch, "ef-search", 0, "livefeed efSearch per partition (default 48)")
+	fs.IntVar(&cfg.Options.ExactThreshold, "exact-threshold", 0, "scan a partition exactly when its filtered set is estimated at most this (default 2000; -1: never)")
+	fs.IntVar(&cfg.Options.FarExactThreshold, "far-exact-threshold", 0, "scan exactly a filtered set lying away from the query when at most this per partition (default 16000; -1: never)")
+	fs.Float64Var(&cfg.Options.ExpandBelow, "expand-below", 0, "ACORN-style expansion below this selectivity (default 0.4)")
+	fs.BoolVar(&cfg.Options.NoPrefetch, "no-prefetch", false, "do not touch a batch's vectors before scoring them")
+	fs.StringVar(&cases, "cases", "", "comma-separated filter names to run (default all: 100%,50%,10%,1%,0.1%,AND 1%,corr 10%)")
+	fs.BoolVar(&noPeers, "no-peers", false, "skip faiss and hnswlib")
+	fs.StringVar(&efSweep, "ef-sweep", "", "comma-separated efSearch values to re-measure every filter at (after the main run)")
+	fs.StringVar(&cfg.Python, "python", "python3", "python interpreter for the peers")
+	fs.IntVar(&cfg.PeerQueries, "peer-queries", 0, "queries per filter for the peers (default min(queries, 200))")
+	fs.IntVar(&cfg.PeerEf, "peer-ef", 64, "peers' efSearch (raised to the over-fetch when larger)")
+	fs.Float64Var(&cfg.Overfetch, "overfetch", 2, "peers' post-filter over-fetch: ask for overfetch·k/selectivity")
+	fs.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&cp, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.DurationVar(&timeout, "timeout", 2*time.Hour, "abort the run after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if big {
+		cfg.N = 1_000_000
+	}
+	cfg.Peers = !noPeers
+	for _, c := range strings.Split(cases, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			cfg.Cases = append(cfg.Cases, c)
+		}
+	}
+	for _, e := range strings.Split(efSweep, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			ef, err := strconv.Atoi(e)
+			if err != nil || ef < 1 {
+				return fmt.Errorf("--ef-sweep: %q is not a positive integer", e)
+			}
+			cfg.EfSweep = append(cfg.EfSweep, ef)
+		}
+	}
+	cfg.Progress = os.Stderr
+	if cp != "" {
+		pf, err := os.Create(cp)
+		if err != nil {
+			return fmt.Errorf("creating CPU profile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("starting CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rep, err := servingbench.Run(ctx, cfg)
+	if rep != nil {
+		if werr := rep.WriteText(os.Stdout); werr != nil && err == nil {
+			err = werr
+		}
+		if jsonPath != "" {
+			if werr := rep.WriteJSON(jsonPath); werr != nil && err == nil {
+				err = werr
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bench serving: %w", err)
+	}
+	return nil
+}

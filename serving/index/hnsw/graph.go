@@ -1,0 +1,229 @@
+// Package hnsw is a hierarchical navigable small world graph (Malkov &
+// Yashunin) over unit float32 vectors, distance 1 − dot, with:
+//
+//   - contiguous storage: vectors in one []float32, level-0 links in one
+//     []uint32 with a fixed stride;
+//   - seeded randomness (levels), so a build is reproducible;
+//   - tombstones: Delete unlinks a node from its neighbours (each neighbour's
+//     list is refilled from the deleted node's neighbours with the selection
+//     heuristic) and keeps it as a routing node that is never returned; the
+//     next Add reuses its slot;
+//   - in-place vector updates (Update = unlink + reconnect at the new place);
+//   - filtered search with the filter applied during traversal: nodes that
+//     fail the filter are either routed through (high selectivity) or, in
+//     ACORN-style expansion (restrictive filters), skipped in favour of their
+//     own neighbours that pass it.
+//
+// A Graph is not safe for concurrent mutation: callers serialise writers and
+// exclude readers while writing (serving/index holds a RWMutex per
+// partition). Concurrent searches are safe.
+package hnsw
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/livefeed/livefeed/serving/index/vec"
+)
+
+// Config sets the graph's shape. Zero values take the defaults.
+type Config struct {
+	M              int    // links per node above level 0 (default 16); level 0 keeps 2·M
+	EfConstruction int    // candidate list size while inserting (default 100)
+	Seed           uint64 // level draws
+	// NoPrefetch turns off the touching of a batch's vectors before
+	// scoring them (see prefetch), for measuring it.
+	NoPrefetch bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.M <= 1 {
+		c.M = 16
+	}
+	if c.EfConstruction <= 0 {
+		c.EfConstruction = 100
+	}
+	return c
+}
+
+// Graph is an HNSW graph. Node ids are dense uint32s handed out by Add.
+type Graph struct {
+	dim, m, m0, efC int
+	ml              float64
+	rng             *rand.Rand
+
+	vecs    []float32  // node·dim
+	levels  []uint8    // top level of each node
+	links0  []uint32   // node·(m0+1): count, then up to m0 ids
+	upper   [][]uint32 // per node, levels 1..top: (level−1)·(m+1): count, ids
+	deleted []uint64   // tombstone bitset
+	free    []uint32   // tombstoned slots to reuse
+	nodes   int
+	entry   uint32
+	top     int // level of the entry point; −1 when empty
+
+	version uint64 // bumped by every structural change
+	pool    sync.Pool
+	touch   bool // prefetch batches (Config.NoPrefetch unset)
+}
+
+// New returns an empty graph for vectors of dimension dim.
+func New(dim int, cfg Config) *Graph {
+	cfg = cfg.withDefaults()
+	return &Graph{
+		dim: dim, m: cfg.M, m0: 2 * cfg.M, efC: cfg.EfConstruction,
+		ml:  1 / math.Log(float64(cfg.M)),
+		rng: rand.New(rand.NewPCG(cfg.Seed, uint64(dim))),
+		top: -1, touch: !cfg.NoPrefetch,
+	}
+}
+
+// Dim is the vector dimension.
+func (g *Graph) Dim() int { return g.dim }
+
+// Nodes is the number of slots, live or tombstoned.
+func (g *Graph) Nodes() int { return g.nodes }
+
+// Live is the number of live (not deleted) nodes.
+func (g *Graph) Live() int { return g.nodes - len(g.free) }
+
+// Version changes whenever a vector or a link changes; attribute updates in
+// the caller never touch it.
+func (g *Graph) Version() uint64 { return g.version }
+
+// Vector returns node's stored vector (valid until the next mutation).
+func (g *Graph) Vector(node uint32) []float32 {
+	i := int(node) * g.dim
+	return g.vecs[i : i+g.dim : i+g.dim]
+}
+
+// Deleted reports whether node is a tombstone.
+func (g *Graph) Deleted(node uint32) bool {
+	return g.deleted[node>>6]&(1<<(node&63)) != 0
+}
+
+// Dist is the distance between q and node's vector: 1 − dot.
+func (g *Graph) Dist(q []float32, node uint32) float32 {
+	return 1 - vec.Dot(q, g.Vector(node))
+}
+
+// MemoryBytes is the size of the graph's own arrays (vectors and links).
+func (g *Graph) MemoryBytes() int {
+	n := 4*cap(g.vecs) + cap(g.levels) + 4*cap(g.links0) + 8*cap(g.deleted) + 4*cap(g.free) + 24*cap(g.upper)
+	for _, u := range g.upper {
+		n += 4 * cap(u)
+	}
+	return n
+}
+
+func (g *Graph) links(node uint32, level int) []uint32 {
+	if level == 0 {
+		b := int(node) * (g.m0 + 1)
+		return g.links0[b+1 : b+1+int(g.links0[b])]
+	}
+	u := g.upper[node][(level-1)*(g.m+1):]
+	return u[1 : 1+u[0]]
+}
+
+func (g *Graph) setLinks(node uint32, level int, ids []uint32) {
+	var s []uint32
+	if level == 0 {
+		b := int(node) * (g.m0 + 1)
+		s = g.links0[b : b+g.m0+1]
+	} else {
+		s = g.upper[node][(level-1)*(g.m+1) : level*(g.m+1)]
+	}
+	s[0] = uint32(copy(s[1:], ids))
+}
+
+func (g *Graph) maxLinks(level int) int {
+	if level == 0 {
+		return g.m0
+	}
+	return g.m
+}
+
+func (g *Graph) randomLevel() int {
+	l := int(-math.Log(1-g.rng.Float64()) * g.ml)
+	if l > 32 {
+		l = 32
+	}
+	return l
+}
+
+func (g *Graph) setDeleted(node uint32, on bool) {
+	if on {
+		g.deleted[node>>6] |= 1 << (node & 63)
+	} else {
+		g.deleted[node>>6] &^= 1 << (node & 63)
+	}
+}
+
+// Add inserts v (len Dim, unit length) and returns its node id, reusing a
+// tombstoned slot when there is one. The graph keeps a copy of v.
+func (g *Graph) Add(v []float32) uint32 {
+	g.checkDim(v)
+	g.version++
+	if n := len(g.free); n > 0 {
+		node := g.free[n-1]
+		g.free = g.free[:n-1]
+		g.setDeleted(node, false)
+		copy(g.Vector(node), v)
+		g.connect(node, int(g.levels[node]))
+		return node
+	}
+	node := uint32(g.nodes)
+	g.nodes++
+	level := g.randomLevel()
+	g.vecs = append(g.vecs, v...)
+	g.levels = append(g.levels, uint8(level))
+	g.links0 = append(g.links0, make([]uint32, g.m0+1)...)
+	var up []uint32
+	if level > 0 {
+		up = make([]uint32, level*(g.m+1))
+	}
+	g.upper = append(g.upper, up)
+	if int(node)>>6 >= len(g.deleted) {
+		g.deleted = append(g.deleted, 0)
+	}
+	if g.top < 0 {
+		g.entry, g.top = node, level
+		return node
+	}
+	g.connect(node, level)
+	return node
+}
+
+// Update replaces a live node's vector and reconnects it where it now
+// belongs; its neighbours are repaired first.
+func (g *Graph) Update(node uint32, v []float32) {
+	g.checkDim(v)
+	if g.Deleted(node) {
+		panic(fmt.Sprintf("hnsw: update of deleted node %d", node))
+	}
+	g.version++
+	g.unlink(node)
+	copy(g.Vector(node), v)
+	g.connect(node, int(g.levels[node]))
+}
+
+// Delete tombstones node: it is unlinked from its neighbours (who get
+// replacement links), stays a routing node for links that still point to
+// it, is never returned by Search, and its slot is reused by a later Add.
+func (g *Graph) Delete(node uint32) {
+	if int(node) >= g.nodes || g.Deleted(node) {
+		return
+	}
+	g.version++
+	g.unlink(node)
+	g.setDeleted(node, true)
+	g.free = append(g.free, node)
+}
+
+func (g *Graph) checkDim(v []float32) {
+	if len(v) != g.dim {
+		panic(fmt.Sprintf("hnsw: vector of dimension %d in a graph of dimension %d", len(v), g.dim))
+	}
+}

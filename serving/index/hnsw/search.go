@@ -1,0 +1,244 @@
+package hnsw
+
+import "slices"
+
+// Filter decides which nodes a search may return. Allowed is called for
+// live nodes only, at most once per node and search in Expand mode (twice in
+// RouteThrough mode).
+type Filter interface {
+	Allowed(node uint32) bool
+}
+
+// Mode is how a filtered search treats a neighbour that fails the filter.
+type Mode int
+
+const (
+	// RouteThrough scores it and keeps it as a candidate to route through,
+	// but never returns it (hnswlib's filtered search). Cheap when most
+	// nodes pass.
+	RouteThrough Mode = iota
+	// Expand (ACORN-1) does not score it but looks at its own neighbours
+	// and takes those that pass: the search moves over the subgraph of
+	// passing nodes and their two-hop links. For restrictive filters.
+	Expand
+)
+
+// Params configures one search.
+type Params struct {
+	K, Ef  int    // results wanted; candidate list size (at least K)
+	Filter Filter // nil: every live node
+	Mode   Mode
+	// Seeds are extra level-0 entry points besides the one the upper levels
+	// lead to, e.g. a few members of the filtered set, so that a filter
+	// whose members lie far from the query is still reached.
+	Seeds []uint32
+	// FarEf, when larger than Ef, is the candidate list used instead if the
+	// query's own neighbourhood holds almost none of the filtered set: of
+	// the nodes within two hops of where the upper levels lead, a share
+	// below FarBelow passes the filter. Such a query (a filter correlated
+	// with the vectors, its members in clusters away from the query) has
+	// nearest members that are nearly equidistant: a hard search that needs
+	// a longer list.
+	FarEf    int
+	FarBelow float64
+	// FarStopBelow: when the share is below this (lower) bound, return at
+	// once with Stats.Far and Stats.Stopped set and no results (the caller
+	// scans the filtered set exactly instead).
+	FarStopBelow float64
+}
+
+// Result is a returned node and its distance (1 − dot) to the query.
+type Result struct {
+	Node uint32
+	Dist float32
+}
+
+// Stats counts a search's work.
+type Stats struct {
+	Distances int  // vectors compared with the query
+	Visited   int  // nodes whose links were read
+	Far       bool // the query was judged far from the filtered set
+	Stopped   bool // ... and the search stopped (FarStopBelow)
+}
+
+// prefetch reads one float of every cache line of the batch's vectors
+// before they are scored: the loads are independent, so the processor has
+// many cache misses in flight at once instead of one vector's at a time
+// (Go has no prefetch instruction; the sum keeps the loads alive).
+func (g *Graph) prefetch(batch []uint32) float32 {
+	var sum float32
+	for _, n := range batch {
+		v := g.Vector(n)
+		for i := 0; i < len(v); i += 16 {
+			sum += v[i]
+		}
+	}
+	return sum
+}
+
+// localShare is the share of the level-0 nodes within two hops of ep (ep's
+// links and the links of its first 4) that pass f.
+func (g *Graph) localShare(ep uint32, f Filter) float64 {
+	n, pass := 0, 0
+	count := func(x uint32) {
+		n++
+		if g.ok(x, f, noNode) {
+			pass++
+		}
+	}
+	l1 := g.links(ep, 0)
+	for i, x := range l1 {
+		count(x)
+		if i < 4 {
+			for _, y := range g.links(x, 0) {
+				count(y)
+			}
+		}
+	}
+	if n == 0 {
+		return 1
+	}
+	return float64(pass) / float64(n)
+}
+
+func (g *Graph) ok(n uint32, f Filter, exclude uint32) bool {
+	if n == exclude || g.deleted[n>>6]&(1<<(n&63)) != 0 {
+		return false
+	}
+	return f == nil || f.Allowed(n)
+}
+
+const noNode = ^uint32(0)
+
+// Search returns up to K nodes nearest to q (len Dim, unit length) among the
+// live nodes that pass p.Filter, nearest first, appended to out.
+func (g *Graph) Search(q []float32, p Params, out []Result) ([]Result, Stats) {
+	var st Stats
+	if g.top < 0 || len(q) != g.dim || p.K <= 0 {
+		return out, st
+	}
+	ef := max(p.Ef, p.K)
+	s := g.getScratch()
+	defer g.putScratch(s)
+	ep, epd := g.entry, g.Dist(q, g.entry)
+	st.Distances++
+	for l := g.top; l > 0; l-- {
+		ep, epd = g.greedy(q, ep, epd, l, &st)
+	}
+	if (p.FarEf > ef || p.FarStopBelow > 0) && p.Filter != nil {
+		share := g.localShare(ep, p.Filter)
+		if share < p.FarStopBelow {
+			st.Far, st.Stopped = true, true
+			return out, st
+		}
+		if share < p.FarBelow {
+			st.Far = true
+			ef = max(ef, p.FarEf)
+		}
+	}
+	s.seed(g, cand{epd, ep}, ef, p.Filter, noNode)
+	for _, sd := range p.Seeds {
+		if int(sd) < g.nodes && s.visited[sd] != s.gen {
+			st.Distances++
+			s.seed(g, cand{g.Dist(q, sd), sd}, ef, p.Filter, noNode)
+		}
+	}
+	g.searchLayer(q, s, ef, 0, noNode, p.Filter, p.Mode, &st)
+	res := s.sortedResults()
+	for i := 0; i < len(res) && i < p.K; i++ {
+		out = append(out, Result{Node: res[i].id, Dist: res[i].d})
+	}
+	return out, st
+}
+
+// seed marks c visited and adds it as a candidate (and a result if it may be
+// returned).
+func (s *scratch) seed(g *Graph, c cand, ef int, f Filter, exclude uint32) {
+	s.visit(c.id)
+	s.cands.push(c)
+	if g.ok(c.id, f, exclude) {
+		s.res.push(c)
+		if len(s.res) > ef {
+			s.res.pop()
+		}
+	}
+}
+
+// sortedResults empties the result heap into s.sorted, nearest first.
+func (s *scratch) sortedResults() []cand {
+	s.sorted = append(s.sorted[:0], s.res...)
+	slices.SortFunc(s.sorted, func(a, b cand) int {
+		switch {
+		case a.d < b.d:
+			return -1
+		case a.d > b.d:
+			return 1
+		}
+		return int(a.id) - int(b.id)
+	})
+	s.res = s.res[:0]
+	return s.sorted
+}
+
+// greedy walks level l towards q from ep and returns the nearest node found.
+func (g *Graph) greedy(q []float32, ep uint32, epd float32, l int, st *Stats) (uint32, float32) {
+	for changed := true; changed; {
+		changed = false
+		for _, n := range g.links(ep, l) {
+			st.Distances++
+			if d := g.Dist(q, n); d < epd {
+				ep, epd, changed = n, d, true
+			}
+		}
+	}
+	return ep, epd
+}
+
+// searchLayer is the best-first search of one level from the candidates
+// already in s; s.res ends holding up to ef nodes that pass the filter.
+func (g *Graph) searchLayer(q []float32, s *scratch, ef, level int, exclude uint32, f Filter, mode Mode, st *Stats) {
+	for len(s.cands) > 0 {
+		c := s.cands.pop()
+		if len(s.res) >= ef && c.d > s.res[0].d {
+			break
+		}
+		st.Visited++
+		batch := s.batch[:0]
+		for _, n := range g.links(c.id, level) {
+			if !s.visit(n) {
+				continue
+			}
+			if g.ok(n, f, exclude) || mode == RouteThrough {
+				batch = append(batch, n)
+				continue
+			}
+			// Expand: n fails; take its neighbours that pass instead.
+			for _, nn := range g.links(n, level) {
+				if len(batch) >= g.m0 {
+					break
+				}
+				if s.visited[nn] != s.gen && g.ok(nn, f, exclude) {
+					s.visit(nn)
+					batch = append(batch, nn)
+				}
+			}
+		}
+		s.batch = batch
+		if g.touch {
+			s.sink += g.prefetch(batch)
+		}
+		for _, n := range batch {
+			d := g.Dist(q, n)
+			st.Distances++
+			if len(s.res) < ef || d < s.res[0].d {
+				s.cands.push(cand{d, n})
+				if mode == Expand || g.ok(n, f, exclude) {
+					s.res.push(cand{d, n})
+					if len(s.res) > ef {
+						s.res.pop()
+					}
+				}
+			}
+		}
+	}
+}

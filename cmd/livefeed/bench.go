@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 	"strings"
@@ -112,19 +113,32 @@ func runBench(ctx context.Context, args []string) error {
 
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil {
-		if werr := rep.WriteText(os.Stdout); werr != nil && err == nil {
-			err = werr
-		}
-		if jsonPath != "" {
-			if werr := rep.WriteJSON(jsonPath); werr != nil && err == nil {
-				err = werr
-			} else if werr == nil {
-				fmt.Fprintln(os.Stderr, "bench: wrote", jsonPath)
-			}
-		}
+		err = writeReport(rep, jsonPath, err)
 	}
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
+}
+
+// benchReport is what both bench commands print and save.
+type benchReport interface {
+	WriteText(w io.Writer) error
+	WriteJSON(path string) error
+}
+
+// writeReport prints rep and, with a path, saves it as JSON; the first error
+// (the run's, then the writes') is returned.
+func writeReport(rep benchReport, jsonPath string, err error) error {
+	if werr := rep.WriteText(os.Stdout); werr != nil && err == nil {
+		err = werr
+	}
+	if jsonPath != "" {
+		if werr := rep.WriteJSON(jsonPath); werr != nil && err == nil {
+			err = werr
+		} else if werr == nil {
+			fmt.Fprintln(os.Stderr, "bench: wrote", jsonPath)
+		}
+	}
+	return err
 }

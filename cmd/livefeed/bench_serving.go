@@ -105,14 +105,7 @@ func runBenchServing(ctx context.Context, args []string) error {
 	defer cancel()
 	rep, err := servingbench.Run(ctx, cfg)
 	if rep != nil {
-		if werr := rep.WriteText(os.Stdout); werr != nil && err == nil {
-			err = werr
-		}
-		if jsonPath != "" {
-			if werr := rep.WriteJSON(jsonPath); werr != nil && err == nil {
-				err = werr
-			}
-		}
+		err = writeReport(rep, jsonPath, err)
 	}
 	if err != nil {
 		return fmt.Errorf("bench serving: %w", err)

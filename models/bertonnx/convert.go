@@ -123,7 +123,7 @@ func Convert(src, dst string) (Converted, error) {
 		name string
 		data []byte
 	}{{ConfigFile, cfgBytes}, {TokenizerFile, tokBytes}, {ModelFile, model}} {
-		if err := writeAtomic(filepath.Join(dst, f.name), f.data); err != nil {
+		if err := WriteFileAtomic(filepath.Join(dst, f.name), f.data); err != nil {
 			return out, fmt.Errorf("bertonnx: %w", err)
 		}
 	}
@@ -303,7 +303,9 @@ func adaptTokenizer(b []byte) ([]byte, string, error) {
 	return out, strings.Join(changes, "; "), nil
 }
 
-func writeAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data to path through a temporary file in the same
+// directory and a rename, so a reader never sees a half-written model file.
+func WriteFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err

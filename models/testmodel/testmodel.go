@@ -14,7 +14,6 @@ package testmodel
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,31 +105,9 @@ func Write(dir string, opt Options) error {
 	}
 	// Fixed order: the model last, so a complete model.onnx implies the rest.
 	for _, name := range []string{ConfigFile, TokenizerFile, ModelFile} {
-		if err := writeAtomic(filepath.Join(dir, name), files[name]); err != nil {
+		if err := bertonnx.WriteFileAtomic(filepath.Join(dir, name), files[name]); err != nil {
 			return fmt.Errorf("testmodel: %w", err)
 		}
-	}
-	return nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
 	}
 	return nil
 }

@@ -48,6 +48,9 @@ type Config struct {
 	FlushFrequency time.Duration
 	// Logger receives goka's and sarama's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Security is TLS and SASL for every client, sarama and franz-go
+	// (security.go). Zero: PLAINTEXT.
+	Security Security
 }
 
 // Defaults fills unset fields.
@@ -96,6 +99,9 @@ func (c *Config) Validate() error {
 	if c.FlushFrequency <= 0 {
 		errs = append(errs, errors.New("flush frequency must be > 0 (0 makes sarama wait for 64 KB)"))
 	}
+	if err := c.Security.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -114,6 +120,7 @@ func (c *Config) Sarama() *sarama.Config {
 	// Kafka's default partitioner, for records that goka emits.
 	cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(NewHasher)
 	cfg.Metadata.RefreshFrequency = time.Minute
+	c.Security.applySarama(cfg)
 	return cfg
 }
 

@@ -84,6 +84,9 @@ type Config struct {
 	// Entities overrides the entities besides the livestream that the
 	// features file defines (tests).
 	Entities []topologies.Entity
+	// Kafka is TLS and SASL for every Kafka client (flags --kafka-*;
+	// broker/security.go). Zero: PLAINTEXT. Real brokers only.
+	Kafka broker.Security
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -131,6 +134,9 @@ func (c *Config) Validate() error {
 	if c.TasteHalfLife < 0 {
 		errs = append(errs, errors.New("taste half-life must be >= 0"))
 	}
+	if c.Brokers == "" && c.Kafka.Enabled() {
+		errs = append(errs, errors.New("kafka TLS/SASL settings need --brokers (the embedded cluster is plaintext)"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -175,11 +181,24 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		StateDir:   filepath.Join(cfg.DataDir, "state"),
 		Partitions: int32(cfg.Partitions),
 		Logger:     cfg.Logger,
+		Security:   cfg.Kafka,
 	}
 	a.Broker.Defaults()
 	if err := a.Broker.Validate(); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("invalid kafka configuration: %w", err)
+	}
+	if cfg.Brokers != "" {
+		// Fail at start, naming brokers, user and mechanism, when the
+		// credentials, CA or address are wrong.
+		cfg.Logger.Info("kafka", "brokers", brokers, "security", a.Broker.Security)
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := a.Broker.Ping(pctx)
+		cancel()
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
 	}
 	topo, closeTopo, err := buildTopology(ctx, cfg)
 	if err != nil {
@@ -293,7 +312,7 @@ func (a *App) admin() (*kadm.Client, func(), error) {
 	// kadm answers ListTopics from franz-go's metadata cache; a short
 	// minimum age lets EnsureTopics see the topics it just created at once
 	// instead of after the default 5s.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Broker.Brokers...), kgo.MetadataMinAge(50*time.Millisecond))
+	cl, err := kgo.NewClient(a.Broker.KgoOpts(kgo.MetadataMinAge(50 * time.Millisecond))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating kafka client: %w", err)
 	}
@@ -397,8 +416,8 @@ func (a *App) Simulate(ctx context.Context) (simulate.Stats, error) {
 	if err != nil {
 		return simulate.Stats{}, fmt.Errorf("creating simulator: %w", err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Broker.Brokers...), kgo.RecordPartitioner(broker.Partitioner()),
-		kgo.ProducerLinger(5*time.Millisecond))
+	cl, err := kgo.NewClient(a.Broker.KgoOpts(kgo.RecordPartitioner(broker.Partitioner()),
+		kgo.ProducerLinger(5*time.Millisecond))...)
 	if err != nil {
 		return simulate.Stats{}, fmt.Errorf("creating producer: %w", err)
 	}

@@ -110,6 +110,7 @@ type flags struct {
 	fs       *flag.FlagSet
 	cfg      app.Config
 	logLevel string
+	kafka    kafkaFlags
 }
 
 func env(name, def string) string {
@@ -161,6 +162,7 @@ func newFlags(name string, embedded, sim bool) *flags {
 	f.fs.BoolVar(&c.NoEmbeddings, "no-embeddings", env("no-embeddings", "") == "true", "disable content embeddings and text search")
 	f.fs.DurationVar(&c.TasteHalfLife, "taste-half-life", envDuration("taste-half-life", 24*time.Hour), "half-life of user tastes")
 	f.fs.StringVar(&f.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
+	f.kafka.declare(f.fs, &c.Kafka)
 	if embedded {
 		f.fs.StringVar(&c.EmbeddedAddr, "embedded-addr", env("embedded-addr", "127.0.0.1:0"), "listen address of the embedded broker")
 	}
@@ -179,6 +181,9 @@ func (f *flags) parse(args []string, needBrokers bool) error {
 	}
 	if f.fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v", f.fs.Args())
+	}
+	if err := f.kafka.resolve(f.fs, &f.cfg.Kafka); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {

@@ -6,7 +6,10 @@
 //   - an attribute index (package attrs): roaring bitmaps per status,
 //     category, language and seller, power-of-two buckets for viewers now;
 //   - an HNSW graph per vector dimension (package hnsw), vectors stored
-//     contiguously in the graph.
+//     contiguously in the graph, and only there (the items kept have no
+//     Vector); optionally quantized to int8 (Options.Quantize), the graph
+//     search and the exact scan then run on the codes and the best
+//     k·Options.Rescore candidates are rescored with the float32 vectors.
 //
 // An update that leaves the vector unchanged (viewers, status, windowed
 // features: the frequent case) changes the attribute columns and the item
@@ -23,7 +26,6 @@ package index
 import (
 	"math"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -38,8 +40,10 @@ import (
 )
 
 // Item is one indexed livestream: its vector and the attributes filters and
-// scores read. The index keeps the pointer: do not modify an item after
-// upserting it (upsert a new one).
+// scores read. Upsert keeps a shallow copy without the Vector (the vector
+// is stored once, in the shard's graph): items in Hits have a nil Vector.
+// Do not modify the fields an upserted item shares with its copy (the
+// Features maps); upsert a new one.
 type Item struct {
 	ID         string
 	SellerID   string
@@ -93,6 +97,15 @@ type Options struct {
 	FarExactThreshold int
 	// NoPrefetch: see hnsw.Config.NoPrefetch.
 	NoPrefetch bool
+	// Quantize stores int8 codes (one scale per vector) for the graph and
+	// the exact scan; the float32 vectors are read only to rescore the
+	// best Rescore·k candidates of each partition.
+	Quantize bool
+	// Rescore is the quantized search's candidates per result (default 4).
+	Rescore int
+	// DropFloats (with Quantize) keeps no float32 vectors: no rescoring,
+	// scores are those of the codes (about ±0.002 at 384 dimensions).
+	DropFloats bool
 	// Seed makes graph builds reproducible (each shard adds its number).
 	Seed uint64
 }
@@ -122,6 +135,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.FarExactThreshold == 0 {
 		o.FarExactThreshold = 16000
+	}
+	if o.Rescore == 0 {
+		o.Rescore = 4
 	}
 	return o
 }
@@ -229,7 +245,9 @@ func (ix *Index) Upsert(partition int32, it *Item) {
 	s.seller.Set(row, it.SellerID)
 	s.viewers.Set(row, int64(it.ViewersNow))
 	s.setVector(row, v)
-	s.items[row] = it
+	cp := *it
+	cp.Vector = nil
+	s.items[row] = &cp
 }
 
 // unitOrNil returns v if it is (close to) unit length, else a normalised
@@ -267,7 +285,7 @@ func (s *shard) setVector(row uint32, v []float32) {
 	if gi := s.rowG[row]; gi != 0 {
 		vg, node := s.graphs[gi-1], s.rowNode[row]
 		if len(v) == vg.g.Dim() {
-			if !slices.Equal(vg.g.Vector(node), v) {
+			if !vg.g.Same(node, v) {
 				vg.g.Update(node, v)
 			}
 			return
@@ -301,6 +319,7 @@ func (s *shard) graphIndex(dim int, create bool) int {
 	}
 	s.graphs = append(s.graphs, &vgraph{g: hnsw.New(dim, hnsw.Config{
 		M: s.opts.M, EfConstruction: s.opts.EfConstruction, Seed: s.seed, NoPrefetch: s.opts.NoPrefetch,
+		Quantize: s.opts.Quantize, DropFloats: s.opts.DropFloats,
 	})})
 	return len(s.graphs) - 1
 }
@@ -357,6 +376,22 @@ func (ix *Index) MemoryBytes() int {
 		s.mu.RUnlock()
 	}
 	return n
+}
+
+// VectorBytes is the vector storage of every graph: what searches read
+// (int8 codes and scales when quantized, else the float32 vectors) and what
+// only rescoring reads (the float32 vectors kept beside the codes).
+func (ix *Index) VectorBytes() (traversed, rescoring int) {
+	for _, s := range ix.snapshotShards() {
+		s.mu.RLock()
+		for _, vg := range s.graphs {
+			t, r := vg.g.VectorBytes()
+			traversed += t
+			rescoring += r
+		}
+		s.mu.RUnlock()
+	}
+	return traversed, rescoring
 }
 
 func (ix *Index) snapshotShards() []*shard {

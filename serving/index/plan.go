@@ -224,7 +224,13 @@ func (ix *Index) searchShard(s *shard, q []float32, k int, f *Filter, cf *compil
 		return r
 	}
 	sel := float64(est) / float64(live)
-	params := hnsw.Params{K: k, Ef: max(ix.opts.EfSearch, k), Filter: p}
+	// A quantized graph returns Rescore·k candidates by their codes, then
+	// the float32 vectors rank them (without floats: the codes' order).
+	kk := k
+	if vg.g.Quantized() && vg.g.HasFloats() {
+		kk = k * ix.opts.Rescore
+	}
+	params := hnsw.Params{K: kk, Ef: max(ix.opts.EfSearch, kk), Filter: p}
 	if sel >= 0.999 && len(p.residual) == 0 && len(p.viewers) == 0 && bm == s.live {
 		params.Filter = nil // everything live passes
 	}
@@ -259,7 +265,7 @@ func (ix *Index) searchShard(s *shard, q []float32, k int, f *Filter, cf *compil
 	}
 	for _, h := range res {
 		row := vg.nodeRow[h.Node]
-		r.top.offer(s.items[row], float64(vec.Dot(q, vg.g.Vector(h.Node))))
+		r.top.offer(s.items[row], vg.score(q, h))
 	}
 	if len(res) < k && uint64(len(res)) < bm.GetCardinality() {
 		// Fewer than k found while more may pass: scan exactly.
@@ -286,10 +292,22 @@ func (p *pred) seeds(bm *roaring.Bitmap, g uint8, n int) []uint32 {
 	return out
 }
 
+// score is the cosine of q and a graph result: from the float32 vector if
+// the graph keeps it, else from the result's distance (the codes').
+func (vg *vgraph) score(q []float32, h hnsw.Result) float64 {
+	if v := vg.g.Vector(h.Node); v != nil {
+		return float64(vec.Dot(q, v))
+	}
+	return float64(1 - h.Dist)
+}
+
 // exactScan scores every row of bm that has a vector in graph g and passes
 // p; it returns how many rows it looked at and how many passed.
 func (s *shard) exactScan(q []float32, bm *roaring.Bitmap, p *pred, g uint8, top *topK) (scanned, matched int) {
 	vg := s.graphs[g-1]
+	if vg.g.Quantized() {
+		return s.exactScanCodes(q, bm, p, g, top)
+	}
 	it := bm.ManyIterator()
 	var buf [256]uint32
 	for {
@@ -342,5 +360,86 @@ func (ix *Index) popularShard(s *shard, k int, f *Filter, cf *compiled) shardRes
 			item := s.items[row]
 			r.top.offer(item, ix.Engagement(item, cf.now))
 		}
+	}
+}
+
+// exactScanCodes is exactScan on a quantized graph: every row is scored on
+// its codes; with floats kept, the best Rescore·k are rescored with them.
+func (s *shard) exactScanCodes(q []float32, bm *roaring.Bitmap, p *pred, g uint8, top *topK) (scanned, matched int) {
+	vg := s.graphs[g-1]
+	var pq hnsw.Query
+	vg.g.Prepare(q, &pq)
+	floats := vg.g.HasFloats()
+	best := nearest{n: top.k * s.opts.Rescore}
+	it := bm.ManyIterator()
+	var buf [256]uint32
+	for {
+		n := it.NextMany(buf[:])
+		if n == 0 {
+			break
+		}
+		for _, row := range buf[:n] {
+			if s.rowG[row] != g {
+				continue
+			}
+			scanned++
+			if !p.match(row) {
+				continue
+			}
+			matched++
+			node := s.rowNode[row]
+			d := vg.g.QueryDist(&pq, node)
+			if !floats {
+				top.offer(s.items[row], float64(1-d))
+				continue
+			}
+			best.offer(hnsw.Result{Node: node, Dist: d})
+		}
+	}
+	for _, h := range best.h {
+		top.offer(s.items[vg.nodeRow[h.Node]], vg.score(q, h))
+	}
+	return scanned, matched
+}
+
+// nearest keeps the n results of smallest distance (a max-heap: the root
+// is the furthest kept).
+type nearest struct {
+	n int
+	h []hnsw.Result
+}
+
+func (b *nearest) offer(x hnsw.Result) {
+	h := b.h
+	if len(h) < b.n {
+		h = append(h, x)
+		for i := len(h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if h[p].Dist >= h[i].Dist {
+				break
+			}
+			h[p], h[i] = h[i], h[p]
+			i = p
+		}
+		b.h = h
+		return
+	}
+	if b.n == 0 || x.Dist >= h[0].Dist {
+		return
+	}
+	h[0] = x
+	for i := 0; ; {
+		w := i
+		if l := 2*i + 1; l < len(h) && h[l].Dist > h[w].Dist {
+			w = l
+		}
+		if r := 2*i + 2; r < len(h) && h[r].Dist > h[w].Dist {
+			w = r
+		}
+		if w == i {
+			break
+		}
+		h[i], h[w] = h[w], h[i]
+		i = w
 	}
 }

@@ -9,6 +9,10 @@
 //     heuristic) and keeps it as a routing node that is never returned; the
 //     next Add reuses its slot;
 //   - in-place vector updates (Update = unlink + reconnect at the new place);
+//   - optional int8 scalar quantization (Config.Quantize): codes with one
+//     scale per vector, stored contiguously and used for every distance of
+//     the build and the search; the float32 vectors are then kept only for
+//     the caller's rescoring (or not at all: Config.DropFloats);
 //   - filtered search with the filter applied during traversal: nodes that
 //     fail the filter are either routed through (high selectivity) or, in
 //     ACORN-style expansion (restrictive filters), skipped in favour of their
@@ -23,6 +27,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"github.com/livefeed/livefeed/serving/index/vec"
@@ -36,6 +41,15 @@ type Config struct {
 	// NoPrefetch turns off the touching of a batch's vectors before
 	// scoring them (see prefetch), for measuring it.
 	NoPrefetch bool
+	// Quantize stores int8 codes (vec.Quantize: one scale per vector) and
+	// computes every distance of the build and the search on them; the
+	// query is quantized the same way. Distances are then approximate
+	// (a few thousandths at 384 dimensions): callers rescore the best with
+	// Vector.
+	Quantize bool
+	// DropFloats (with Quantize) keeps no float32 vectors at all: Vector
+	// returns nil, Dist and results use the codes.
+	DropFloats bool
 }
 
 func (c Config) withDefaults() Config {
@@ -54,7 +68,11 @@ type Graph struct {
 	ml              float64
 	rng             *rand.Rand
 
-	vecs    []float32  // node·dim
+	vecs    []float32 // node·dim; empty when quantized with DropFloats
+	quant   bool
+	floats  bool       // vecs is kept
+	codes   []int8     // node·dim, when quant
+	scales  []float32  // per node, when quant
 	levels  []uint8    // top level of each node
 	links0  []uint32   // node·(m0+1): count, then up to m0 ids
 	upper   [][]uint32 // per node, levels 1..top: (level−1)·(m+1): count, ids
@@ -77,7 +95,91 @@ func New(dim int, cfg Config) *Graph {
 		ml:  1 / math.Log(float64(cfg.M)),
 		rng: rand.New(rand.NewPCG(cfg.Seed, uint64(dim))),
 		top: -1, touch: !cfg.NoPrefetch,
+		quant: cfg.Quantize, floats: !cfg.Quantize || !cfg.DropFloats,
 	}
+}
+
+// Quantized reports whether distances are computed on int8 codes.
+func (g *Graph) Quantized() bool { return g.quant }
+
+// HasFloats reports whether Vector returns the float32 vectors.
+func (g *Graph) HasFloats() bool { return g.floats }
+
+// query is a search's query in the form the graph's distances take.
+type query struct {
+	f []float32 // float32 vector (not quantized)
+	c []int8    // codes (quantized)
+	s float32   // scale of c
+}
+
+// dist is 1 − the (approximate, if quantized) inner product of q and node.
+func (g *Graph) dist(q *query, node uint32) float32 {
+	if g.quant {
+		i := int(node) * g.dim
+		return 1 - q.s*g.scales[node]*float32(vec.DotInt8(q.c, g.codes[i:i+g.dim:i+g.dim]))
+	}
+	i := int(node) * g.dim
+	return 1 - vec.Dot(q.f, g.vecs[i:i+g.dim:i+g.dim])
+}
+
+// nodeQuery is node's own vector as a query.
+func (g *Graph) nodeQuery(node uint32) query {
+	if g.quant {
+		return query{c: g.code(node), s: g.scales[node]}
+	}
+	return query{f: g.Vector(node)}
+}
+
+// distNodes is the distance between two nodes.
+func (g *Graph) distNodes(a, b uint32) float32 {
+	q := g.nodeQuery(a)
+	return g.dist(&q, b)
+}
+
+// makeQuery prepares v as a query, quantizing it into buf if the graph is
+// quantized; it returns the query and the (possibly grown) buffer.
+func (g *Graph) makeQuery(v []float32, buf []int8) (query, []int8) {
+	if !g.quant {
+		return query{f: v}, buf
+	}
+	if cap(buf) < g.dim {
+		buf = make([]int8, g.dim)
+	}
+	buf = buf[:g.dim]
+	return query{c: buf, s: vec.Quantize(buf, v)}, buf
+}
+
+func (g *Graph) code(node uint32) []int8 {
+	i := int(node) * g.dim
+	return g.codes[i : i+g.dim : i+g.dim]
+}
+
+// setVector stores v as node's vector (floats and/or codes).
+func (g *Graph) setVector(node uint32, v []float32) {
+	if g.floats {
+		copy(g.Vector(node), v)
+	}
+	if g.quant {
+		g.scales[node] = vec.Quantize(g.code(node), v)
+	}
+}
+
+// Same reports whether node's stored vector is v: equal floats, or, without
+// them, equal codes and scale.
+func (g *Graph) Same(node uint32, v []float32) bool {
+	if len(v) != g.dim {
+		return false
+	}
+	if g.floats {
+		return slices.Equal(g.Vector(node), v)
+	}
+	var buf [64]int8
+	c := buf[:0]
+	if g.dim > len(buf) {
+		c = make([]int8, g.dim)
+	}
+	c = c[:g.dim]
+	return vec.Quantize(c, v) == g.scales[node] && slices.Equal(c, g.code(node))
 }
 
 // Dim is the vector dimension.
@@ -93,8 +195,12 @@ func (g *Graph) Live() int { return g.nodes - len(g.free) }
 // the caller never touch it.
 func (g *Graph) Version() uint64 { return g.version }
 
-// Vector returns node's stored vector (valid until the next mutation).
+// Vector returns node's stored float32 vector (valid until the next
+// mutation); nil if the graph keeps none (DropFloats).
 func (g *Graph) Vector(node uint32) []float32 {
+	if !g.floats {
+		return nil
+	}
 	i := int(node) * g.dim
 	return g.vecs[i : i+g.dim : i+g.dim]
 }
@@ -104,14 +210,29 @@ func (g *Graph) Deleted(node uint32) bool {
 	return g.deleted[node>>6]&(1<<(node&63)) != 0
 }
 
-// Dist is the distance between q and node's vector: 1 − dot.
+// Dist is the distance between q and node's vector: 1 − dot, on the
+// float32 vectors when the graph keeps them, else on the codes.
 func (g *Graph) Dist(q []float32, node uint32) float32 {
-	return 1 - vec.Dot(q, g.Vector(node))
+	if g.floats {
+		return 1 - vec.Dot(q, g.Vector(node))
+	}
+	qq, _ := g.makeQuery(q, nil)
+	return g.dist(&qq, node)
+}
+
+// VectorBytes is the size of the vector storage: the part every search
+// reads (codes and scales when quantized, else the float32 vectors) and
+// the part only rescoring reads (the float32 vectors kept beside codes).
+func (g *Graph) VectorBytes() (traversed, rescoring int) {
+	if g.quant {
+		return cap(g.codes) + 4*cap(g.scales), 4 * cap(g.vecs)
+	}
+	return 4 * cap(g.vecs), 0
 }
 
 // MemoryBytes is the size of the graph's own arrays (vectors and links).
 func (g *Graph) MemoryBytes() int {
-	n := 4*cap(g.vecs) + cap(g.levels) + 4*cap(g.links0) + 8*cap(g.deleted) + 4*cap(g.free) + 24*cap(g.upper)
+	n := 4*cap(g.vecs) + cap(g.codes) + 4*cap(g.scales) + cap(g.levels) + 4*cap(g.links0) + 8*cap(g.deleted) + 4*cap(g.free) + 24*cap(g.upper)
 	for _, u := range g.upper {
 		n += 4 * cap(u)
 	}
@@ -170,14 +291,20 @@ func (g *Graph) Add(v []float32) uint32 {
 		node := g.free[n-1]
 		g.free = g.free[:n-1]
 		g.setDeleted(node, false)
-		copy(g.Vector(node), v)
+		g.setVector(node, v)
 		g.connect(node, int(g.levels[node]))
 		return node
 	}
 	node := uint32(g.nodes)
 	g.nodes++
 	level := g.randomLevel()
-	g.vecs = append(g.vecs, v...)
+	if g.floats {
+		g.vecs = append(g.vecs, v...)
+	}
+	if g.quant {
+		g.codes = append(g.codes, make([]int8, g.dim)...)
+		g.scales = append(g.scales, vec.Quantize(g.code(node), v))
+	}
 	g.levels = append(g.levels, uint8(level))
 	g.links0 = append(g.links0, make([]uint32, g.m0+1)...)
 	var up []uint32
@@ -205,7 +332,7 @@ func (g *Graph) Update(node uint32, v []float32) {
 	}
 	g.version++
 	g.unlink(node)
-	copy(g.Vector(node), v)
+	g.setVector(node, v)
 	g.connect(node, int(g.levels[node]))
 }
 
@@ -227,3 +354,19 @@ func (g *Graph) checkDim(v []float32) {
 		panic(fmt.Sprintf("hnsw: vector of dimension %d in a graph of dimension %d", len(v), g.dim))
 	}
 }
+
+// Query is a vector prepared for repeated distances to nodes (quantized
+// once if the graph is).
+type Query struct {
+	q   query
+	buf []int8
+}
+
+// Prepare makes q (len Dim) a Query, reusing into's buffer.
+func (g *Graph) Prepare(q []float32, into *Query) {
+	into.q, into.buf = g.makeQuery(q, into.buf)
+}
+
+// QueryDist is the distance between a prepared query and node, computed
+// the way the graph's searches compute it (on the codes if quantized).
+func (g *Graph) QueryDist(q *Query, node uint32) float32 { return g.dist(&q.q, node) }

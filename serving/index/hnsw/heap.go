@@ -101,6 +101,7 @@ type scratch struct {
 	tmp     []cand
 	ids     []uint32
 	batch   []uint32
+	qcodes  []int8  // the quantized query
 	sink    float32 // prefetch's sums
 }
 

@@ -2,8 +2,6 @@ package hnsw
 
 import (
 	"slices"
-
-	"github.com/livefeed/livefeed/serving/index/vec"
 )
 
 func byDist(a, b cand) int {
@@ -39,14 +37,14 @@ func (g *Graph) connect(node uint32, level int) {
 		g.entry, g.top = node, level
 		return
 	}
-	q := g.Vector(node)
+	q := g.nodeQuery(node)
 	s := g.getScratch()
 	defer g.putScratch(s)
 	var st Stats
 	ep := g.entry
-	epd := g.Dist(q, ep)
+	epd := g.dist(&q, ep)
 	for l := g.top; l > level; l-- {
-		ep, epd = g.greedy(q, ep, epd, l, &st)
+		ep, epd = g.greedy(&q, ep, epd, l, &st)
 	}
 	for l := level; l > g.top; l-- {
 		g.setLinks(node, l, nil)
@@ -54,7 +52,7 @@ func (g *Graph) connect(node uint32, level int) {
 	for l := min(level, g.top); l >= 0; l-- {
 		s.next()
 		s.seed(g, cand{epd, ep}, g.efC, nil, node)
-		g.searchLayer(q, s, g.efC, l, node, nil, RouteThrough, &st)
+		g.searchLayer(&q, s, g.efC, l, node, nil, RouteThrough, &st)
 		found := s.sortedResults()
 		if len(found) == 0 {
 			g.setLinks(node, l, nil)
@@ -81,10 +79,10 @@ func (g *Graph) selectNeighbors(cands []cand, m int, s *scratch) []uint32 {
 		if len(sel) >= m {
 			break
 		}
-		cv := g.Vector(c.id)
+		cq := g.nodeQuery(c.id)
 		good := true
 		for _, r := range sel {
-			if 1-vec.Dot(cv, g.Vector(r)) < c.d {
+			if g.dist(&cq, r) < c.d {
 				good = false
 				break
 			}
@@ -111,12 +109,12 @@ func (g *Graph) addLink(nb, node uint32, l int, s *scratch) {
 		g.setCount(nb, l, len(ls)+1)
 		return
 	}
-	base := g.Vector(nb)
+	base := g.nodeQuery(nb)
 	tmp := s.tmp[:0]
 	for _, x := range ls {
-		tmp = append(tmp, cand{1 - vec.Dot(base, g.Vector(x)), x})
+		tmp = append(tmp, cand{g.dist(&base, x), x})
 	}
-	tmp = append(tmp, cand{1 - vec.Dot(base, g.Vector(node)), node})
+	tmp = append(tmp, cand{g.dist(&base, node), node})
 	slices.SortFunc(tmp, byDist)
 	s.tmp = tmp
 	g.setLinks(nb, l, g.selectNeighbors(tmp, g.maxLinks(l), s))
@@ -150,16 +148,16 @@ func (g *Graph) unlink(node uint32) {
 			s.next()
 			s.visit(n)
 			s.visit(node)
-			base := g.Vector(n)
+			base := g.nodeQuery(n)
 			tmp := s.tmp[:0]
 			for _, x := range ln {
 				if s.visit(x) {
-					tmp = append(tmp, cand{1 - vec.Dot(base, g.Vector(x)), x})
+					tmp = append(tmp, cand{g.dist(&base, x), x})
 				}
 			}
 			for _, x := range s.ids {
 				if !g.Deleted(x) && s.visit(x) {
-					tmp = append(tmp, cand{1 - vec.Dot(base, g.Vector(x)), x})
+					tmp = append(tmp, cand{g.dist(&base, x), x})
 				}
 			}
 			slices.SortFunc(tmp, byDist)

@@ -67,6 +67,16 @@ type Stats struct {
 // (Go has no prefetch instruction; the sum keeps the loads alive).
 func (g *Graph) prefetch(batch []uint32) float32 {
 	var sum float32
+	if g.quant {
+		var isum int32
+		for _, n := range batch {
+			c := g.code(n)
+			for i := 0; i < len(c); i += 64 {
+				isum += int32(c[i])
+			}
+		}
+		return float32(isum)
+	}
 	for _, n := range batch {
 		v := g.Vector(n)
 		for i := 0; i < len(v); i += 16 {
@@ -111,7 +121,8 @@ func (g *Graph) ok(n uint32, f Filter, exclude uint32) bool {
 const noNode = ^uint32(0)
 
 // Search returns up to K nodes nearest to q (len Dim, unit length) among the
-// live nodes that pass p.Filter, nearest first, appended to out.
+// live nodes that pass p.Filter, nearest first, appended to out. In a
+// quantized graph the distances are those of the codes (approximate).
 func (g *Graph) Search(q []float32, p Params, out []Result) ([]Result, Stats) {
 	var st Stats
 	if g.top < 0 || len(q) != g.dim || p.K <= 0 {
@@ -120,10 +131,12 @@ func (g *Graph) Search(q []float32, p Params, out []Result) ([]Result, Stats) {
 	ef := max(p.Ef, p.K)
 	s := g.getScratch()
 	defer g.putScratch(s)
-	ep, epd := g.entry, g.Dist(q, g.entry)
+	var qq query
+	qq, s.qcodes = g.makeQuery(q, s.qcodes)
+	ep, epd := g.entry, g.dist(&qq, g.entry)
 	st.Distances++
 	for l := g.top; l > 0; l-- {
-		ep, epd = g.greedy(q, ep, epd, l, &st)
+		ep, epd = g.greedy(&qq, ep, epd, l, &st)
 	}
 	if (p.FarEf > ef || p.FarStopBelow > 0) && p.Filter != nil {
 		share := g.localShare(ep, p.Filter)
@@ -140,10 +153,10 @@ func (g *Graph) Search(q []float32, p Params, out []Result) ([]Result, Stats) {
 	for _, sd := range p.Seeds {
 		if int(sd) < g.nodes && s.visited[sd] != s.gen {
 			st.Distances++
-			s.seed(g, cand{g.Dist(q, sd), sd}, ef, p.Filter, noNode)
+			s.seed(g, cand{g.dist(&qq, sd), sd}, ef, p.Filter, noNode)
 		}
 	}
-	g.searchLayer(q, s, ef, 0, noNode, p.Filter, p.Mode, &st)
+	g.searchLayer(&qq, s, ef, 0, noNode, p.Filter, p.Mode, &st)
 	res := s.sortedResults()
 	for i := 0; i < len(res) && i < p.K; i++ {
 		out = append(out, Result{Node: res[i].id, Dist: res[i].d})
@@ -181,12 +194,12 @@ func (s *scratch) sortedResults() []cand {
 }
 
 // greedy walks level l towards q from ep and returns the nearest node found.
-func (g *Graph) greedy(q []float32, ep uint32, epd float32, l int, st *Stats) (uint32, float32) {
+func (g *Graph) greedy(q *query, ep uint32, epd float32, l int, st *Stats) (uint32, float32) {
 	for changed := true; changed; {
 		changed = false
 		for _, n := range g.links(ep, l) {
 			st.Distances++
-			if d := g.Dist(q, n); d < epd {
+			if d := g.dist(q, n); d < epd {
 				ep, epd, changed = n, d, true
 			}
 		}
@@ -196,7 +209,7 @@ func (g *Graph) greedy(q []float32, ep uint32, epd float32, l int, st *Stats) (u
 
 // searchLayer is the best-first search of one level from the candidates
 // already in s; s.res ends holding up to ef nodes that pass the filter.
-func (g *Graph) searchLayer(q []float32, s *scratch, ef, level int, exclude uint32, f Filter, mode Mode, st *Stats) {
+func (g *Graph) searchLayer(q *query, s *scratch, ef, level int, exclude uint32, f Filter, mode Mode, st *Stats) {
 	for len(s.cands) > 0 {
 		c := s.cands.pop()
 		if len(s.res) >= ef && c.d > s.res[0].d {
@@ -228,7 +241,7 @@ func (g *Graph) searchLayer(q []float32, s *scratch, ef, level int, exclude uint
 			s.sink += g.prefetch(batch)
 		}
 		for _, n := range batch {
-			d := g.Dist(q, n)
+			d := g.dist(q, n)
 			st.Distances++
 			if len(s.res) < ef || d < s.res[0].d {
 				s.cands.push(cand{d, n})

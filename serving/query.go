@@ -27,8 +27,9 @@ func splitList(v string) []string {
 //	status=live,scheduled  category=a,b  language=en  exclude_sellers=s1,s2
 //	min_viewers=10  min.<field>=x  max.<field>=y
 //
-// status defaults to live.
-func filterFromQuery(q url.Values) (*index.Filter, error) {
+// status defaults to live. other are the endpoint's parameters besides the
+// filter's; any other parameter is an error.
+func filterFromQuery(q url.Values, other map[string]bool) (*index.Filter, error) {
 	f := &index.Filter{
 		Categories:     splitList(q.Get("category")),
 		Languages:      splitList(q.Get("language")),
@@ -68,8 +69,7 @@ func filterFromQuery(q url.Values) (*index.Filter, error) {
 			get(strings.TrimPrefix(param, "min.")).Min, err = parse(param, vals[0])
 		case strings.HasPrefix(param, "max."):
 			get(strings.TrimPrefix(param, "max.")).Max, err = parse(param, vals[0])
-		case param == "user_id", param == "k", param == "status", param == "category", param == "language",
-			param == "exclude_sellers", param == "exclude_seen":
+		case param == "status", param == "category", param == "language", param == "exclude_sellers", other[param]:
 		default:
 			return nil, badRequest("unknown parameter %q", param)
 		}

@@ -41,6 +41,25 @@ type Config struct {
 	Clock func() time.Time
 	// DefaultK and MaxK bound result sizes. Defaults 20 and 200.
 	DefaultK, MaxK int
+	// QueriesFile holds the named queries (YAML, see serving/queries.yaml);
+	// empty: the built-in serving/queries.yaml, minus any query that needs
+	// a feature the feature set lacks.
+	QueriesFile string
+	// APIToken, when set, is the bearer token every /v1 request must carry
+	// (401 otherwise); /healthz, /readyz, /metrics and /openapi.json stay
+	// open. Never logged.
+	APIToken string
+	// MaxBodyBytes bounds request bodies (413 above). Default 1 MiB.
+	MaxBodyBytes int64
+	// RequestTimeout bounds each /v1 request (503 after). Default 5s.
+	RequestTimeout time.Duration
+	// MaxFilterValues bounds the values in a filter's sets (status,
+	// category, language, exclude_sellers, exclude); MaxFilterRanges its
+	// ranges. Defaults 256 and 16.
+	MaxFilterValues, MaxFilterRanges int
+	// MaxCandidates bounds the candidates fetched for re-ranking (k ×
+	// overfetch). Default 2000.
+	MaxCandidates int
 }
 
 // Entity is an entity's table and features, for feature lookups.
@@ -59,6 +78,9 @@ type Service struct {
 	metrics *metrics
 	log     *slog.Logger
 	clients broker.Clients
+	queries *Queries
+	// tokenHash is the SHA-256 of Config.APIToken; nil: no auth.
+	tokenHash []byte
 }
 
 // New creates the views (the table topics must exist) and the index.
@@ -78,13 +100,19 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxK == 0 {
 		cfg.MaxK = 200
 	}
-	s := &Service{
-		cfg:     cfg,
-		index:   index.New(int(cfg.Broker.Partitions), cfg.Features),
-		metrics: newMetrics(cfg.Registerer),
-		log:     cfg.Logger.With("component", "serving"),
+	cfg.limitDefaults()
+	queries, err := loadQueries(cfg.QueriesFile, cfg.Features, cfg.MaxK, cfg.Logger)
+	if err != nil {
+		return nil, err
 	}
-	var err error
+	s := &Service{
+		cfg:       cfg,
+		index:     index.New(int(cfg.Broker.Partitions), cfg.Features),
+		metrics:   newMetrics(cfg.Registerer),
+		log:       cfg.Logger.With("component", "serving"),
+		queries:   queries,
+		tokenHash: hashToken(cfg.APIToken),
+	}
 	s.streams, err = goka.NewView(cfg.Broker.Brokers, cfg.LivestreamTable, tables.LivestreamCodec{},
 		cfg.Broker.ViewOptions(&s.clients, goka.WithViewCallback(s.onLivestream))...)
 	if err != nil {

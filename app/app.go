@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/livefeed/livefeed/broker"
@@ -84,6 +85,12 @@ type Config struct {
 	// Entities overrides the entities besides the livestream that the
 	// features file defines (tests).
 	Entities []topologies.Entity
+	// QueriesFile is the serving API's named-query file (YAML); empty: the
+	// built-in serving/queries.yaml.
+	QueriesFile string
+	// APIToken, when set, is the bearer token the serving API's /v1 routes
+	// require. Never logged.
+	APIToken string
 	// Kafka is TLS and SASL for every Kafka client (flags --kafka-*;
 	// broker/security.go). Zero: PLAINTEXT. Real brokers only.
 	Kafka broker.Security
@@ -151,6 +158,9 @@ type App struct {
 	embedded *broker.Embedded
 	logID    string
 	closers  []func()
+	// procReady is set once the processors have recovered and run
+	// (ServeMetrics' /readyz).
+	procReady atomic.Bool
 }
 
 // New connects (starting the embedded cluster when no brokers are given) and
@@ -348,7 +358,23 @@ func (a *App) RunProcessors(ctx context.Context, ready chan<- struct{}) error {
 	if len(removed) > 0 {
 		a.cfg.Logger.Warn("removed local state that outlived its log", "dirs", removed)
 	}
-	return a.Topology.Run(ctx, a.Broker, ready)
+	inner, stop, watched := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() { // owned here: ends when Run is ready or returns
+		defer close(watched)
+		select {
+		case <-inner:
+			a.procReady.Store(true)
+			if ready != nil {
+				close(ready)
+			}
+		case <-stop:
+		}
+	}()
+	err = a.Topology.Run(ctx, a.Broker, inner)
+	close(stop)
+	<-watched
+	a.procReady.Store(false)
+	return err
 }
 
 // NewServing creates the serving side (the table topics must exist).
@@ -362,6 +388,8 @@ func (a *App) NewServing() (*serving.Service, error) {
 		Embedder:        a.Embedder,
 		Registerer:      a.Registry,
 		Logger:          a.cfg.Logger,
+		QueriesFile:     a.cfg.QueriesFile,
+		APIToken:        a.cfg.APIToken,
 	})
 }
 
@@ -427,14 +455,24 @@ func (a *App) Simulate(ctx context.Context) (simulate.Stats, error) {
 	})
 }
 
-// ServeMetrics serves /metrics, /healthz on ln until ctx is done (for
-// processes without the query API).
+// ServeMetrics serves /metrics, /healthz and /readyz (200 once the processors
+// run, 503 before) on ln until ctx is done (for processes without the query
+// API).
 func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !a.procReady.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"recovering"}` + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)

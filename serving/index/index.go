@@ -163,11 +163,13 @@ type shard struct {
 	graphs  []*vgraph
 	rowG    []uint8  // row → graph index + 1; 0: no vector
 	rowNode []uint32 // row → node in graphs[rowG−1]
+
+	offset int64 // table offset reflected (MarkOffset); −1: none
 }
 
 func newShard(opts *Options, seed uint64) *shard {
 	return &shard{
-		opts: opts, seed: seed, rowOf: map[string]uint32{}, live: roaring.New(),
+		opts: opts, seed: seed, rowOf: map[string]uint32{}, live: roaring.New(), offset: -1,
 		status: attrs.NewDict(), category: attrs.NewDict(), language: attrs.NewDict(),
 		seller: attrs.NewDict(), viewers: attrs.NewInts(),
 	}

@@ -66,6 +66,7 @@ func (c Config) withDefaults() Config {
 type Graph struct {
 	dim, m, m0, efC int
 	ml              float64
+	src             *rand.PCG // rng's state (snapshots)
 	rng             *rand.Rand
 
 	vecs    []float32 // node·dim; empty when quantized with DropFloats
@@ -90,10 +91,11 @@ type Graph struct {
 // New returns an empty graph for vectors of dimension dim.
 func New(dim int, cfg Config) *Graph {
 	cfg = cfg.withDefaults()
+	src := rand.NewPCG(cfg.Seed, uint64(dim))
 	return &Graph{
 		dim: dim, m: cfg.M, m0: 2 * cfg.M, efC: cfg.EfConstruction,
 		ml:  1 / math.Log(float64(cfg.M)),
-		rng: rand.New(rand.NewPCG(cfg.Seed, uint64(dim))),
+		src: src, rng: rand.New(src),
 		top: -1, touch: !cfg.NoPrefetch,
 		quant: cfg.Quantize, floats: !cfg.Quantize || !cfg.DropFloats,
 	}

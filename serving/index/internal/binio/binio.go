@@ -1,0 +1,235 @@
+// Package binio is the little-endian framing of serving/index snapshots:
+// length-prefixed arrays of fixed-size numbers copied as memory, varints,
+// strings, and a CRC-32C over each section.
+package binio
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"unsafe"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrBigEndian: snapshots copy arrays as memory, little-endian only.
+var ErrBigEndian = errors.New("binio: snapshots need a little-endian machine")
+
+// LittleEndian reports whether the machine is little-endian.
+func LittleEndian() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}
+
+// Number is a fixed-size element an array may hold.
+type Number interface {
+	~int8 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~int32 | ~int64 | ~float32 | ~float64
+}
+
+// Writer writes framed values and checksums sections. The first error
+// sticks: check Err (or Flush) at the end.
+type Writer struct {
+	w   *bufio.Writer
+	crc hash.Hash32
+	err error
+	n   int64
+	tmp [binary.MaxVarintLen64]byte
+}
+
+// NewWriter writes to w.
+func NewWriter(w io.Writer) *Writer {
+	return &Writer{w: bufio.NewWriterSize(w, 1<<20), crc: crc32.New(castagnoli)}
+}
+
+func (w *Writer) write(b []byte) {
+	if w.err != nil {
+		return
+	}
+	w.crc.Write(b)
+	n, err := w.w.Write(b)
+	w.n += int64(n)
+	w.err = err
+}
+
+// Bytes writes b raw (no length).
+func (w *Writer) Bytes(b []byte) { w.write(b) }
+
+// Uvarint writes x.
+func (w *Writer) Uvarint(x uint64) { w.write(w.tmp[:binary.PutUvarint(w.tmp[:], x)]) }
+
+// Varint writes x.
+func (w *Writer) Varint(x int64) { w.write(w.tmp[:binary.PutVarint(w.tmp[:], x)]) }
+
+// String writes a length-prefixed string.
+func (w *Writer) String(s string) {
+	w.Uvarint(uint64(len(s)))
+	w.write(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// Blob writes length-prefixed bytes.
+func (w *Writer) Blob(b []byte) {
+	w.Uvarint(uint64(len(b)))
+	w.write(b)
+}
+
+// Slice writes s's length and its elements as memory.
+func Slice[T Number](w *Writer, s []T) {
+	w.Uvarint(uint64(len(s)))
+	if len(s) > 0 {
+		w.write(unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0]))))
+	}
+}
+
+// EndSection writes the CRC-32C of everything since the previous
+// EndSection (or the start) and starts a new section.
+func (w *Writer) EndSection() {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], w.crc.Sum32())
+	w.write(b[:])
+	w.crc.Reset()
+}
+
+// Flush writes out the buffer and returns the first error.
+func (w *Writer) Flush() error {
+	if w.err == nil {
+		w.err = w.w.Flush()
+	}
+	return w.err
+}
+
+// Err is the first error.
+func (w *Writer) Err() error { return w.err }
+
+// Written is the number of bytes written so far.
+func (w *Writer) Written() int64 { return w.n }
+
+// Reader reads what Writer wrote. The first error sticks: reads after it
+// return zero values; check Err.
+type Reader struct {
+	r   *bufio.Reader
+	crc hash.Hash32
+	err error
+	// Max bounds every length read (elements of an array, bytes of a
+	// string), so a corrupt length cannot allocate without limit.
+	Max uint64
+}
+
+// NewReader reads from r.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, 1<<20), crc: crc32.New(castagnoli), Max: 1 << 34}
+}
+
+// Fail records err (if none yet).
+func (r *Reader) Fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// Err is the first error.
+func (r *Reader) Err() error { return r.err }
+
+func (r *Reader) read(b []byte) {
+	if r.err != nil {
+		clear(b)
+		return
+	}
+	if _, err := io.ReadFull(r.r, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		r.err = fmt.Errorf("binio: truncated: %w", err)
+		clear(b)
+		return
+	}
+	r.crc.Write(b)
+}
+
+// Bytes reads len(b) raw bytes.
+func (r *Reader) Bytes(b []byte) { r.read(b) }
+
+type byteReader struct{ r *Reader }
+
+func (b byteReader) ReadByte() (byte, error) {
+	var x [1]byte
+	b.r.read(x[:])
+	return x[0], b.r.err
+}
+
+// Uvarint reads an unsigned varint.
+func (r *Reader) Uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	x, err := binary.ReadUvarint(byteReader{r})
+	r.Fail(err)
+	return x
+}
+
+// Varint reads a signed varint.
+func (r *Reader) Varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	x, err := binary.ReadVarint(byteReader{r})
+	r.Fail(err)
+	return x
+}
+
+// Len reads a length and checks it against Max.
+func (r *Reader) Len() int {
+	n := r.Uvarint()
+	if n > r.Max {
+		r.Fail(fmt.Errorf("binio: length %d over the limit %d (corrupt?)", n, r.Max))
+		return 0
+	}
+	return int(n)
+}
+
+// String reads a length-prefixed string.
+func (r *Reader) String() string {
+	n := r.Len()
+	if n == 0 || r.err != nil {
+		return ""
+	}
+	b := make([]byte, n)
+	r.read(b)
+	return unsafe.String(&b[0], n)
+}
+
+// Blob reads length-prefixed bytes.
+func (r *Reader) Blob() []byte {
+	n := r.Len()
+	if n == 0 || r.err != nil {
+		return nil
+	}
+	b := make([]byte, n)
+	r.read(b)
+	return b
+}
+
+// ReadSlice reads an array written by Slice.
+func ReadSlice[T Number](r *Reader) []T {
+	n := r.Len()
+	if n == 0 || r.err != nil {
+		return nil
+	}
+	s := make([]T, n)
+	r.read(unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), n*int(unsafe.Sizeof(s[0]))))
+	return s
+}
+
+// EndSection reads a section's CRC-32C and checks it.
+func (r *Reader) EndSection(name string) {
+	sum := r.crc.Sum32()
+	var b [4]byte
+	r.read(b[:])
+	if r.err == nil && binary.LittleEndian.Uint32(b[:]) != sum {
+		r.err = fmt.Errorf("binio: checksum mismatch in %s", name)
+	}
+	r.crc.Reset()
+}

@@ -1,0 +1,368 @@
+package index
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/serving/index/hnsw"
+	"github.com/livefeed/livefeed/serving/index/internal/binio"
+)
+
+// Snapshot format: a header (magic, version, options that shape the
+// graphs, partitions, creation time) as one checksummed section, then one
+// section per partition: the table offset it reflects, its items, row
+// tables and graphs (vectors or codes, links, tombstones, level generator
+// state), each section closed by its CRC-32C; a trailer magic. Attribute
+// bitmaps are rebuilt from the items on restore (a second or so at 1M);
+// graphs are restored as they were, never rebuilt.
+const (
+	snapshotMagic   = "LFIXSNAP"
+	snapshotTrailer = "LFIXEND\n"
+	// SnapshotVersion is the format this build writes and reads.
+	SnapshotVersion = 1
+)
+
+// ErrSnapshotMismatch: the snapshot's graphs were built with options the
+// loader was not asked for (M, efConstruction, quantization): the caller
+// should rebuild instead.
+var ErrSnapshotMismatch = errors.New("index snapshot built with other options")
+
+// SnapshotInfo describes a snapshot.
+type SnapshotInfo struct {
+	Version int
+	Created time.Time
+	// Offsets holds, per partition, the table offset the partition's
+	// shard reflects (set by MarkOffset: the offset of the last message
+	// applied); −1 where none was marked.
+	Offsets []int64
+	Items   int
+	Bytes   int64
+}
+
+// MarkOffset records that partition's shard reflects its table up to and
+// including offset (call it after applying that message). Snapshots
+// carry the marks so that a restored replica knows where to resume.
+func (ix *Index) MarkOffset(partition int32, offset int64) {
+	s := ix.shard(partition)
+	s.mu.Lock()
+	s.offset = offset
+	s.mu.Unlock()
+}
+
+// Offsets returns each partition's marked offset (−1: none).
+func (ix *Index) Offsets() []int64 {
+	shards := ix.snapshotShards()
+	out := make([]int64, len(shards))
+	for i, s := range shards {
+		s.mu.RLock()
+		out[i] = s.offset
+		s.mu.RUnlock()
+	}
+	return out
+}
+
+// WriteSnapshot writes the index to w. Each partition is written under its
+// read lock (queries go on, that partition's writers wait), so each
+// partition's section is consistent with its marked offset.
+func (ix *Index) WriteSnapshot(w io.Writer) (SnapshotInfo, error) {
+	if !binio.LittleEndian() {
+		return SnapshotInfo{}, binio.ErrBigEndian
+	}
+	shards := ix.snapshotShards()
+	info := SnapshotInfo{Version: SnapshotVersion, Created: time.Now().UTC(), Offsets: make([]int64, len(shards))}
+	bw := binio.NewWriter(w)
+	bw.Bytes([]byte(snapshotMagic))
+	bw.Uvarint(SnapshotVersion)
+	o := ix.opts
+	bw.Uvarint(uint64(o.M))
+	bw.Uvarint(uint64(o.EfConstruction))
+	bw.Uvarint(uint64(b2u(o.Quantize) | b2u(o.DropFloats)<<1))
+	bw.Uvarint(o.Seed)
+	bw.Varint(info.Created.UnixNano())
+	bw.Uvarint(uint64(len(shards)))
+	bw.EndSection()
+	for i, s := range shards {
+		s.mu.RLock()
+		info.Offsets[i] = s.offset
+		info.Items += len(s.rowOf)
+		err := s.writeTo(bw)
+		s.mu.RUnlock()
+		if err != nil {
+			return info, fmt.Errorf("index snapshot: partition %d: %w", i, err)
+		}
+		bw.EndSection()
+	}
+	bw.Bytes([]byte(snapshotTrailer))
+	err := bw.Flush()
+	info.Bytes = bw.Written()
+	if err != nil {
+		return info, fmt.Errorf("index snapshot: %w", err)
+	}
+	return info, nil
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *shard) writeTo(w *binio.Writer) error {
+	w.Varint(s.offset)
+	w.Uvarint(uint64(len(s.items)))
+	var fb []byte
+	for _, it := range s.items {
+		if it == nil {
+			w.Uvarint(0)
+			continue
+		}
+		w.Uvarint(1)
+		for _, str := range []string{it.ID, it.SellerID, it.Title, it.Category, it.Language, string(it.Status)} {
+			w.String(str)
+		}
+		if it.LiveSince.IsZero() {
+			w.Uvarint(0)
+		} else {
+			w.Uvarint(1)
+			w.Varint(it.LiveSince.UnixNano())
+		}
+		w.Varint(int64(it.ViewersNow))
+		var err error
+		if fb, err = it.Features.AppendBinary(fb[:0]); err != nil {
+			return fmt.Errorf("features of %s: %w", it.ID, err)
+		}
+		w.Blob(fb)
+	}
+	binio.Slice(w, s.free)
+	binio.Slice(w, s.rowG)
+	binio.Slice(w, s.rowNode)
+	w.Uvarint(uint64(len(s.graphs)))
+	for _, vg := range s.graphs {
+		vg.g.WriteTo(w)
+		binio.Slice(w, vg.nodeRow)
+	}
+	return w.Err()
+}
+
+// ReadSnapshot restores an index written by WriteSnapshot. opts must shape
+// the graphs as the snapshot's were (M, efConstruction, Quantize,
+// DropFloats; else ErrSnapshotMismatch); the search-time options
+// (efSearch, thresholds) are opts'. A corrupt or truncated snapshot is an
+// error.
+func ReadSnapshot(r io.Reader, feats *features.Set, opts Options) (*Index, SnapshotInfo, error) {
+	var info SnapshotInfo
+	if !binio.LittleEndian() {
+		return nil, info, binio.ErrBigEndian
+	}
+	br := binio.NewReader(r)
+	magic := make([]byte, len(snapshotMagic))
+	br.Bytes(magic)
+	if err := br.Err(); err != nil {
+		return nil, info, fmt.Errorf("index snapshot: %w", err)
+	}
+	if string(magic) != snapshotMagic {
+		return nil, info, errors.New("index snapshot: not a snapshot (bad magic)")
+	}
+	info.Version = int(br.Uvarint())
+	if br.Err() == nil && info.Version != SnapshotVersion {
+		return nil, info, fmt.Errorf("index snapshot: version %d, this build reads %d", info.Version, SnapshotVersion)
+	}
+	ix := NewWithOptions(0, feats, opts)
+	o := ix.opts
+	m, efc, flags, seed := br.Uvarint(), br.Uvarint(), br.Uvarint(), br.Uvarint()
+	info.Created = time.Unix(0, br.Varint()).UTC()
+	parts := br.Len()
+	br.EndSection("header")
+	if err := br.Err(); err != nil {
+		return nil, info, fmt.Errorf("index snapshot: header: %w", err)
+	}
+	if m != uint64(o.M) || efc != uint64(o.EfConstruction) || flags != uint64(b2u(o.Quantize)|b2u(o.DropFloats)<<1) {
+		return nil, info, fmt.Errorf("%w: M %d efConstruction %d quantization flags %d; asked for M %d efConstruction %d quantize %v drop floats %v",
+			ErrSnapshotMismatch, m, efc, flags, o.M, o.EfConstruction, o.Quantize, o.DropFloats)
+	}
+	_ = seed // graphs restore their level generators; Seed only seeds new graphs
+	if parts > 1<<16 {
+		return nil, info, fmt.Errorf("index snapshot: %d partitions", parts)
+	}
+	ix.grow(parts)
+	info.Offsets = make([]int64, parts)
+	for i, s := range ix.shards {
+		if err := s.readFrom(br); err != nil {
+			return nil, info, fmt.Errorf("index snapshot: partition %d: %w", i, err)
+		}
+		br.EndSection(fmt.Sprintf("partition %d", i))
+		if err := br.Err(); err != nil {
+			return nil, info, fmt.Errorf("index snapshot: partition %d: %w", i, err)
+		}
+		info.Offsets[i] = s.offset
+		info.Items += len(s.rowOf)
+	}
+	trailer := make([]byte, len(snapshotTrailer))
+	br.Bytes(trailer)
+	if err := br.Err(); err != nil || string(trailer) != snapshotTrailer {
+		return nil, info, fmt.Errorf("index snapshot: bad trailer (truncated?): %v", err)
+	}
+	return ix, info, nil
+}
+
+func (s *shard) readFrom(r *binio.Reader) error {
+	s.offset = r.Varint()
+	rows := r.Len()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if rows > 1<<31 {
+		return fmt.Errorf("%d rows", rows)
+	}
+	s.items = make([]*Item, rows)
+	intern := map[string]string{}
+	in := func(x string) string {
+		if v, ok := intern[x]; ok {
+			return v
+		}
+		if len(intern) < 1<<16 {
+			intern[x] = x
+		}
+		return x
+	}
+	var fb []byte
+	for row := range rows {
+		switch r.Uvarint() {
+		case 0:
+			continue
+		case 1:
+		default:
+			return fmt.Errorf("row %d: bad presence byte", row)
+		}
+		it := &Item{ID: r.String(), SellerID: in(r.String()), Title: r.String(), Category: in(r.String()),
+			Language: in(r.String()), Status: events.Status(in(r.String()))}
+		if r.Uvarint() == 1 {
+			it.LiveSince = time.Unix(0, r.Varint()).UTC()
+		}
+		it.ViewersNow = int(r.Varint())
+		fb = r.Blob()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		if err := it.Features.UnmarshalBinary(fb); err != nil {
+			return fmt.Errorf("row %d (%s): %w", row, it.ID, err)
+		}
+		if _, dup := s.rowOf[it.ID]; dup {
+			return fmt.Errorf("row %d: duplicate id %q", row, it.ID)
+		}
+		s.items[row] = it
+		s.rowOf[it.ID] = uint32(row)
+	}
+	s.free = binio.ReadSlice[uint32](r)
+	s.rowG = binio.ReadSlice[uint8](r)
+	s.rowNode = binio.ReadSlice[uint32](r)
+	ng := r.Len()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if len(s.rowG) != rows || len(s.rowNode) != rows || ng > 255 {
+		return fmt.Errorf("row tables of %d and %d rows for %d items, %d graphs", len(s.rowG), len(s.rowNode), rows, ng)
+	}
+	for range ng {
+		g, err := hnsw.ReadGraph(r)
+		if err != nil {
+			return err
+		}
+		nodeRow := binio.ReadSlice[uint32](r)
+		if err := r.Err(); err != nil {
+			return err
+		}
+		if len(nodeRow) < g.Nodes() {
+			return fmt.Errorf("graph of %d nodes with %d row numbers", g.Nodes(), len(nodeRow))
+		}
+		s.graphs = append(s.graphs, &vgraph{g: g, nodeRow: nodeRow})
+	}
+	// Cross-check the row tables against the graphs, rebuild the live set
+	// and the attribute index in row order.
+	rs := make([]uint32, 0, rows)
+	for row, it := range s.items {
+		if it == nil {
+			continue
+		}
+		rs = append(rs, uint32(row))
+		if gi := s.rowG[row]; gi != 0 {
+			if int(gi) > len(s.graphs) {
+				return fmt.Errorf("row %d in graph %d of %d", row, gi, len(s.graphs))
+			}
+			vg := s.graphs[gi-1]
+			node := s.rowNode[row]
+			if int(node) >= vg.g.Nodes() || vg.g.Deleted(node) || vg.nodeRow[node] != uint32(row) {
+				return fmt.Errorf("row %d and node %d of graph %d disagree", row, node, gi)
+			}
+		}
+		s.status.Set(uint32(row), string(it.Status))
+		s.category.Set(uint32(row), it.Category)
+		s.language.Set(uint32(row), it.Language)
+		s.seller.Set(uint32(row), it.SellerID)
+		s.viewers.Set(uint32(row), int64(it.ViewersNow))
+	}
+	for _, f := range s.free {
+		if int(f) >= rows || s.items[f] != nil {
+			return fmt.Errorf("free row %d is in use", f)
+		}
+	}
+	s.live = roaring.BitmapOf(rs...)
+	return nil
+}
+
+// SaveSnapshot writes the index to path atomically (a temporary file in
+// the same directory, synced, then renamed over path).
+func (ix *Index) SaveSnapshot(path string) (SnapshotInfo, error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("index snapshot: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename: a no-op error, ignored
+	info, err := ix.WriteSnapshot(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		if d, derr := os.Open(dir); derr == nil {
+			err = d.Sync()
+			d.Close()
+		}
+	}
+	if err != nil {
+		return info, fmt.Errorf("index snapshot %s: %w", path, err)
+	}
+	return info, nil
+}
+
+// LoadSnapshot restores an index from a file written by SaveSnapshot.
+func LoadSnapshot(path string, feats *features.Set, opts Options) (*Index, SnapshotInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, SnapshotInfo{}, fmt.Errorf("index snapshot: %w", err)
+	}
+	defer f.Close()
+	ix, info, err := ReadSnapshot(f, feats, opts)
+	if err != nil {
+		return nil, info, fmt.Errorf("%s: %w", path, err)
+	}
+	if st, err := f.Stat(); err == nil {
+		info.Bytes = st.Size()
+	}
+	return ix, info, nil
+}

@@ -175,9 +175,20 @@ func newFlags(name string, embedded, sim bool) *flags {
 	return f
 }
 
+// servingFlags declares the serving API's flags (demo, serve). The token's
+// flag has no environment default, so --help never prints it.
+func (f *flags) servingFlags() {
+	c := &f.cfg
+	f.fs.StringVar(&c.QueriesFile, "queries", env("queries", ""), "named-query file (YAML); empty: the built-in serving/queries.yaml")
+	f.fs.StringVar(&c.APIToken, "api-token", "", "bearer token the /v1 API requires (empty: $LIVEFEED_API_TOKEN; unset: no auth); prefer the environment, flags show in ps")
+}
+
 func (f *flags) parse(args []string, needBrokers bool) error {
 	if err := f.fs.Parse(args); err != nil {
 		return err
+	}
+	if f.fs.Lookup("api-token") != nil && f.cfg.APIToken == "" {
+		f.cfg.APIToken = os.Getenv("LIVEFEED_API_TOKEN")
 	}
 	if f.fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v", f.fs.Args())
@@ -216,6 +227,7 @@ func openApp(ctx context.Context, f *flags, args []string, needBrokers bool) (*a
 
 func runDemo(ctx context.Context, args []string) error {
 	f := newFlags("demo", true, true)
+	f.servingFlags()
 	a, err := openApp(ctx, f, args, false)
 	if err != nil {
 		return err
@@ -295,6 +307,7 @@ func runProcess(ctx context.Context, args []string) error {
 
 func runServe(ctx context.Context, args []string) error {
 	f := newFlags("serve", false, false)
+	f.servingFlags()
 	a, err := openApp(ctx, f, args, true)
 	if err != nil {
 		return err

@@ -65,7 +65,20 @@ const (
 	kindPlain    = "taste"             // user_id, k=20
 	kindCategory = "taste+category"    // plus category=<a favourite>
 	kindViewers  = "taste+cat+viewers" // plus min_viewers=1
+	// kindFormula re-ranks k × 10 candidates by benchFormula, at most one
+	// per seller.
+	kindFormula = "taste+formula+diversity"
+	// kindNamed runs the built-in named query for_you (formula with a
+	// parameter, one per seller, seen streams excluded).
+	kindNamed = "query:for_you"
 )
+
+// benchFormula is the example ranking formula.
+const benchFormula = "similarity * log(1 + viewers_now) * exp(-live_minutes / 60)"
+
+// streamsPerSeller: the bench's sellers run several streams each, so that
+// max_per_seller has something to cut.
+const streamsPerSeller = 4
 
 type benchUser struct {
 	id   string
@@ -75,8 +88,10 @@ type benchUser struct {
 func (r *runner) query(ctx context.Context) (*QueryResult, error) {
 	nStreams, nUsers, per := r.cfg.Streams, r.cfg.Users, r.cfg.StreamsPerUser
 	res := &QueryResult{Streams: nStreams, Users: nUsers}
-	res.Mix = "per 4 requests: 2× " + kindPlain + " (k=20), 1× " + kindCategory + ", 1× " + kindViewers +
-		"; users round-robin; category = one of the user's favourite categories"
+	res.Mix = "per 6 requests: 2× " + kindPlain + " (k=20), 1× " + kindCategory + ", 1× " + kindViewers +
+		", 1× " + kindFormula + " (formula=" + benchFormula + ", max_per_seller=1), 1× " + kindNamed +
+		"; users round-robin; category = one of the user's favourite categories; " +
+		strconv.Itoa(streamsPerSeller) + " streams per seller"
 	res.Method = "client latency measured around http.Client.Do until the body is read, one keep-alive connection per client; " +
 		"server latency is took_ms of the answer; the client runs in the same process and on the same CPUs as the pipeline"
 	a, err := r.newApp(ctx, "qy")
@@ -123,7 +138,7 @@ func (r *runner) query(ctx context.Context) (*QueryResult, error) {
 		byCat[cat] = append(byCat[cat], id)
 		ev := events.Livestream{
 			Header:   events.Header{EventID: "bench-ev-ls-" + strconv.Itoa(i), EventTime: now, LivestreamID: id},
-			SellerID: fmt.Sprintf("bench-s-%06d", i),
+			SellerID: fmt.Sprintf("bench-s-%06d", i/streamsPerSeller),
 			Title:    streamTitle(rng, cats[cat]),
 			Category: cat,
 			Tags:     streamTags(rng, cats[cat]),
@@ -242,16 +257,24 @@ func (r *runner) query(ctx context.Context) (*QueryResult, error) {
 		u := users[i%len(users)]
 		q := url.Values{"user_id": {u.id}, "k": {"20"}}
 		kinds[i] = kindPlain
-		switch i % 4 {
+		endpoint := "/v1/recommendations?"
+		switch i % 6 {
 		case 2:
 			kinds[i] = kindCategory
-			q.Set("category", u.favs[(i/4)%len(u.favs)])
+			q.Set("category", u.favs[(i/6)%len(u.favs)])
 		case 3:
 			kinds[i] = kindViewers
-			q.Set("category", u.favs[(i/4)%len(u.favs)])
+			q.Set("category", u.favs[(i/6)%len(u.favs)])
 			q.Set("min_viewers", "1")
+		case 4:
+			kinds[i] = kindFormula
+			q.Set("formula", benchFormula)
+			q.Set("max_per_seller", "1")
+		case 5:
+			kinds[i] = kindNamed
+			endpoint = "/v1/queries/for_you?"
 		}
-		paths[i] = "/v1/recommendations?" + q.Encode()
+		paths[i] = endpoint + q.Encode()
 	}
 	warm := min(200, max(20, r.cfg.Requests/10))
 	if _, err := r.timeRequests(ctx, stk, paths[:min(warm, len(paths))], kinds, 1); err != nil {

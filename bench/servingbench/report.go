@@ -48,18 +48,18 @@ func (r *Report) WriteText(w io.Writer) error {
 		rows := byCase[name]
 		var lf *Row
 		for i := range rows {
-			if rows[i].Engine == "livefeed" {
+			if lf == nil && strings.HasPrefix(rows[i].Engine, "livefeed") && !strings.Contains(rows[i].Engine, " ef=") {
 				lf = &rows[i]
 			}
 		}
 		for _, row := range rows {
 			qx, px := "", ""
-			if lf != nil && row.Engine != "livefeed" && row.QPS1 > 0 && lf.P99MS > 0 {
+			if lf != nil && !strings.HasPrefix(row.Engine, "livefeed") && row.QPS1 > 0 && lf.P99MS > 0 {
 				qx = fmt.Sprintf("%.2f", lf.QPS1/row.QPS1)
 				px = fmt.Sprintf("%.2f", lf.P99MS/row.P99MS)
 			}
 			how := row.Kind
-			if row.Engine == "livefeed" {
+			if strings.HasPrefix(row.Engine, "livefeed") {
 				how = plans(row.Plans)
 			}
 			fmt.Fprintf(tw, "%s\t%.2f%%\t%s\t%.4f\t%.3f\t%.3f\t%.0f\t%.0f\t%s\t%s\t%s\t\n", row.Case, 100*row.Selectivity,
@@ -69,18 +69,28 @@ func (r *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if u := r.Updates; u != nil {
+	for _, u := range r.Updates {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "livefeed update\tn\tp50 µs\tp99 µs\tper s (1 writer)\t")
+		fmt.Fprintf(tw, "%s update\tn\tp50 µs\tp99 µs\tper s (1 writer)\t\n", u.Engine)
 		for _, k := range u.Kinds {
 			fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.0f\t\n", k.Kind, k.N, k.P50US, k.P99US, k.PerS)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "unfiltered queries, sequential: idle p50 %.3f ms p99 %.3f ms; while %.0f updates/s flow in (1 %% vector moves) p50 %.3f ms p99 %.3f ms\n",
-			u.IdleP50MS, u.IdleP99MS, u.LoadApplied, u.LoadP50MS, u.LoadP99MS)
+		fmt.Fprintf(w, "%s unfiltered queries, sequential: idle p50 %.3f ms p99 %.3f ms; while %.0f updates/s flow in (1 %% vector moves) p50 %.3f ms p99 %.3f ms\n",
+			u.Engine, u.IdleP50MS, u.IdleP99MS, u.LoadApplied, u.LoadP50MS, u.LoadP99MS)
+	}
+	for _, e := range r.Engines {
+		if e.VectorBytes > 0 {
+			fmt.Fprintf(w, "%s vectors: %.0f MB read by searches, %.0f MB read only by rescoring\n",
+				e.Name, float64(e.VectorBytes)/(1<<20), float64(e.RescoreBytes)/(1<<20))
+		}
+		if sn := e.Snapshot; sn != nil {
+			fmt.Fprintf(w, "%s restart: snapshot %.0f MB written in %.2f s, restored in %.2f s (build %.1f s); identical results: %v %s\n",
+				e.Name, float64(sn.Bytes)/(1<<20), sn.WriteSec, sn.RestoreSec, e.BuildSec, sn.Identical, sn.Note)
+		}
 	}
 	if r.PeerNote != "" {
 		fmt.Fprintf(w, "\n%s\n", r.PeerNote)

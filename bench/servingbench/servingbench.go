@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -40,6 +42,15 @@ type Config struct {
 	// EfSweep re-measures every filter at each of these efSearch values
 	// (rows "livefeed ef=N"), without rebuilding.
 	EfSweep []int
+	// Quantize picks the livefeed variants built and measured one after
+	// the other on the same data: "off" (float32, the default), "on" (int8
+	// codes + float32 rescoring), "both" (off then on), "all" (both, then
+	// int8 codes without floats).
+	Quantize string
+	// Snapshot also writes each variant's index to a snapshot in TempDir,
+	// restores it, checks the restored index answers every query alike,
+	// and reports the times beside the build's.
+	Snapshot bool
 
 	// Peers runs faiss and hnswlib when python3 has them.
 	Peers       bool
@@ -89,19 +100,47 @@ func (c Config) withDefaults() Config {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+	if c.Quantize == "" {
+		c.Quantize = "off"
+	}
 	return c
+}
+
+// variant is one livefeed configuration of a run.
+type variant struct {
+	name string
+	opts index.Options
+}
+
+func variants(c Config) ([]variant, error) {
+	f := variant{"livefeed", c.Options}
+	q := variant{"livefeed int8", c.Options}
+	q.opts.Quantize = true
+	d := variant{"livefeed int8 no-floats", q.opts}
+	d.opts.DropFloats = true
+	switch c.Quantize {
+	case "off":
+		return []variant{f}, nil
+	case "on":
+		return []variant{q}, nil
+	case "both":
+		return []variant{f, q}, nil
+	case "all":
+		return []variant{f, q, d}, nil
+	}
+	return nil, fmt.Errorf("quantize %q: want off, on, both or all", c.Quantize)
 }
 
 // Report is a run's result.
 type Report struct {
-	Date       string   `json:"date"`
-	GoVersion  string   `json:"go_version"`
-	GOMAXPROCS int      `json:"gomaxprocs"`
-	Config     Config   `json:"config"`
-	Engines    []Engine `json:"engines"`
-	Rows       []Row    `json:"rows"`
-	Updates    *Updates `json:"updates,omitempty"`
-	PeerNote   string   `json:"peer_note,omitempty"`
+	Date       string     `json:"date"`
+	GoVersion  string     `json:"go_version"`
+	GOMAXPROCS int        `json:"gomaxprocs"`
+	Config     Config     `json:"config"`
+	Engines    []Engine   `json:"engines"`
+	Rows       []Row      `json:"rows"`
+	Updates    []*Updates `json:"updates,omitempty"`
+	PeerNote   string     `json:"peer_note,omitempty"`
 }
 
 // Engine is one engine's build.
@@ -111,6 +150,23 @@ type Engine struct {
 	MemoryBytes int64   `json:"memory_bytes"`
 	MemoryNote  string  `json:"memory_note"`
 	Params      string  `json:"params"`
+	// VectorBytes is read by every search (codes, or float32 vectors);
+	// RescoreBytes only by rescoring (float32 kept beside codes).
+	VectorBytes  int64     `json:"vector_bytes,omitempty"`
+	RescoreBytes int64     `json:"rescore_bytes,omitempty"`
+	Snapshot     *Snapshot `json:"snapshot,omitempty"`
+}
+
+// Snapshot is the restart measurement: write the index to local disk,
+// restore it, compare.
+type Snapshot struct {
+	Bytes      int64   `json:"bytes"`
+	WriteSec   float64 `json:"write_s"`
+	RestoreSec float64 `json:"restore_s"`
+	// Identical: every query of every filter returned the same hits, rank
+	// for rank, from the restored index.
+	Identical bool   `json:"identical"`
+	Note      string `json:"note,omitempty"`
 }
 
 // Row is one engine on one filter.
@@ -170,57 +226,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	before := heapInUse()
-	t0 = time.Now()
-	ix := index.NewWithOptions(cfg.Partitions, fs, cfg.Options)
-	if err := build(ctx, ix, cat, cfg.Partitions); err != nil {
+	vs, err := variants(cfg)
+	if err != nil {
 		return rep, err
 	}
-	buildSec := time.Since(t0).Seconds()
-	mem := heapInUse() - before
-	opts := cfg.Options.WithDefaults()
-	logf("built the index (%d partitions) in %.1fs, %d MB", cfg.Partitions, buildSec, mem>>20)
-	rep.Engines = append(rep.Engines, Engine{Name: "livefeed", BuildSec: buildSec, MemoryBytes: mem,
-		MemoryNote: "Go heap growth: graphs, vector copies, attribute bitmaps, item structs",
-		Params: fmt.Sprintf("%d partitions, M=%d efConstruction=%d efSearch=%d/partition, exact below %d, ACORN below %.0f%%",
-			cfg.Partitions, opts.M, opts.EfConstruction, opts.EfSearch, opts.ExactThreshold, 100*opts.ExpandBelow)})
-
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	for ci, c := range cases {
-		if err := ctx.Err(); err != nil {
+	for _, v := range vs {
+		if err := runVariant(ctx, rep, v, cfg, cat, cases, truth, sels, fs, logf); err != nil {
 			return rep, err
 		}
-		row := measure(ctx, ix, cat, c, truth[ci], cfg, now)
-		row.Selectivity = sels[ci]
-		rep.Rows = append(rep.Rows, row)
-		logf("%-8s livefeed recall %.4f p50 %.3fms p99 %.3fms %.0f q/s (%d clients %.0f q/s) plans %v scanned %.0f",
-			c.Name, row.Recall, row.P50MS, row.P99MS, row.QPS1, cfg.Clients, row.QPSClients, row.Plans, row.Scanned)
 	}
-
-	for _, ef := range cfg.EfSweep {
-		ix.SetEfSearch(ef)
-		for ci, c := range cases {
-			if err := ctx.Err(); err != nil {
-				return rep, err
-			}
-			row := measure(ctx, ix, cat, c, truth[ci], cfg, now)
-			row.Engine, row.Selectivity = fmt.Sprintf("livefeed ef=%d", ef), sels[ci]
-			rep.Rows = append(rep.Rows, row)
-			logf("%-8s livefeed ef=%d recall %.4f p50 %.3fms p99 %.3fms %.0f q/s plans %v scanned %.0f",
-				c.Name, ef, row.Recall, row.P50MS, row.P99MS, row.QPS1, row.Plans, row.Scanned)
-		}
-	}
-	ix.SetEfSearch(opts.EfSearch)
-	if err := ctx.Err(); err != nil {
-		return rep, err
-	}
-	rep.Updates = measureUpdates(ctx, ix, cat, cfg, now)
-	for _, k := range rep.Updates.Kinds {
-		logf("update %-40s p50 %.1fµs p99 %.1fµs %.0f/s", k.Kind, k.P50US, k.P99US, k.PerS)
-	}
-	logf("unfiltered queries: idle p50 %.3fms p99 %.3fms; with %.0f updates/s p50 %.3fms p99 %.3fms",
-		rep.Updates.IdleP50MS, rep.Updates.IdleP99MS, rep.Updates.LoadApplied, rep.Updates.LoadP50MS, rep.Updates.LoadP99MS)
-
 	if cfg.Peers {
 		peerRows, engines, note, err := runPeers(ctx, cfg, cat, cases, masks, sels, truth, logf)
 		rep.PeerNote = note
@@ -235,7 +249,142 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// runVariant builds one livefeed variant, measures every filter (and the
+// ef sweep), the snapshot round trip and the updates.
+func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Catalogue, cases []Case, truth [][][]int,
+	sels []float64, fs *features.Set, logf func(string, ...any)) error {
+	before := heapInUse()
+	t0 := time.Now()
+	ix := index.NewWithOptions(cfg.Partitions, fs, v.opts)
+	if err := build(ctx, ix, cat, cfg.Partitions); err != nil {
+		return err
+	}
+	buildSec := time.Since(t0).Seconds()
+	mem := heapInUse() - before
+	trav, resc := ix.VectorBytes()
+	opts := v.opts.WithDefaults()
+	logf("%s: built the index (%d partitions) in %.1fs, %d MB (vectors: %d MB searched, %d MB rescoring only)",
+		v.name, cfg.Partitions, buildSec, mem>>20, trav>>20, resc>>20)
+	params := fmt.Sprintf("%d partitions, M=%d efConstruction=%d efSearch=%d/partition, exact below %d, ACORN below %.0f%%",
+		cfg.Partitions, opts.M, opts.EfConstruction, opts.EfSearch, opts.ExactThreshold, 100*opts.ExpandBelow)
+	if opts.Quantize {
+		params += fmt.Sprintf(", int8 codes (dot kernel: %s)", vec.SIMDInt8)
+		if !opts.DropFloats {
+			params += fmt.Sprintf(", rescoring %d·k with float32", opts.Rescore)
+		}
+	}
+	eng := Engine{Name: v.name, BuildSec: buildSec, MemoryBytes: mem,
+		MemoryNote:  "Go heap growth: graphs, vectors, attribute bitmaps, item copies (without vectors)",
+		Params:      params,
+		VectorBytes: int64(trav), RescoreBytes: int64(resc)}
+
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for ci, c := range cases {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		row := measure(ctx, ix, cat, c, truth[ci], cfg, now)
+		row.Engine, row.Selectivity = v.name, sels[ci]
+		rep.Rows = append(rep.Rows, row)
+		logf("%-8s %s recall %.4f p50 %.3fms p99 %.3fms %.0f q/s (%d clients %.0f q/s) plans %v scanned %.0f",
+			c.Name, v.name, row.Recall, row.P50MS, row.P99MS, row.QPS1, cfg.Clients, row.QPSClients, row.Plans, row.Scanned)
+	}
+	for _, ef := range cfg.EfSweep {
+		ix.SetEfSearch(ef)
+		for ci, c := range cases {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			row := measure(ctx, ix, cat, c, truth[ci], cfg, now)
+			row.Engine, row.Selectivity = fmt.Sprintf("%s ef=%d", v.name, ef), sels[ci]
+			rep.Rows = append(rep.Rows, row)
+			logf("%-8s %s ef=%d recall %.4f p50 %.3fms p99 %.3fms %.0f q/s plans %v scanned %.0f",
+				c.Name, v.name, ef, row.Recall, row.P50MS, row.P99MS, row.QPS1, row.Plans, row.Scanned)
+		}
+	}
+	ix.SetEfSearch(opts.EfSearch)
+	if cfg.Snapshot {
+		eng.Snapshot = measureSnapshot(ctx, ix, v, cfg, cat, cases, fs, now)
+		logf("%s: snapshot %d MB written in %.2fs, restored in %.2fs (build %.1fs), identical results %v %s",
+			v.name, eng.Snapshot.Bytes>>20, eng.Snapshot.WriteSec, eng.Snapshot.RestoreSec, buildSec, eng.Snapshot.Identical, eng.Snapshot.Note)
+	}
+	rep.Engines = append(rep.Engines, eng)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	u := measureUpdates(ctx, ix, cat, cfg, now)
+	u.Engine = v.name
+	rep.Updates = append(rep.Updates, u)
+	for _, k := range u.Kinds {
+		logf("%s update %-40s p50 %.1fµs p99 %.1fµs %.0f/s", v.name, k.Kind, k.P50US, k.P99US, k.PerS)
+	}
+	logf("%s unfiltered queries: idle p50 %.3fms p99 %.3fms; with %.0f updates/s p50 %.3fms p99 %.3fms",
+		v.name, u.IdleP50MS, u.IdleP99MS, u.LoadApplied, u.LoadP50MS, u.LoadP99MS)
+	return nil
+}
+
+// measureSnapshot saves ix to a file, restores it (timed, after dropping
+// nothing from the page cache: the file was just written, as on a
+// replica's graceful restart) and compares every query of every filter.
+func measureSnapshot(ctx context.Context, ix *index.Index, v variant, cfg Config, cat *Catalogue, cases []Case,
+	fs *features.Set, now time.Time) *Snapshot {
+	out := &Snapshot{}
+	dir := cfg.TempDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "livefeed-bench-snapshot-")
+		if err != nil {
+			out.Note = err.Error()
+			return out
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	path := filepath.Join(dir, "index.snap")
+	defer os.Remove(path)
+	t0 := time.Now()
+	info, err := ix.SaveSnapshot(path)
+	out.WriteSec, out.Bytes = time.Since(t0).Seconds(), info.Bytes
+	if err != nil {
+		out.Note = err.Error()
+		return out
+	}
+	runtime.GC()
+	t0 = time.Now()
+	rx, _, err := index.LoadSnapshot(path, fs, v.opts)
+	out.RestoreSec = time.Since(t0).Seconds()
+	if err != nil {
+		out.Note = err.Error()
+		return out
+	}
+	out.Identical = true
+	for _, c := range cases {
+		for q := range cat.NQ {
+			if ctx.Err() != nil {
+				out.Identical, out.Note = false, "cancelled"
+				return out
+			}
+			a, _ := ix.Search(cat.Query(q), cfg.K, c.F, now)
+			b, _ := rx.Search(cat.Query(q), cfg.K, c.F, now)
+			if len(a) != len(b) {
+				out.Identical, out.Note = false, fmt.Sprintf("%s query %d: %d hits, restored %d", c.Name, q, len(a), len(b))
+				return out
+			}
+			for j := range a {
+				if a[j].Item.ID != b[j].Item.ID || a[j].Score != b[j].Score {
+					out.Identical, out.Note = false, fmt.Sprintf("%s query %d rank %d: %s, restored %s", c.Name, q, j, a[j].Item.ID, b[j].Item.ID)
+					return out
+				}
+			}
+		}
+	}
+	return out
+}
+
+// heapInUse is the live heap after two collections: a graph dropped by an
+// earlier variant stays reachable through its sync.Pool (registered with
+// the runtime) until the pool's victim cache is cleared by the second.
 func heapInUse() int64 {
+	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

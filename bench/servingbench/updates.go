@@ -13,7 +13,8 @@ import (
 // Updates is the write side: the cost of each kind of upsert, and query
 // latency while attribute updates flow in.
 type Updates struct {
-	Kinds []UpdateKind `json:"kinds"`
+	Engine string       `json:"engine"`
+	Kinds  []UpdateKind `json:"kinds"`
 	// Query latency of the unfiltered case, sequential, while a writer
 	// applies LoadRate attribute updates per second (plus 1 % vector moves).
 	LoadRate    int     `json:"load_rate"`

@@ -58,6 +58,8 @@ func runBenchServing(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Options.FarExactThreshold, "far-exact-threshold", 0, "scan exactly a filtered set lying away from the query when at most this per partition (default 16000; -1: never)")
 	fs.Float64Var(&cfg.Options.ExpandBelow, "expand-below", 0, "ACORN-style expansion below this selectivity (default 0.4)")
 	fs.BoolVar(&cfg.Options.NoPrefetch, "no-prefetch", false, "do not touch a batch's vectors before scoring them")
+	fs.StringVar(&cfg.Quantize, "quantize", "off", "livefeed variants: off (float32), on (int8 + float32 rescoring), both, all (both + int8 without floats)")
+	fs.BoolVar(&cfg.Snapshot, "snapshot", false, "also measure writing each variant's index to a snapshot and restoring it")
 	fs.StringVar(&cases, "cases", "", "comma-separated filter names to run (default all: 100%,50%,10%,1%,0.1%,AND 1%,corr 10%)")
 	fs.BoolVar(&noPeers, "no-peers", false, "skip faiss and hnswlib")
 	fs.StringVar(&efSweep, "ef-sweep", "", "comma-separated efSearch values to re-measure every filter at (after the main run)")

@@ -77,11 +77,13 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		}
 	}
-	// The Secret users create, as documented in kafka-secret.example.yaml.
+	// The Secrets users create, as documented in kafka-secret.example.yaml:
+	// "name/key" → true.
 	secretKeys := map[string]bool{}
 	for _, d := range yamlDocs(t, "../k8s/kafka-secret.example.yaml") {
-		for k := range get(d, "stringData").(map[string]any) {
-			secretKeys[k] = true
+		data, _ := get(d, "stringData").(map[string]any)
+		for k := range data {
+			secretKeys[str(d, "metadata", "name")+"/"+k] = true
 		}
 	}
 	imageNames := map[string]bool{}
@@ -133,7 +135,7 @@ func TestKubernetesManifests(t *testing.T) {
 					t.Errorf("%s: unknown Secret %s", name, s)
 				}
 				for _, it := range list(v, "secret", "items") {
-					if !secretKeys[str(it, "key")] {
+					if !secretKeys[s+"/"+str(it, "key")] {
 						t.Errorf("%s: Secret key %s is not documented in kafka-secret.example.yaml", name, str(it, "key"))
 					}
 				}
@@ -168,7 +170,7 @@ func TestKubernetesManifests(t *testing.T) {
 				ports[str(p, "name")], _ = get(p, "containerPort").(int)
 			}
 			for _, e := range list(c, "env") {
-				if sk := get(e, "valueFrom", "secretKeyRef"); sk != nil && !secretKeys[str(sk, "key")] {
+				if sk := get(e, "valueFrom", "secretKeyRef"); sk != nil && !secretKeys[str(sk, "name")+"/"+str(sk, "key")] {
 					t.Errorf("%s: env %s uses Secret key %s, not documented in kafka-secret.example.yaml", cname, str(e, "name"), str(sk, "key"))
 				}
 			}

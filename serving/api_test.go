@@ -2,6 +2,8 @@ package serving
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -156,6 +158,13 @@ func TestNamedQueries(t *testing.T) {
 	if env.do(t, call{path: "/v1/queries/just_started?user_id=u1&max_minutes=5"}, &r); len(r.Results) != 0 {
 		t.Fatalf("just_started: %v", ids(r))
 	}
+	metrics := metricsText(t, env)
+	for _, want := range []string{`livefeed_named_query_requests_total{query="for_you"} 3`, `livefeed_named_query_requests_total{query="hot_auctions"} 1`,
+		`livefeed_rerank_candidates_count 5`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	for path, want := range map[string]int{
 		"/v1/queries/nope?user_id=u1":                       404,
 		"/v1/queries/for_you":                               400, // no user_id
@@ -227,4 +236,15 @@ func ranges(n int) string {
 		parts[i] = fmt.Sprintf("min.f%d=1", i)
 	}
 	return strings.Join(parts, "&")
+}
+
+func metricsText(t *testing.T, env *testEnv) string {
+	t.Helper()
+	resp, err := http.Get(env.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

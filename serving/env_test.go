@@ -70,8 +70,9 @@ func startEnv(t *testing.T, mutate func(*Config)) *testEnv {
 		t.Fatal(err)
 	}
 	env := &testEnv{cl: cl, feats: livestreamFeatures(t), now: time.Now().UTC().Truncate(time.Second)}
+	reg := prometheus.NewRegistry()
 	cfg := Config{Broker: bc, LivestreamTable: testLSTable, UserTable: testUserTable, Features: env.feats,
-		Logger: logger, Clock: func() time.Time { return env.now }}
+		Logger: logger, Clock: func() time.Time { return env.now }, Registerer: reg}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -94,7 +95,7 @@ func startEnv(t *testing.T, mutate func(*Config)) *testEnv {
 			t.Error("serving did not stop within 20s")
 		}
 	})
-	srv := httptest.NewServer(svc.Handler(prometheus.NewRegistry()))
+	srv := httptest.NewServer(svc.Handler(reg))
 	t.Cleanup(srv.Close)
 	env.url = srv.URL
 	waitFor(t, "views recovered", svc.Ready)

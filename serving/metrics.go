@@ -6,6 +6,8 @@ type metrics struct {
 	requests     *prometheus.HistogramVec // route, code
 	indexUpdates *prometheus.CounterVec   // op
 	indexed      prometheus.Gauge
+	namedQueries *prometheus.CounterVec // query
+	reranked     prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -23,9 +25,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "livefeed_index_streams",
 			Help: "Livestreams (scheduled or live) in the serving index.",
 		}),
+		namedQueries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_named_query_requests_total",
+			Help: "Answered named-query requests (GET /v1/queries/{name}), by query.",
+		}, []string{"query"}),
+		reranked: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "livefeed_rerank_candidates",
+			Help:    "Candidates re-ranked per request with a formula or a per-seller cap.",
+			Buckets: prometheus.ExponentialBuckets(10, 2, 9),
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.indexUpdates, m.indexed)
+		reg.MustRegister(m.requests, m.indexUpdates, m.indexed, m.namedQueries, m.reranked)
 	}
 	return m
 }

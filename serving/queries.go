@@ -618,6 +618,7 @@ func (s *Service) handleQuery(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp.Query = q.Name
+	s.metrics.namedQueries.WithLabelValues(q.Name).Inc()
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

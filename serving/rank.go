@@ -215,6 +215,9 @@ func (s *Service) rerank(hits []index.Hit, k int, r *ranking, similarity bool, n
 		out = out[:k]
 	}
 	st.TookMS = ms(time.Since(start))
+	if s.metrics != nil {
+		s.metrics.reranked.Observe(float64(st.Candidates))
+	}
 	return out, st
 }
 

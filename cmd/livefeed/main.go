@@ -260,10 +260,12 @@ livefeed demo is running: brokers %s, simulator at %g events/s.
   try     curl '%s/v1/recommendations?user_id=u-0001&k=5'
           curl '%s/v1/recommendations?user_id=u-0001&k=5&category=trading-cards&min_viewers=2'
           curl -X POST %s/v1/search -d '{"text":"vintage sneakers","k":5}'
+          curl '%s/v1/queries/for_you?user_id=u-0001&explain=true'    (named queries: %s/v1/queries)
+  docs    %s/openapi.json
   metrics %s/metrics
 
 Ctrl-C stops it; a second run continues where this one stopped (data in %s).
-`, strings.Join(a.Brokers(), ","), f.cfg.SimRate, url, url, url, url, url, f.cfg.DataDir)
+`, strings.Join(a.Brokers(), ","), f.cfg.SimRate, url, url, url, url, url, url, url, url, f.cfg.DataDir)
 		_, err := a.Simulate(gctx)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("simulator: %w", err)

@@ -2,7 +2,8 @@
 // key→partition function, the sarama configuration goka uses (protocol
 // version, offsets policy, group timings, producer flush), the goka options for
 // processors, views and emitters, topic creation with kadm, the embedded kfake
-// cluster and the guard that keeps local state from outliving its log.
+// cluster, TLS and SASL for both client stacks (security.go) and the guard
+// that keeps local state from outliving its log.
 package broker
 
 import (

@@ -60,6 +60,9 @@ type Config struct {
 	// MaxCandidates bounds the candidates fetched for re-ranking (k ×
 	// overfetch). Default 2000.
 	MaxCandidates int
+	// Snapshot: local view state and index snapshots for fast restarts
+	// (serving/snapshot.go); zero: off.
+	Snapshot SnapshotConfig
 }
 
 // Entity is an entity's table and features, for feature lookups.
@@ -81,6 +84,7 @@ type Service struct {
 	queries *Queries
 	// tokenHash is the SHA-256 of Config.APIToken; nil: no auth.
 	tokenHash []byte
+	restored  RestoreStats // how the index started (snapshot.go)
 }
 
 // New creates the views (the table topics must exist) and the index.
@@ -107,14 +111,16 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg:       cfg,
-		index:     index.New(int(cfg.Broker.Partitions), cfg.Features),
 		metrics:   newMetrics(cfg.Registerer),
 		log:       cfg.Logger.With("component", "serving"),
 		queries:   queries,
 		tokenHash: hashToken(cfg.APIToken),
 	}
+	if s.index, err = s.newIndex(); err != nil {
+		return nil, err
+	}
 	s.streams, err = goka.NewView(cfg.Broker.Brokers, cfg.LivestreamTable, tables.LivestreamCodec{},
-		cfg.Broker.ViewOptions(&s.clients, goka.WithViewCallback(s.onLivestream))...)
+		cfg.Broker.ViewOptions(&s.clients, append(s.livestreamViewOptions(), goka.WithViewCallback(s.onLivestream))...)...)
 	if err != nil {
 		_ = s.clients.Close()
 		return nil, fmt.Errorf("creating livestream view: %w", err)
@@ -146,6 +152,7 @@ func (s *Service) onLivestream(ctx goka.UpdateContext, st storage.Storage, key s
 	if err := goka.DefaultUpdate(ctx, st, key, value); err != nil {
 		return err
 	}
+	defer s.index.MarkOffset(ctx.Partition(), ctx.Offset()) // for snapshots
 	if value == nil {
 		s.index.Delete(ctx.Partition(), key)
 		s.metrics.indexUpdates.WithLabelValues("delete").Inc()
@@ -170,6 +177,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.clients.Close()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.streams.Run(ctx) })
+	g.Go(func() error { return s.snapshotLoop(ctx) })
 	g.Go(func() error { return s.users.Run(ctx) })
 	for _, v := range s.others {
 		g.Go(func() error { return v.Run(ctx) })
@@ -186,7 +194,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 	})
-	return g.Wait()
+	// The views have stopped: the index reflects exactly its marked
+	// offsets. Snapshot it for the next start (snapshot.go).
+	return errors.Join(g.Wait(), s.SaveSnapshot())
 }
 
 // Ready reports whether every view has recovered its table.

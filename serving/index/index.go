@@ -350,6 +350,18 @@ func (ix *Index) Delete(partition int32, id string) {
 	s.free = append(s.free, row)
 }
 
+// IDs returns the ids of the streams indexed in partition's shard.
+func (ix *Index) IDs(partition int32) []string {
+	s := ix.shard(partition)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := make([]string, 0, len(s.rowOf))
+	for id := range s.rowOf {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // Len is the number of indexed streams.
 func (ix *Index) Len() int {
 	n := 0

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -245,6 +246,33 @@ func checkWrongPassword(t *testing.T, cfg *Config) {
 		t.Fatalf("sarama: unclear error for a wrong password: %v", err)
 	}
 	t.Logf("sarama, wrong password: %v", err)
+}
+
+// SCRAM-SHA-256 authenticates too, on both stacks (a connection each).
+func TestSecureBrokerScramSHA256(t *testing.T) {
+	env := secureBroker(t)
+	cfg := &Config{
+		Brokers: env.brokers,
+		Security: Security{CAFile: env.caFile, SASLMechanism: SASLScramSHA256, Username: env.scramUser,
+			Password: Secret(env.scramPassword)},
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cfg.Ping(ctx); err != nil {
+		t.Fatalf("franz-go: %v", err)
+	}
+	client, err := sarama.NewClient(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatalf("sarama: %v", err)
+	}
+	defer client.Close()
+	if len(client.Brokers()) == 0 {
+		t.Fatal("sarama: no brokers in the metadata")
+	}
 }
 
 // A client that trusts another CA refuses the broker's certificate.

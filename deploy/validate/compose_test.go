@@ -150,6 +150,26 @@ func checkPrometheusTargets(t *testing.T, p *types.Project) {
 			t.Errorf("prometheus does not scrape %s", want)
 		}
 	}
+	// The Kubernetes job keeps annotated pods and uses their port and path.
+	k8s := yamlDocs(t, "../prometheus/prometheus-kubernetes.yml")
+	if len(k8s) != 1 {
+		t.Fatal("prometheus-kubernetes.yml: want one document")
+	}
+	var relabel []string
+	for _, job := range list(k8s[0], "scrape_configs") {
+		if str(job, "kubernetes_sd_configs", 0, "role") != "pod" {
+			t.Errorf("job %s: want pod service discovery", str(job, "job_name"))
+		}
+		for _, r := range list(job, "relabel_configs") {
+			relabel = append(relabel, strings.Join(strs(r, "source_labels"), ",")+"→"+str(r, "target_label")+str(r, "action"))
+		}
+	}
+	joined := strings.Join(relabel, " ")
+	for _, want := range []string{"prometheus_io_scrape→keep", "prometheus_io_path→__metrics_path__", "prometheus_io_port→__address__"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("prometheus-kubernetes.yml: no relabelling %s (have %s)", want, joined)
+		}
+	}
 }
 
 func parsePort(s string) uint32 {

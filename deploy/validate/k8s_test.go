@@ -174,6 +174,21 @@ func TestKubernetesManifests(t *testing.T) {
 					t.Errorf("%s: env %s uses Secret key %s, not documented in kafka-secret.example.yaml", cname, str(e, "name"), str(sk, "key"))
 				}
 			}
+			if str(w.pod, "metadata", "annotations", "prometheus.io/scrape") == "true" {
+				port := str(w.pod, "metadata", "annotations", "prometheus.io/port")
+				found := false
+				for _, p := range ports {
+					if fmt.Sprint(p) == port {
+						found = true
+					}
+				}
+				if !found || str(w.pod, "metadata", "annotations", "prometheus.io/path") != "/metrics" {
+					t.Errorf("%s: prometheus.io/port %q is not a container port, or the path is not /metrics", cname, port)
+				}
+				if w.kind != "Job" && get(w.pod, "metadata", "labels", "app.kubernetes.io/name") == nil {
+					t.Errorf("%s: no app.kubernetes.io/name label (the scrape job's job label)", cname)
+				}
+			}
 			if str(c, "image") != "livefeed" {
 				continue // kafka-exporter
 			}

@@ -107,7 +107,7 @@ func TestSecureBrokerEndToEnd(t *testing.T) {
 			if err := wrong.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			checkWrongPassword(t, &wrong)
+			checkWrongPassword(t, &wrong, true)
 		})
 	}
 }
@@ -219,16 +219,17 @@ func runSecurePipeline(t *testing.T, cfg *Config) {
 	}
 }
 
-// checkWrongPassword: franz-go and sarama both refuse with an error that
-// names the authentication failure.
-func checkWrongPassword(t *testing.T, cfg *Config) {
+// checkWrongPassword: franz-go and sarama both refuse, with an error that
+// names the authentication failure when clear (Kafka answers
+// SASL_AUTHENTICATION_FAILED; kfake just closes the connection).
+func checkWrongPassword(t *testing.T, cfg *Config, clear bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := cfg.Ping(ctx)
 	if err == nil {
 		t.Fatal("franz-go: a wrong password connected")
 	}
-	if !strings.Contains(err.Error(), "SASL_AUTHENTICATION_FAILED") || !strings.Contains(err.Error(), cfg.Security.Username) {
+	if !strings.Contains(err.Error(), cfg.Security.Username) || clear && !strings.Contains(err.Error(), "SASL_AUTHENTICATION_FAILED") {
 		t.Fatalf("franz-go: unclear error for a wrong password: %v", err)
 	}
 	if strings.Contains(err.Error(), cfg.Security.Password.Reveal()) {
@@ -242,7 +243,7 @@ func checkWrongPassword(t *testing.T, cfg *Config) {
 	if err == nil {
 		t.Fatal("sarama: a view with a wrong password was created")
 	}
-	if !strings.Contains(strings.ToLower(err.Error()), "authentication") {
+	if clear && !strings.Contains(strings.ToLower(err.Error()), "authentication") {
 		t.Fatalf("sarama: unclear error for a wrong password: %v", err)
 	}
 	t.Logf("sarama, wrong password: %v", err)

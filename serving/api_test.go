@@ -158,9 +158,21 @@ func TestNamedQueries(t *testing.T) {
 	if env.do(t, call{path: "/v1/queries/just_started?user_id=u1&max_minutes=5"}, &r); len(r.Results) != 0 {
 		t.Fatalf("just_started: %v", ids(r))
 	}
+	// POST takes the same as JSON: shoes, at least one viewer.
+	body := `{"user_id":"u1","explain":true,"params":{"category":["shoes"],"min_viewers":1}}`
+	if code := env.do(t, call{method: "POST", path: "/v1/queries/for_you", body: body}, &r); code != 200 || !slices.Equal(ids(r), []string{"c1", "e1"}) || r.Explain == nil {
+		t.Fatalf("POST for_you: %d %v", code, ids(r))
+	}
+	for _, b := range []string{`{"user_id":"u1","params":{"k":3}}`, `{"user_id":"u1","params":{"colour":"red"}}`, `{"user_id":"u1","surprise":1}`,
+		`{"user_id":"u1","params":{"category":[1]}}`, `{"user_id":"u1","params":{"min_viewers":true}}`, `{"params":{}}`, `{`} {
+		var e apiError
+		if code := env.do(t, call{method: "POST", path: "/v1/queries/for_you", body: b}, &e); code != 400 || e.Error == "" {
+			t.Errorf("POST %s: %d %q, want 400", b, code, e.Error)
+		}
+	}
 	metrics := metricsText(t, env)
-	for _, want := range []string{`livefeed_named_query_requests_total{query="for_you"} 3`, `livefeed_named_query_requests_total{query="hot_auctions"} 1`,
-		`livefeed_rerank_candidates_count 5`} {
+	for _, want := range []string{`livefeed_named_query_requests_total{query="for_you"} 4`, `livefeed_named_query_requests_total{query="hot_auctions"} 1`,
+		`livefeed_rerank_candidates_count 6`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}

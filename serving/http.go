@@ -39,6 +39,7 @@ func (s *Service) routes(gatherer prometheus.Gatherer) []route {
 		api("POST /v1/search", "search", s.handleSearch),
 		api("GET /v1/queries", "queries_list", s.handleListQueries),
 		api("GET /v1/queries/{name}", "query", s.handleQuery),
+		api("POST /v1/queries/{name}", "query_post", s.handleQueryPost),
 		api("GET /v1/features/livestream/{id}", "features_livestream", s.handleLivestreamFeatures),
 		api("GET /v1/features/user/{id}", "features_user", s.handleUserFeatures),
 		api("GET /v1/features/{entity}/{id}", "features_entity", s.handleEntityFeatures),

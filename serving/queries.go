@@ -2,6 +2,7 @@ package serving
 
 import (
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -609,6 +610,79 @@ func (s *Service) handleQuery(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no named query %q (have: %s)", r.PathValue("name"), strings.Join(names, ", "))
 	}
 	vals := r.URL.Query()
+	req, userID, err := s.queryRequest(q, vals)
+	if err != nil {
+		return err
+	}
+	resp, err := s.recommend(userID, req, q.ExcludeSeen, start)
+	if err != nil {
+		return err
+	}
+	resp.Query = q.Name
+	s.metrics.namedQueries.WithLabelValues(q.Name).Inc()
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// QueryRequest is the body of POST /v1/queries/{name}: the GET parameters
+// as JSON. A strings parameter takes a list or a comma-separated string, a
+// number parameter a number or a numeric string.
+type QueryRequest struct {
+	UserID  string         `json:"user_id"`
+	K       int            `json:"k,omitempty"`
+	Explain bool           `json:"explain,omitempty"`
+	Exclude []string       `json:"exclude,omitempty"`
+	Params  map[string]any `json:"params,omitempty"`
+}
+
+func (s *Service) handleQueryPost(w http.ResponseWriter, r *http.Request) error {
+	start := time.Now()
+	q, ok := s.queries.Get(r.PathValue("name"))
+	if !ok {
+		return notFound("no named query %q (GET /v1/queries lists them)", r.PathValue("name"))
+	}
+	var body QueryRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("body: %v", err)
+	}
+	vals := url.Values{"user_id": {body.UserID}, "exclude": {strings.Join(body.Exclude, ",")}}
+	if body.K != 0 {
+		vals.Set("k", strconv.Itoa(body.K))
+	}
+	if body.Explain {
+		vals.Set("explain", "true")
+	}
+	for name, v := range body.Params {
+		if slices.Contains(reservedParams, name) {
+			return badRequest("params.%s: give %s at the top level of the body", name, name)
+		}
+		var raw string
+		switch x := v.(type) {
+		case string:
+			raw = x
+		case float64:
+			raw = strconv.FormatFloat(x, 'g', -1, 64)
+		case []any:
+			parts := make([]string, len(x))
+			for i, it := range x {
+				str, ok := it.(string)
+				if !ok {
+					return badRequest("params.%s[%d]: want a string", name, i)
+				}
+				parts[i] = str
+			}
+			raw = strings.Join(parts, ",")
+		default:
+			return badRequest("params.%s: want a string, a number or a list of strings", name)
+		}
+		vals.Set(name, raw)
+	}
 	req, userID, err := s.queryRequest(q, vals)
 	if err != nil {
 		return err

@@ -315,6 +315,9 @@ func compileQuery(spec querySpec, base string, feats *features.Set, maxK int, at
 	if !queryNameRE.MatchString(q.Name) {
 		errs = append(errs, at(base+".name", "name %q: want lower-case letters, digits, _ or -, starting with a letter", q.Name))
 	}
+	// broken are parameters with a bad type or default: reported once,
+	// their uses raise no more errors.
+	broken := map[string]bool{}
 	for i := range q.Params {
 		p := &q.Params[i]
 		path := fmt.Sprintf("%s.params[%d]", base, i)
@@ -333,12 +336,14 @@ func compileQuery(spec querySpec, base string, feats *features.Set, maxK int, at
 		case ParamString, ParamStrings, ParamNumber, ParamInteger:
 		default:
 			errs = append(errs, at(path+".type", "type %q: want string, strings, number or integer", p.Type))
+			broken[p.Name] = true
 			continue
 		}
 		if p.Default != nil {
 			v, err := defaultValue(p)
 			if err != nil {
 				errs = append(errs, at(path+".default", "%v", err))
+				broken[p.Name] = true
 				continue
 			}
 			if p.Required {
@@ -357,6 +362,7 @@ func compileQuery(spec querySpec, base string, feats *features.Set, maxK int, at
 		}
 		p := q.params[name]
 		switch {
+		case broken[name]:
 		case p == nil:
 			errs = append(errs, at(path, "unknown parameter $%s", name))
 		case !slices.Contains(types, p.Type):
@@ -421,6 +427,9 @@ func compileQuery(spec querySpec, base string, feats *features.Set, maxK int, at
 			if p.Type == ParamNumber || p.Type == ParamInteger {
 				numeric[name] = true
 			}
+		}
+		for name := range broken {
+			numeric[name] = true
 		}
 		sc, err := newScorer(q.Formula, feats, numeric)
 		if err != nil {

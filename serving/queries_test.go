@@ -77,6 +77,9 @@ func TestQueryFileErrors(t *testing.T) {
 				t.Fatalf("error %v, want QueryErrors", err)
 			}
 			e := errs[0]
+			if len(errs) != 1 {
+				t.Errorf("%d errors, want one: %v", len(errs), errs)
+			}
 			if e.Line != c.line || !strings.Contains(e.Error(), c.msg) || !strings.HasPrefix(e.Error(), "q.yaml:") {
 				t.Fatalf("got %q (line %d), want line %d and %q", e.Error(), e.Line, c.line, c.msg)
 			}

@@ -24,6 +24,8 @@ import (
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
 	"github.com/livefeed/livefeed/models/testmodel"
+	"github.com/livefeed/livefeed/processors/embedding"
+	"github.com/livefeed/livefeed/processors/livestream"
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/processors/user"
 	"github.com/livefeed/livefeed/serving"
@@ -65,6 +67,24 @@ type Config struct {
 	ORTLibDir string
 	// NoEmbeddings disables content embeddings (and text search).
 	NoEmbeddings bool
+	// Embedder, if set, is used instead of loading a model (tests); the
+	// caller closes it.
+	Embedder models.Embedder
+	// EmbedBatch and EmbedDelay bound the embedding worker's micro-batches
+	// (processors/embedding). Default 32 records / 20ms.
+	EmbedBatch int
+	EmbedDelay time.Duration
+	// EmbedCache is how many vectors the worker caches by text. Default 10000.
+	EmbedCache int
+	// NoEmbeddingWorker: RunProcessors does not run the embedding worker
+	// (`livefeed embed` runs it, as a separate deployment).
+	NoEmbeddingWorker bool
+	// AudienceWeight is the audience's share of a stream's served vector,
+	// in [0, 1] (processors/livestream Blend). Default 0.3; negative: 0.
+	AudienceWeight float64
+	// AudienceHalfLife is the half-life of a viewer in a stream's audience
+	// embedding (event time). Default 30m.
+	AudienceHalfLife time.Duration
 	// TasteHalfLife is the half-life of user tastes. Default 24h.
 	TasteHalfLife time.Duration
 	// SimRate is the simulator's rate in events/s (0 = unthrottled; the
@@ -218,6 +238,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.closers = append(a.closers, closeTopo)
 	a.Topology, a.Features, a.Embedder = topo, topo.Features, topo.Embedder
 	a.Topology.Metrics = pipeline.NewMetrics(a.Registry)
+	a.Topology.Embedding.Metrics = embedding.NewMetrics(a.Registry)
 	return a, nil
 }
 
@@ -245,7 +266,12 @@ func buildTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(
 		Logger:     cfg.Logger,
 	}
 	release := func() {}
-	if !cfg.NoEmbeddings {
+	topo.Blend = livestream.Blend{AudienceWeight: cfg.AudienceWeight, AudienceHalfLife: cfg.AudienceHalfLife}
+	topo.Embedding = embedding.Config{MaxBatch: cfg.EmbedBatch, MaxDelay: cfg.EmbedDelay, CacheSize: cfg.EmbedCache}
+	topo.NoEmbeddingWorker = cfg.NoEmbeddingWorker
+	if cfg.Embedder != nil && !cfg.NoEmbeddings {
+		topo.Embedder = cfg.Embedder
+	} else if !cfg.NoEmbeddings {
 		e, err := loadEmbedder(ctx, cfg)
 		if err != nil {
 			return nil, nil, err
@@ -375,6 +401,16 @@ func (a *App) RunProcessors(ctx context.Context, ready chan<- struct{}) error {
 	<-watched
 	a.procReady.Store(false)
 	return err
+}
+
+// RunEmbeddingWorker runs only the embedding worker (`livefeed embed`) until
+// ctx is done; ready is closed once it has partitions.
+func (a *App) RunEmbeddingWorker(ctx context.Context, ready chan<- struct{}) error {
+	w, err := a.Topology.EmbeddingWorker(a.Broker)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx, ready)
 }
 
 // NewServing creates the serving side (the table topics must exist).

@@ -34,6 +34,18 @@ type Livestream struct {
 	Embedding      events.Vector `json:"embedding,omitempty"`
 	EmbeddingModel string        `json:"embedding_model,omitempty"`
 	EmbeddedText   string        `json:"embedded_text,omitempty"`
+	// With asynchronous embedding (processors/embedding) Embedding is the
+	// served vector: the content vector blended with the audience's (see
+	// processors/livestream/vectors.go). Content is the newest vector the
+	// embedding worker sent, for the text with hash ContentHash, made by
+	// ContentModel for the metadata event of ContentTime; it is served only
+	// while ContentHash matches the stream's current text.
+	Content      events.Vector `json:"content,omitempty"`
+	ContentHash  string        `json:"content_hash,omitempty"`
+	ContentModel string        `json:"content_model,omitempty"`
+	ContentTime  time.Time     `json:"content_time,omitzero"`
+	// Audience is the decayed sum of the tastes of the stream's viewers.
+	Audience models.DecayedSum `json:"audience,omitzero"`
 
 	// Viewers maps each current viewer to the event time (unix ms) they were
 	// last seen (join or heartbeat); leave removes them, silence expires them.

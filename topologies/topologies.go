@@ -6,6 +6,7 @@ package topologies
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/processors/embedding"
 	"github.com/livefeed/livefeed/processors/entity"
 	"github.com/livefeed/livefeed/processors/livestream"
 	"github.com/livefeed/livefeed/processors/pipeline"
@@ -51,6 +53,23 @@ func (n Names) LivestreamTopics() livestream.Topics {
 		UserSignals: n.stream(events.TopicUserSignals),
 	}
 }
+
+// VectorsTopic carries the embedding worker's content vectors.
+func (n Names) VectorsTopic() goka.Stream { return n.stream(events.TopicLivestreamVectors) }
+
+// AudienceTopic carries viewers' tastes to their streams.
+func (n Names) AudienceTopic() goka.Stream { return n.stream(events.TopicAudienceSignals) }
+
+// EmbeddingGroup is the embedding worker's consumer group for a model
+// version: a new model starts a new group, which re-embeds every retained
+// metadata event (processors/embedding).
+func (n Names) EmbeddingGroup(modelVersion string) string {
+	return n.Prefix + "embedding-" + modelVersion
+}
+
+// EmbeddingDLQ receives the livestream records the embedding worker could
+// not embed (invalid, or the model failed), reason in headers.
+func (n Names) EmbeddingDLQ() goka.Stream { return n.stream("embedding.dlq") }
 
 // EntityGroup is the group of an entity: "user" is the user group (taste and
 // user features), any other entity gets a generic feature group.
@@ -119,8 +138,18 @@ type Topology struct {
 	Features *features.Set
 	// Entities are the other entities with features (user, seller, …).
 	Entities []Entity
-	// Embedder embeds stream texts; nil disables content embeddings.
+	// Embedder embeds stream texts; nil disables content embeddings. The
+	// embedding worker (processors/embedding) runs it, off the livestream
+	// group's hot path; the livestream group consumes its vectors.
 	Embedder models.Embedder
+	// Embedding configures the worker (batch, delay, cache); its
+	// connection, names and embedder are filled in by Run.
+	Embedding embedding.Config
+	// NoEmbeddingWorker leaves the worker to another process (`livefeed
+	// embed`).
+	NoEmbeddingWorker bool
+	// Blend weighs content and audience in the served stream vector.
+	Blend livestream.Blend
 	// Weights and HalfLife of the user taste (see processors/user).
 	Weights  user.Weights
 	HalfLife time.Duration
@@ -139,10 +168,16 @@ func (t *Topology) Topics() []broker.TopicSpec {
 	var specs []broker.TopicSpec
 	lt := t.Names.LivestreamTopics()
 	streams := append(lt.Inputs(), lt.UserSignals)
+	if t.Embedder != nil {
+		streams = append(streams, t.Names.VectorsTopic(), t.Names.AudienceTopic())
+	}
 	for _, s := range streams {
 		specs = append(specs,
 			broker.TopicSpec{Name: string(s), Partitions: t.Partitions, RetentionMS: week},
 			broker.TopicSpec{Name: string(pipeline.DLQ(s)), Partitions: t.Partitions, RetentionMS: 4 * week})
+	}
+	if t.Embedder != nil {
+		specs = append(specs, broker.TopicSpec{Name: string(t.Names.EmbeddingDLQ()), Partitions: t.Partitions, RetentionMS: 4 * week})
 	}
 	for _, e := range t.Entities {
 		specs = append(specs,
@@ -177,6 +212,9 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		Metrics:     t.Metrics,
 		Logger:      t.Logger,
 	}
+	if t.Embedder != nil {
+		userCfg.Audience = t.Names.AudienceTopic()
+	}
 	var others []*pipeline.Group
 	for _, e := range t.Entities {
 		routes = append(routes, livestream.Route{Entity: e.Name, KeyField: e.KeyField, Topic: t.Names.EntityTopic(e.Name), Sources: e.sources()})
@@ -193,15 +231,19 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		}
 		others = append(others, g)
 	}
-	ls, err := livestream.New(livestream.Config{
+	lsCfg := livestream.Config{
 		Group:    t.Names.LivestreamGroup(),
 		Topics:   t.Names.LivestreamTopics(),
 		Features: t.Features,
-		Embedder: t.Embedder,
 		Routes:   routes,
 		Metrics:  t.Metrics,
 		Logger:   t.Logger,
-	})
+	}
+	if t.Embedder != nil {
+		lsCfg.Vectors, lsCfg.Audience, lsCfg.Blend = t.Names.VectorsTopic(), t.Names.AudienceTopic(), t.Blend
+		lsCfg.Blend.Model = t.Embedder.Version()
+	}
+	ls, err := livestream.New(lsCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +270,24 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 		}
 		procs[i] = p
 	}
+	var worker *embedding.Worker
+	workerReady := make(chan struct{})
+	if t.Embedder != nil && !t.NoEmbeddingWorker {
+		if worker, err = t.EmbeddingWorker(bc); err != nil {
+			return err
+		}
+	} else {
+		close(workerReady)
+	}
 	g, ctx := errgroup.WithContext(ctx)
+	if worker != nil {
+		g.Go(func() error {
+			if err := worker.Run(ctx, workerReady); err != nil {
+				return fmt.Errorf("embedding worker: %w", err)
+			}
+			return nil
+		})
+	}
 	for _, p := range procs {
 		g.Go(func() error {
 			if err := p.Run(ctx); err != nil {
@@ -254,11 +313,31 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 					return nil // stopping
 				}
 			}
+			select {
+			case <-workerReady:
+			case <-ctx.Done():
+				return nil
+			}
 			close(ready)
 			return nil
 		})
 	}
 	return g.Wait()
+}
+
+// EmbeddingWorker is the embedding worker of the topology (Embedder must be
+// set).
+func (t *Topology) EmbeddingWorker(bc *broker.Config) (*embedding.Worker, error) {
+	if t.Embedder == nil {
+		return nil, errors.New("the embedding worker needs an embedding model")
+	}
+	cfg := t.Embedding
+	cfg.Brokers, cfg.Embedder, cfg.Logger = bc.Brokers, t.Embedder, t.Logger
+	cfg.Group = t.Names.EmbeddingGroup(t.Embedder.Version())
+	cfg.Input = string(t.Names.LivestreamTopics().Livestreams)
+	cfg.Output = string(t.Names.VectorsTopic())
+	cfg.DLQ = string(t.Names.EmbeddingDLQ())
+	return embedding.New(cfg)
 }
 
 // sweepLoop visits every key of a processor's partitions with its idle-key

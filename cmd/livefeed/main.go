@@ -7,7 +7,9 @@
 //	livefeed simulate --brokers=...    simulated marketplace traffic
 //	livefeed topics create --brokers=...
 //	livefeed bench pipeline [--brokers=...]
+//	livefeed embed    --brokers=...    the embedding worker alone (with process --no-embedding-worker)
 //	livefeed models testmodel DIR      write the small generated test model
+//	livefeed models pull NAME          download an ONNX model from Hugging Face
 package main
 
 import (
@@ -25,7 +27,6 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/app"
-	"github.com/livefeed/livefeed/models/testmodel"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -42,7 +43,9 @@ Commands:
   features compute  recompute every feature from an event log (JSONL) without Kafka
   bench pipeline    measure processor throughput, data freshness and query latency (embedded or --brokers)
   bench serving     filtered k-NN: recall, latency, QPS and memory vs exact search, faiss and hnswlib
+  embed             run only the embedding worker against --brokers (pair with process --no-embedding-worker)
   models testmodel DIR   write the small generated BERT-style test model to DIR
+  models pull NAME       download an ONNX sentence-embedding model from Hugging Face (then --model DIR)
 
 Run 'livefeed <command> -h' for its flags. Every flag can also be set as an
 environment variable LIVEFEED_<FLAG> (dashes become underscores), e.g.
@@ -89,14 +92,9 @@ func run(ctx context.Context, cmd string, args []string) error {
 	case "features":
 		return runFeatures(ctx, args)
 	case "models":
-		if len(args) != 2 || args[0] != "testmodel" {
-			return errors.New("usage: livefeed models testmodel DIR")
-		}
-		if err := testmodel.Write(args[1], testmodel.DefaultOptions()); err != nil {
-			return err
-		}
-		fmt.Println("wrote", args[1])
-		return nil
+		return runModels(args)
+	case "embed":
+		return runEmbed(ctx, args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return nil
@@ -161,6 +159,11 @@ func newFlags(name string, embedded, sim bool) *flags {
 	f.fs.StringVar(&c.ORTLibDir, "ort-lib", env("ort-lib", os.Getenv("LIVEFEED_ORT_LIB_DIR")), "directory of libonnxruntime.so for --embed-backend ort")
 	f.fs.BoolVar(&c.NoEmbeddings, "no-embeddings", env("no-embeddings", "") == "true", "disable content embeddings and text search")
 	f.fs.DurationVar(&c.TasteHalfLife, "taste-half-life", envDuration("taste-half-life", 24*time.Hour), "half-life of user tastes")
+	f.fs.Float64Var(&c.AudienceWeight, "audience-weight", envFloat("audience-weight", 0.3), "share of the viewers' tastes in a stream's served vector, 0..1 (negative: content only)")
+	f.fs.DurationVar(&c.AudienceHalfLife, "audience-half-life", envDuration("audience-half-life", 30*time.Minute), "half-life of a viewer in a stream's audience embedding")
+	f.fs.IntVar(&c.EmbedBatch, "embed-batch", envInt("embed-batch", 32), "embedding worker: most stream texts per model call")
+	f.fs.DurationVar(&c.EmbedDelay, "embed-delay", envDuration("embed-delay", 20*time.Millisecond), "embedding worker: longest wait for a batch to fill")
+	f.fs.BoolVar(&c.NoEmbeddingWorker, "no-embedding-worker", env("no-embedding-worker", "") == "true", "process: do not run the embedding worker (run livefeed embed instead)")
 	f.fs.StringVar(&f.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
 	f.kafka.declare(f.fs, &c.Kafka)
 	if embedded {

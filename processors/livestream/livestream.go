@@ -52,6 +52,14 @@ type Config struct {
 	ViewerTimeout time.Duration
 	// Routes re-key input events to other entities' groups.
 	Routes []Route
+	// Vectors, if set, is the topic of content vectors from the embedding
+	// worker (processors/embedding): the callbacks then never embed, and
+	// Embedder is ignored. Audience, if set (needs Vectors), is the topic of
+	// viewers' tastes from the user group. Blend configures both
+	// (vectors.go).
+	Vectors  goka.Stream
+	Audience goka.Stream
+	Blend    Blend
 	// CacheSize is how many decoded stream states are cached per
 	// partition. Default 10000.
 	CacheSize int
@@ -70,6 +78,12 @@ func (c *Config) defaults() error {
 	}
 	if c.Features == nil {
 		return errors.New("livestream: features required")
+	}
+	if c.Audience != "" && c.Vectors == "" {
+		return errors.New("livestream: the audience topic needs the vectors topic (asynchronous embedding)")
+	}
+	if err := c.Blend.defaults(); err != nil {
+		return err
 	}
 	if c.ViewerTimeout == 0 {
 		c.ViewerTimeout = 2 * time.Minute
@@ -130,6 +144,9 @@ func New(cfg Config) (*pipeline.Group, error) {
 	}
 	p.updater = &Updater{Features: cfg.Features, ViewerTimeout: cfg.ViewerTimeout, Embedder: cfg.Embedder,
 		Metrics: cfg.Metrics, Logger: cfg.Logger}
+	if cfg.Vectors != "" {
+		p.updater.Embedder, p.updater.Blend = nil, &p.cfg.Blend
+	}
 	t := cfg.Topics
 	edges := []goka.Edge{
 		goka.Input(t.Livestreams, new(codec.Bytes), p.onLivestream),
@@ -144,6 +161,14 @@ func New(cfg Config) (*pipeline.Group, error) {
 	}
 	for _, r := range cfg.Routes {
 		edges = append(edges, goka.Output(r.Topic, tables.JSONCodec[events.Enriched]{}))
+	}
+	if cfg.Vectors != "" {
+		edges = append(edges, goka.Input(cfg.Vectors, new(codec.Bytes), p.onVector),
+			goka.Output(pipeline.DLQ(cfg.Vectors), new(codec.Bytes)))
+	}
+	if cfg.Audience != "" {
+		edges = append(edges, goka.Input(cfg.Audience, new(codec.Bytes), p.onAudience),
+			goka.Output(pipeline.DLQ(cfg.Audience), new(codec.Bytes)))
 	}
 	edges = append(edges, goka.Visitor(pipeline.SweepVisitor, p.sweep))
 	return &pipeline.Group{

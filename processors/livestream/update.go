@@ -3,7 +3,6 @@ package livestream
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -19,7 +18,12 @@ type Updater struct {
 	Features      *features.Set
 	ViewerTimeout time.Duration
 	// Embedder embeds the stream's text when it changes; nil: no vectors.
+	// Ignored when Blend is set.
 	Embedder models.Embedder
+	// Blend, if set, turns on asynchronous embedding: vectors come from the
+	// embedding worker (ApplyVector) and viewers (ApplyAudience), never
+	// from the callback (see vectors.go).
+	Blend *Blend
 	// Metrics and Logger are optional.
 	Metrics *pipeline.Metrics
 	Logger  *slog.Logger
@@ -56,7 +60,7 @@ func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any, raw 
 					st.Viewers[e.UserID] = seen
 				}
 			}
-			res.Signal = signal(st, &e.Header, e.UserID, events.SignalWatch, 0)
+			res.Signal = u.signal(st, &e.Header, e.UserID, events.SignalWatch, 0)
 		case events.ViewingLeave:
 			if seen, ok := st.Viewers[e.UserID]; ok && seen <= e.EventTime.UnixMilli() {
 				delete(st.Viewers, e.UserID)
@@ -64,14 +68,14 @@ func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any, raw 
 		}
 	case *events.Chat:
 		res.Source = events.TopicChat
-		res.Signal = signal(st, &e.Header, e.UserID, events.SignalChat, 0)
+		res.Signal = u.signal(st, &e.Header, e.UserID, events.SignalChat, 0)
 	case *events.Auction:
 		res.Source = events.TopicAuctions
 		switch e.Type {
 		case events.AuctionBid:
-			res.Signal = signal(st, &e.Header, e.UserID, events.SignalBid, e.Amount)
+			res.Signal = u.signal(st, &e.Header, e.UserID, events.SignalBid, e.Amount)
 		case events.AuctionSold:
-			res.Signal = signal(st, &e.Header, e.UserID, events.SignalBuy, e.Amount)
+			res.Signal = u.signal(st, &e.Header, e.UserID, events.SignalBuy, e.Amount)
 		}
 	default:
 		return res
@@ -103,6 +107,10 @@ func (u *Updater) applyMetadata(ctx context.Context, st *tables.Livestream, ev *
 		st.Viewers = nil
 	}
 	st.Status = ev.Status
+	if u.Blend != nil {
+		u.refresh(st)
+		return
+	}
 	u.embed(ctx, st)
 }
 
@@ -119,15 +127,7 @@ func (u *Updater) expireViewers(st *tables.Livestream) {
 
 // ContentText is the text of a stream that its content embedding encodes.
 func ContentText(st *tables.Livestream) string {
-	var b strings.Builder
-	b.WriteString(st.Title)
-	b.WriteString(". ")
-	b.WriteString(strings.ReplaceAll(st.Category, "-", " "))
-	if len(st.Tags) > 0 {
-		b.WriteString(". ")
-		b.WriteString(strings.Join(st.Tags, " "))
-	}
-	return b.String()
+	return events.ContentText(st.Title, st.Category, st.Tags)
 }
 
 func (u *Updater) embed(ctx context.Context, st *tables.Livestream) {
@@ -177,7 +177,9 @@ func FeatureEvent(source string, raw []byte, sellerID, category string) (feature
 
 // signal is the user-keyed engagement signal of an event, enriched with the
 // stream.
-func signal(st *tables.Livestream, h *events.Header, userID string, kind events.SignalKind, amount float64) *events.UserSignal {
+// It carries the stream's content vector (not the served blend, so tastes
+// and audiences do not feed each other).
+func (u *Updater) signal(st *tables.Livestream, h *events.Header, userID string, kind events.SignalKind, amount float64) *events.UserSignal {
 	return &events.UserSignal{
 		EventID:      h.EventID,
 		EventTime:    h.EventTime,
@@ -187,6 +189,6 @@ func signal(st *tables.Livestream, h *events.Header, userID string, kind events.
 		SellerID:     st.SellerID,
 		Category:     st.Category,
 		Amount:       amount,
-		Embedding:    st.Embedding,
+		Embedding:    u.matchedContent(st),
 	}
 }

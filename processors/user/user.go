@@ -44,6 +44,10 @@ type Config struct {
 	// (events re-keyed by user_id); nil: none.
 	Features *features.Set
 	Enriched goka.Stream
+	// Audience, if set, is the topic (keyed by livestream_id) to which the
+	// user's taste is sent when they start watching a stream, for the
+	// stream's audience embedding (see audience.go).
+	Audience goka.Stream
 	// CacheSize is how many decoded user states are cached per partition.
 	// Default 10000.
 	CacheSize int
@@ -96,6 +100,9 @@ func New(cfg Config) (*pipeline.Group, error) {
 		goka.Input(cfg.UserSignals, new(codec.Bytes), p.onSignal),
 		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
 		goka.Persist(tables.UserCodec{}),
+	}
+	if cfg.Audience != "" {
+		edges = append(edges, goka.Output(cfg.Audience, tables.JSONCodec[events.AudienceSignal]{}))
 	}
 	if cfg.Features != nil {
 		if cfg.Enriched == "" {
@@ -152,7 +159,11 @@ func (p *processor) onSignal(ctx goka.Context, msg any) {
 	if st == nil {
 		st = &tables.User{UserID: ctx.Key()}
 	}
+	audience := AudienceSignal(st, &sig)
 	Apply(st, &sig, p.cfg.Weights, p.cfg.HalfLife)
+	if audience != nil && p.cfg.Audience != "" {
+		ctx.Emit(p.cfg.Audience, audience.LivestreamID, audience)
+	}
 	p.cache.Set(ctx, st)
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "ok").Inc()
 }

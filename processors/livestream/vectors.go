@@ -1,0 +1,188 @@
+package livestream
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/processors/pipeline"
+	"github.com/livefeed/livefeed/tables"
+	"github.com/lovoo/goka"
+)
+
+// Blend configures asynchronous embedding: content vectors arrive from the
+// embedding worker (processors/embedding) instead of being computed in the
+// callback, and the served vector blends them with the stream's audience.
+//
+// The served vector (tables.Livestream.Embedding) is
+//
+//	normalize((1−w)·content + w·audience)
+//
+// where content is the newest vector from the worker whose text hash equals
+// the hash of the stream's current text, audience the unit direction of the
+// decayed sum of its viewers' tastes, and w = AudienceWeight. Cold start:
+// no audience → content only; no (matching) content → audience only;
+// neither → the previous served vector stays (a title change keeps the old
+// vector until the new one arrives, typically within the worker's batch
+// delay) or, for a new stream, none.
+type Blend struct {
+	// AudienceWeight is w, in [0, 1]. Default 0.3; negative: 0 (content only).
+	AudienceWeight float64
+	// AudienceHalfLife is the half-life of a viewer's weight in the audience
+	// embedding, in event time. Default 30m.
+	AudienceHalfLife time.Duration
+	// Model, if set, is the only model version whose vectors are accepted:
+	// during a model change the previous worker's vectors are ignored.
+	Model string
+}
+
+func (b *Blend) defaults() error {
+	if b.AudienceWeight == 0 {
+		b.AudienceWeight = 0.3
+	}
+	if b.AudienceWeight < 0 {
+		b.AudienceWeight = 0
+	}
+	if b.AudienceWeight > 1 {
+		return fmt.Errorf("livestream: audience weight %v above 1", b.AudienceWeight)
+	}
+	if b.AudienceHalfLife == 0 {
+		b.AudienceHalfLife = 30 * time.Minute
+	}
+	if b.AudienceHalfLife < 0 {
+		return fmt.Errorf("livestream: negative audience half-life")
+	}
+	return nil
+}
+
+// Vector outcomes (ApplyVector), also the metric label.
+const (
+	VectorServed     = "served"      // matches the current text: served now
+	VectorPending    = "pending"     // newer than what the stream has, text not (yet) current
+	VectorStale      = "stale"       // older than the vector the stream has: ignored
+	VectorOtherModel = "other_model" // not Blend.Model: ignored
+	VectorEnded      = "ended"       // the stream ended: ignored (it may be swept already)
+)
+
+// ApplyVector folds a content vector from the embedding worker into the
+// stream's state and returns what became of it. A vector older (by the
+// event time of the metadata it embedded) than the stream's is ignored, so a
+// vector of an old title never replaces a newer one; a newer vector whose
+// text is not the stream's current text is kept but not served (the
+// metadata it belongs to may not be processed yet: goka reads topics
+// independently).
+func (u *Updater) ApplyVector(st *tables.Livestream, v *events.LivestreamVector) string {
+	b := u.Blend
+	if b == nil {
+		return VectorOtherModel
+	}
+	if b.Model != "" && v.Model != b.Model {
+		return VectorOtherModel
+	}
+	if st.Status == events.StatusEnded {
+		return VectorEnded
+	}
+	sameModel := v.Model == st.ContentModel
+	if sameModel && v.EventTime.Before(st.ContentTime) {
+		return VectorStale
+	}
+	st.Content, st.ContentHash, st.ContentModel, st.ContentTime = v.Vector, v.TextHash, v.Model, v.EventTime
+	u.refresh(st)
+	if st.ContentHash == events.TextHash(ContentText(st)) {
+		return VectorServed
+	}
+	return VectorPending
+}
+
+// ApplyAudience folds a viewer's taste into the stream's audience embedding.
+func (u *Updater) ApplyAudience(st *tables.Livestream, s *events.AudienceSignal) {
+	if u.Blend == nil {
+		return
+	}
+	st.Audience.Add(models.Normalized(s.Taste), 1, s.EventTime, u.Blend.AudienceHalfLife)
+	u.refresh(st)
+}
+
+// matchedContent is the stream's content vector if it embeds the current
+// text. In synchronous mode (no worker) it is the embedded vector.
+func (u *Updater) matchedContent(st *tables.Livestream) events.Vector {
+	if u.Blend == nil {
+		return st.Embedding
+	}
+	if len(st.Content) == 0 || st.ContentHash != events.TextHash(ContentText(st)) {
+		return nil
+	}
+	return st.Content
+}
+
+// refresh recomputes the served vector (see Blend).
+func (u *Updater) refresh(st *tables.Livestream) {
+	content := u.matchedContent(st)
+	audience := st.Audience.Unit()
+	if len(content) > 0 && len(audience) != len(content) {
+		audience = nil // tastes of another model's dimension
+	}
+	w := float32(u.Blend.AudienceWeight)
+	switch {
+	case len(content) > 0 && len(audience) > 0 && w > 0:
+		v := make(events.Vector, len(content))
+		for i := range v {
+			v[i] = (1-w)*content[i] + w*audience[i]
+		}
+		st.Embedding = events.Vector(models.Normalize(v))
+	case len(content) > 0:
+		st.Embedding = content
+	case len(audience) > 0:
+		st.Embedding = audience
+	default:
+		return
+	}
+	if len(content) > 0 {
+		st.EmbeddingModel, st.EmbeddedText = st.ContentModel, ContentText(st)
+	}
+}
+
+// onVector handles a record of the vectors topic.
+func (p *processor) onVector(ctx goka.Context, msg any) {
+	var v events.LivestreamVector
+	if !p.decodeOther(ctx, msg, &v, &v.LivestreamID) {
+		return
+	}
+	st := p.state(ctx)
+	outcome := p.updater.ApplyVector(st, &v)
+	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
+	if outcome == VectorServed || outcome == VectorPending {
+		p.cache.Set(ctx, st)
+	}
+}
+
+// onAudience handles a record of the audience-signals topic.
+func (p *processor) onAudience(ctx goka.Context, msg any) {
+	var s events.AudienceSignal
+	if !p.decodeOther(ctx, msg, &s, &s.LivestreamID) {
+		return
+	}
+	st := p.state(ctx)
+	p.updater.ApplyAudience(st, &s)
+	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "ok").Inc()
+	p.cache.Set(ctx, st)
+}
+
+// decodeOther decodes a record of a topic the group itself (or the user
+// group) derives, checking that its key is the stream it names; a bad
+// record is dead-lettered.
+func (p *processor) decodeOther(ctx goka.Context, msg any, v events.Validator, id *string) bool {
+	raw, _ := msg.([]byte)
+	var err error
+	if len(raw) == 0 {
+		err = fmt.Errorf("%w: empty value", events.ErrMalformed)
+	} else if err = events.Decode(raw, v); err == nil && *id != ctx.Key() {
+		err = &events.ValidationError{Field: "key", Reason: fmt.Sprintf("Kafka key %q differs from livestream_id %q", ctx.Key(), *id)}
+	}
+	if err != nil {
+		pipeline.DeadLetter(ctx, p.cfg.Metrics, raw, err)
+		return false
+	}
+	return true
+}

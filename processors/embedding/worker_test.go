@@ -79,7 +79,7 @@ func (c *counting) Calls() [][]string {
 	return append([][]string(nil), c.calls...)
 }
 
-func testEmbedder(t *testing.T) models.Embedder {
+func testEmbedder(t testing.TB) models.Embedder {
 	t.Helper()
 	dir := t.TempDir()
 	if err := testmodel.Write(dir, testmodel.DefaultOptions()); err != nil {

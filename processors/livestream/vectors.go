@@ -63,6 +63,7 @@ const (
 	VectorStale      = "stale"       // older than the vector the stream has: ignored
 	VectorOtherModel = "other_model" // not Blend.Model: ignored
 	VectorEnded      = "ended"       // the stream ended: ignored (it may be swept already)
+	VectorExpired    = "expired"     // an unknown stream older than the retention: ignored
 )
 
 // ApplyVector folds a content vector from the embedding worker into the
@@ -149,6 +150,10 @@ func (p *processor) onVector(ctx goka.Context, msg any) {
 	if !p.decodeOther(ctx, msg, &v, &v.LivestreamID) {
 		return
 	}
+	if p.unknownAndExpired(ctx, v.EventTime) {
+		p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), VectorExpired).Inc()
+		return
+	}
 	st := p.state(ctx)
 	outcome := p.updater.ApplyVector(st, &v)
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
@@ -163,10 +168,33 @@ func (p *processor) onAudience(ctx goka.Context, msg any) {
 	if !p.decodeOther(ctx, msg, &s, &s.LivestreamID) {
 		return
 	}
+	if p.unknownAndExpired(ctx, s.EventTime) {
+		p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), VectorExpired).Inc()
+		return
+	}
 	st := p.state(ctx)
 	p.updater.ApplyAudience(st, &s)
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "ok").Inc()
 	p.cache.Set(ctx, st)
+}
+
+// unknownAndExpired reports that the key has no state and t is older than
+// the partition's watermark minus the retention: a vector or audience
+// signal for a stream that was swept (or would be) must not bring it back as
+// a stub. A vector that merely arrives before its stream's metadata (goka
+// reads topics independently) is recent and is kept.
+func (p *processor) unknownAndExpired(ctx goka.Context, t time.Time) bool {
+	if p.cache.Get(ctx) != nil {
+		return false
+	}
+	marks := p.marks.Of(ctx.Partition())
+	var latest time.Time
+	for _, src := range events.InputTopics() {
+		if m := marks.Of(src); m.After(latest) {
+			latest = m
+		}
+	}
+	return latest.Sub(t) > p.retention
 }
 
 // decodeOther decodes a record of a topic the group itself (or the user

@@ -168,3 +168,20 @@ func TestBadVectorsAndAudienceSignalsAreDeadLettered(t *testing.T) {
 		t.Fatalf("audience dead letter %q", hdrs[pipeline.HeaderReason])
 	}
 }
+
+// A vector for a stream that is gone (swept) and older than the retention
+// does not bring the stream back.
+func TestVectorForSweptStreamIsIgnored(t *testing.T) {
+	h, _ := newAsyncHarness(t, 0)
+	// ls-2 moves the partition's watermark three hours on.
+	h.send(topics.Chat, "ls-2", events.Chat{Header: hdr("c1", "ls-2", 3*time.Hour), UserID: "u", Text: "hi"})
+	h.send(vectorsTopic, "ls-1", vectorFor(meta("e1", 0, events.StatusLive, "x"), vecA, model))
+	if v := h.gkt.TableValue(h.table, "ls-1"); v != nil {
+		t.Fatalf("an expired vector created state %+v", v)
+	}
+	// A recent one (its metadata still to come) is kept.
+	h.send(vectorsTopic, "ls-3", vectorFor(events.Livestream{Header: hdr("e3", "ls-3", 3*time.Hour), Title: "y", Category: "c"}, vecA, model))
+	if st := h.state(t, "ls-3"); len(st.Content) == 0 {
+		t.Fatal("a recent pending vector was dropped")
+	}
+}

@@ -158,6 +158,9 @@ type Explain struct {
 	// K is the results asked for, Fetched the candidates asked of the index.
 	K       int `json:"k"`
 	Fetched int `json:"fetched"`
+	// FetchedPerPartition is the most each partition contributed to a
+	// vector search's candidates (at least k; see index.SearchCandidates).
+	FetchedPerPartition int `json:"fetched_per_partition,omitempty"`
 	// Plan is the partitions' common plan ("mixed" if they differ),
 	// Estimated the planner's estimate of the filtered set.
 	Plan       string             `json:"plan"`
@@ -369,7 +372,7 @@ func (s *Service) recommend(userID string, req knn, excludeSeen bool, start time
 	idxStart := time.Now()
 	if taste := userTaste(u); taste != nil {
 		resp.Strategy = "taste"
-		hits, st = s.index.Search(taste, fetch, req.filter, now)
+		hits, st = s.search(taste, req, now)
 	}
 	if len(hits) == 0 {
 		// Unknown user, no taste yet, or no stream with a comparable vector
@@ -383,6 +386,16 @@ func (s *Service) recommend(userID string, req knn, excludeSeen bool, start time
 	}
 	resp.TookMS = ms(time.Since(start))
 	return resp, nil
+}
+
+// search asks the index for the request's candidates: the top k, or with a
+// ranking k × overfetch, each partition contributing its share
+// (index.SearchCandidates: the top k stay exact).
+func (s *Service) search(vec []float32, req knn, now time.Time) ([]index.Hit, index.Stats) {
+	if fetch := req.rank.fetch(req.k, s.cfg.MaxCandidates); fetch > req.k {
+		return s.index.SearchCandidates(vec, req.k, fetch, req.filter, now)
+	}
+	return s.index.Search(vec, req.k, req.filter, now)
 }
 
 // answer fills resp from the index's hits: re-ranked when the request has a
@@ -416,6 +429,9 @@ func (s *Service) answer(resp *Response, hits []index.Hit, st index.Stats, req k
 	}
 	ex := &Explain{Strategy: resp.Strategy, Filter: req.filter, K: req.k, Fetched: req.rank.fetch(req.k, s.cfg.MaxCandidates),
 		Plan: st.Plan, Estimated: st.Estimated, IndexMS: ms(indexTook), Ranking: rs}
+	if ex.Fetched > req.k && similarity {
+		ex.FetchedPerPartition = s.index.CandidatesPerPartition(req.k, ex.Fetched)
+	}
 	for _, p := range st.Partitions {
 		ex.Partitions = append(ex.Partitions, PartitionExplain{Partition: p.Partition, Plan: p.Plan, Estimated: p.Estimated,
 			Scanned: p.Scanned, Matched: p.Matched, TookMS: ms(p.Took), Far: p.Far})
@@ -523,7 +539,7 @@ func (s *Service) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	now := s.cfg.Clock()
 	kr := knn{k: req.K, filter: f, rank: rank, explain: req.Explain}
 	idxStart := time.Now()
-	hits, st := s.index.Search(vec, rank.fetch(req.K, s.cfg.MaxCandidates), f, now)
+	hits, st := s.search(vec, kr, now)
 	s.answer(resp, hits, st, kr, true, now, time.Since(idxStart))
 	resp.TookMS = ms(time.Since(start))
 	writeJSON(w, http.StatusOK, resp)

@@ -89,3 +89,20 @@ func BenchmarkDotInt8384(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkInt8ThenFloat interleaves the int8 kernel with the float32 one
+// (SSE) and scalar float maths, as a rescored search does: a kernel that
+// left the AVX upper halves dirty would slow every SSE instruction after it.
+func BenchmarkInt8ThenFloat(b *testing.B) {
+	x, y := make([]int8, 384), make([]int8, 384)
+	f, g := make([]float32, 384), make([]float32, 384)
+	for i := range x {
+		x[i], y[i] = int8(i%255-127), int8((i*7)%255-127)
+		f[i], g[i] = float32(i%7), float32(i%5)
+	}
+	s := float32(0.5)
+	for b.Loop() {
+		sink += s * float32(DotInt8(x, y))
+		sink += Dot(f, g)
+	}
+}

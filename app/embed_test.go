@@ -193,3 +193,43 @@ func TestModelChangeReembeds(t *testing.T) {
 	defer stop()
 	r.waitFor(t, "every stream re-embedded by model B", allOf(r, embB.Version()))
 }
+
+// A viewer's taste reaches the stream they join (user group →
+// audience-signals → livestream group): the stream's served vector moves
+// from its content toward its audience.
+func TestAudienceMovesTheServedVector(t *testing.T) {
+	r := startPipeline(t)
+	resetBase()
+	n := 0
+	for _, s := range catalog {
+		r.produce(t, events.TopicLivestreams, s.id, events.Livestream{Header: hdr(&n, s.id, 0), SellerID: s.seller,
+			Title: s.title, Category: s.category, Tags: s.tags, Language: "en", Status: events.StatusLive})
+	}
+	vector := func(id string) []float32 {
+		var lf serving.LivestreamFeatures
+		if r.get(t, "/v1/features/livestream/"+id+"?embedding=true", &lf) != 200 {
+			return nil
+		}
+		return lf.Embedding
+	}
+	r.waitFor(t, "streams embedded", func() bool { return len(vector("ls-watch-1")) > 0 && len(vector("ls-cards-1")) > 0 })
+	content, cards := vector("ls-watch-1"), vector("ls-cards-1")
+
+	// u-cards builds a trading-card taste, then starts watching ls-watch-1.
+	r.produce(t, events.TopicViewing, "ls-cards-1", events.Viewing{Header: hdr(&n, "ls-cards-1", time.Second), Type: events.ViewingJoin, UserID: "u-cards"})
+	r.produce(t, events.TopicChat, "ls-cards-1", events.Chat{Header: hdr(&n, "ls-cards-1", 2*time.Second), UserID: "u-cards", Text: "charizard"})
+	r.waitFor(t, "u-cards' taste", func() bool {
+		var uf serving.UserFeatures
+		return r.get(t, "/v1/features/user/u-cards", &uf) == 200 && uf.Signals["watch"]+uf.Signals["chat"] == 2
+	})
+	r.produce(t, events.TopicViewing, "ls-watch-1", events.Viewing{Header: hdr(&n, "ls-watch-1", 3*time.Second), Type: events.ViewingJoin, UserID: "u-cards"})
+	var served []float32
+	r.waitFor(t, "ls-watch-1's served vector to blend in its audience", func() bool {
+		served = vector("ls-watch-1")
+		return len(served) > 0 && models.Dot(served, content) < 0.999
+	})
+	if models.Dot(served, cards) <= models.Dot(content, cards) {
+		t.Fatalf("the audience (a trading-card fan) did not move ls-watch-1 toward trading cards: %.3f → %.3f",
+			models.Dot(content, cards), models.Dot(served, cards))
+	}
+}

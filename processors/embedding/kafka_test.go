@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -51,7 +53,7 @@ func startCluster(tb testing.TB) *cluster {
 func (c *cluster) runWorker(tb testing.TB, emb models.Embedder, m *Metrics) {
 	tb.Helper()
 	w, err := New(Config{Brokers: c.brokers, Group: "embedding-" + emb.Version(), Input: "livestreams", Output: "vectors",
-		DLQ: "embedding.dlq", Embedder: emb, Metrics: m})
+		DLQ: "embedding.dlq", Embedder: emb, Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -99,6 +99,11 @@ type Config struct {
 	// SweepEvery is how often idle keys (ended streams, entities whose
 	// features all expired) are deleted from the tables. Default 10m.
 	SweepEvery time.Duration
+	// FlushInterval is how long a processor keeps a changed state in its
+	// write-behind cache before writing it to the table (the latency it
+	// adds to features; pipeline.State). Default 25ms; negative: write
+	// every change at once.
+	FlushInterval time.Duration
 	// FeaturesFile is a feature-definition file (YAML); empty: the built-in
 	// default set (features/defaults.yaml).
 	FeaturesFile string
@@ -255,15 +260,16 @@ func buildTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(
 		entities = topologies.EntitiesOf(all)
 	}
 	topo := &topologies.Topology{
-		Names:      topologies.Names{Prefix: cfg.TopicPrefix},
-		Partitions: int32(cfg.Partitions),
-		Features:   all.ForEntity("livestream"),
-		Entities:   entities,
-		Weights:    user.DefaultWeights(),
-		HalfLife:   cfg.TasteHalfLife,
-		SweepEvery: cfg.SweepEvery,
-		Metrics:    pipeline.NewMetrics(nil),
-		Logger:     cfg.Logger,
+		Names:         topologies.Names{Prefix: cfg.TopicPrefix},
+		Partitions:    int32(cfg.Partitions),
+		Features:      all.ForEntity("livestream"),
+		Entities:      entities,
+		Weights:       user.DefaultWeights(),
+		HalfLife:      cfg.TasteHalfLife,
+		SweepEvery:    cfg.SweepEvery,
+		FlushInterval: cfg.FlushInterval,
+		Metrics:       pipeline.NewMetrics(nil),
+		Logger:        cfg.Logger,
 	}
 	release := func() {}
 	topo.Blend = livestream.Blend{AudienceWeight: cfg.AudienceWeight, AudienceHalfLife: cfg.AudienceHalfLife}

@@ -193,7 +193,11 @@ func (r *runner) throughput(ctx context.Context) (*ThroughputResult, error) {
 		}
 		s := sample{at: now}
 		if g := m[lsGroup]; g != nil {
-			s.ls = g.Total
+			// The four input topics only: the group also reads content
+			// vectors and audience signals, which are not backlog events.
+			for _, t := range inputs {
+				s.ls += g.ByTopic[t]
+			}
 			res.Livestream.Outcomes = g.ByOutcome
 			res.Livestream.LateByTopic = map[string]int64{}
 			for t, v := range g.LateByTopic {

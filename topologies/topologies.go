@@ -158,6 +158,10 @@ type Topology struct {
 	// SweepEvery is how often idle keys are swept from the tables (0:
 	// every 10 minutes; negative: never).
 	SweepEvery time.Duration
+	// FlushInterval is how long a changed state may wait in a group's
+	// write-behind cache before it is written to its table (0: 25ms;
+	// negative: every change is written at once, as plain goka).
+	FlushInterval time.Duration
 }
 
 // Topics lists every topic the topology needs. Goka creates only group and
@@ -205,12 +209,13 @@ func (t *Topology) TableTopics() []string {
 func (t *Topology) Groups() ([]*pipeline.Group, error) {
 	var routes []livestream.Route
 	userCfg := user.Config{
-		Group:       t.Names.UserGroup(),
-		UserSignals: t.Names.LivestreamTopics().UserSignals,
-		Weights:     t.Weights,
-		HalfLife:    t.HalfLife,
-		Metrics:     t.Metrics,
-		Logger:      t.Logger,
+		Group:         t.Names.UserGroup(),
+		UserSignals:   t.Names.LivestreamTopics().UserSignals,
+		Weights:       t.Weights,
+		HalfLife:      t.HalfLife,
+		Metrics:       t.Metrics,
+		Logger:        t.Logger,
+		FlushInterval: t.FlushInterval,
 	}
 	if t.Embedder != nil {
 		userCfg.Audience = t.Names.AudienceTopic()
@@ -224,7 +229,7 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		}
 		g, err := entity.New(entity.Config{
 			Group: t.Names.EntityGroup(e.Name), Input: t.Names.EntityTopic(e.Name), Features: e.Features,
-			Metrics: t.Metrics, Logger: t.Logger,
+			Metrics: t.Metrics, Logger: t.Logger, FlushInterval: t.FlushInterval,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("entity %s: %w", e.Name, err)
@@ -232,12 +237,13 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		others = append(others, g)
 	}
 	lsCfg := livestream.Config{
-		Group:    t.Names.LivestreamGroup(),
-		Topics:   t.Names.LivestreamTopics(),
-		Features: t.Features,
-		Routes:   routes,
-		Metrics:  t.Metrics,
-		Logger:   t.Logger,
+		Group:         t.Names.LivestreamGroup(),
+		Topics:        t.Names.LivestreamTopics(),
+		Features:      t.Features,
+		Routes:        routes,
+		Metrics:       t.Metrics,
+		Logger:        t.Logger,
+		FlushInterval: t.FlushInterval,
 	}
 	if t.Embedder != nil {
 		lsCfg.Vectors, lsCfg.Audience, lsCfg.Blend = t.Names.VectorsTopic(), t.Names.AudienceTopic(), t.Blend
@@ -264,7 +270,11 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 	}
 	procs := make([]*goka.Processor, len(groups))
 	for i, g := range groups {
-		p, err := goka.NewProcessor(bc.Brokers, g.Graph, bc.ProcessorOptions(g.Options...)...)
+		opts := g.Options
+		if g.State != nil {
+			opts = append(opts, g.State.ProcessorOptions(bc.ProcessorStateDir(), bc.ProducerBuilder())...)
+		}
+		p, err := goka.NewProcessor(bc.Brokers, g.Graph, bc.ProcessorOptions(opts...)...)
 		if err != nil {
 			return fmt.Errorf("creating processor %s: %w", g.Graph.Group(), err)
 		}
@@ -288,8 +298,15 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 			return nil
 		})
 	}
-	for _, p := range procs {
+	for i, p := range procs {
 		g.Go(func() error {
+			if st := groups[i].State; st != nil {
+				// The flusher outlives the processor: a stopping partition
+				// waits for the commits its flushes release.
+				stop, stopped := make(chan struct{}), make(chan struct{})
+				go func() { defer close(stopped); st.Run(stop) }()
+				defer func() { close(stop); <-stopped }()
+			}
 			if err := p.Run(ctx); err != nil {
 				return fmt.Errorf("processor %s: %w", p.Graph().Group(), err)
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
@@ -27,13 +28,16 @@ type Config struct {
 	// CacheSize is how many decoded states are cached per partition.
 	// Default 10000.
 	CacheSize int
-	Metrics   *pipeline.Metrics
-	Logger    *slog.Logger
+	// FlushInterval bounds how long a changed state waits in the
+	// write-behind cache (pipeline.State); negative writes through.
+	FlushInterval time.Duration
+	Metrics       *pipeline.Metrics
+	Logger        *slog.Logger
 }
 
 type processor struct {
 	cfg   Config
-	cache *pipeline.StateCache[tables.Entity]
+	cache *pipeline.State[tables.Entity]
 	marks pipeline.PartitionMarks
 }
 
@@ -51,16 +55,18 @@ func New(cfg Config) (*pipeline.Group, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &processor{cfg: cfg, cache: pipeline.NewStateCache[tables.Entity](cfg.CacheSize)}
+	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.Entity](goka.GroupTable(cfg.Group), tables.EntityCodec{},
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Logger: cfg.Logger})}
 	return &pipeline.Group{
 		Graph: goka.DefineGroup(cfg.Group,
-			goka.Input(cfg.Input, new(codec.Bytes), p.onEvent),
+			goka.Input(cfg.Input, new(codec.Bytes), p.cache.Input(p.onEvent)),
 			goka.Output(pipeline.DLQ(cfg.Input), new(codec.Bytes)),
 			goka.Persist(tables.EntityCodec{}),
-			goka.Visitor(pipeline.SweepVisitor, p.sweep),
+			goka.Visitor(pipeline.SweepVisitor, p.cache.Visitor(p.sweep)),
 		),
 		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
 		Sweep:   pipeline.SweepVisitor,
+		State:   p.cache,
 	}, nil
 }
 

@@ -63,8 +63,12 @@ type Config struct {
 	// CacheSize is how many decoded stream states are cached per
 	// partition. Default 10000.
 	CacheSize int
-	Metrics   *pipeline.Metrics
-	Logger    *slog.Logger
+	// FlushInterval is how long a changed state may wait in the
+	// write-behind cache before it is written to the table (see
+	// pipeline.State); negative writes through. Default 25ms.
+	FlushInterval time.Duration
+	Metrics       *pipeline.Metrics
+	Logger        *slog.Logger
 }
 
 func (c *Config) defaults() error {
@@ -125,7 +129,7 @@ func Table(g goka.Group) goka.Table { return goka.GroupTable(g) }
 
 type processor struct {
 	cfg     Config
-	cache   *pipeline.StateCache[tables.Livestream]
+	cache   *pipeline.State[tables.Livestream]
 	updater *Updater
 	marks   pipeline.PartitionMarks
 	// retention is the longest window plus its lateness: how long after
@@ -138,7 +142,8 @@ func New(cfg Config) (*pipeline.Group, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	p := &processor{cfg: cfg, cache: pipeline.NewStateCache[tables.Livestream](cfg.CacheSize)}
+	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.Livestream](Table(cfg.Group), tables.LivestreamCodec{},
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Logger: cfg.Logger})}
 	for _, d := range cfg.Features.All() {
 		p.retention = max(p.retention, d.Window.Size+d.Lateness)
 	}
@@ -149,10 +154,10 @@ func New(cfg Config) (*pipeline.Group, error) {
 	}
 	t := cfg.Topics
 	edges := []goka.Edge{
-		goka.Input(t.Livestreams, new(codec.Bytes), p.onLivestream),
-		goka.Input(t.Viewing, new(codec.Bytes), p.onViewing),
-		goka.Input(t.Chat, new(codec.Bytes), p.onChat),
-		goka.Input(t.Auctions, new(codec.Bytes), p.onAuction),
+		goka.Input(t.Livestreams, new(codec.Bytes), p.cache.Input(p.onLivestream)),
+		goka.Input(t.Viewing, new(codec.Bytes), p.cache.Input(p.onViewing)),
+		goka.Input(t.Chat, new(codec.Bytes), p.cache.Input(p.onChat)),
+		goka.Input(t.Auctions, new(codec.Bytes), p.cache.Input(p.onAuction)),
 		goka.Output(t.UserSignals, tables.JSONCodec[events.UserSignal]{}),
 		goka.Persist(tables.LivestreamCodec{}),
 	}
@@ -163,18 +168,19 @@ func New(cfg Config) (*pipeline.Group, error) {
 		edges = append(edges, goka.Output(r.Topic, tables.JSONCodec[events.Enriched]{}))
 	}
 	if cfg.Vectors != "" {
-		edges = append(edges, goka.Input(cfg.Vectors, new(codec.Bytes), p.onVector),
+		edges = append(edges, goka.Input(cfg.Vectors, new(codec.Bytes), p.cache.Input(p.onVectorNow)),
 			goka.Output(pipeline.DLQ(cfg.Vectors), new(codec.Bytes)))
 	}
 	if cfg.Audience != "" {
-		edges = append(edges, goka.Input(cfg.Audience, new(codec.Bytes), p.onAudience),
+		edges = append(edges, goka.Input(cfg.Audience, new(codec.Bytes), p.cache.Input(p.onAudience)),
 			goka.Output(pipeline.DLQ(cfg.Audience), new(codec.Bytes)))
 	}
-	edges = append(edges, goka.Visitor(pipeline.SweepVisitor, p.sweep))
+	edges = append(edges, goka.Visitor(pipeline.SweepVisitor, p.cache.Visitor(p.sweep)))
 	return &pipeline.Group{
 		Graph:   goka.DefineGroup(cfg.Group, edges...),
 		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
 		Sweep:   pipeline.SweepVisitor,
+		State:   p.cache,
 	}, nil
 }
 
@@ -271,10 +277,21 @@ func (p *processor) state(ctx goka.Context) *tables.Livestream {
 	return &tables.Livestream{LivestreamID: ctx.Key()}
 }
 
+// onVectorNow applies a content vector and writes the stream without
+// waiting for the flush interval: a new vector is what makes a stream
+// searchable.
+func (p *processor) onVectorNow(ctx goka.Context, msg any) {
+	p.onVector(ctx, msg)
+	p.cache.FlushNow(ctx)
+}
+
 func (p *processor) onLivestream(ctx goka.Context, msg any) {
 	var ev events.Livestream
 	if p.decode(ctx, msg, &ev, &ev.Header) {
 		p.handle(ctx, msg, &ev, &ev.Header)
+		// Metadata is rare and what makes a stream servable (live, its
+		// category): write it without waiting for the flush interval.
+		p.cache.FlushNow(ctx)
 	}
 }
 

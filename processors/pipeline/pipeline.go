@@ -115,6 +115,15 @@ type Group struct {
 	// Sweep, if set, is the name of the group's visitor that deletes idle
 	// keys; the runner visits every key with it now and then.
 	Sweep string
+	// State, if set, is the group's write-behind table state: the runner
+	// adds its processor options and runs its flusher beside the processor.
+	State StateRunner
+}
+
+// StateRunner is what a runner needs of a group's State.
+type StateRunner interface {
+	ProcessorOptions(stateDir string, pb goka.ProducerBuilder) []goka.ProcessorOption
+	Run(stop <-chan struct{})
 }
 
 // SweepVisitor is the visitor name of idle-key sweeps.

@@ -51,8 +51,11 @@ type Config struct {
 	// CacheSize is how many decoded user states are cached per partition.
 	// Default 10000.
 	CacheSize int
-	Metrics   *pipeline.Metrics
-	Logger    *slog.Logger
+	// FlushInterval bounds how long a changed state waits in the
+	// write-behind cache (pipeline.State); negative writes through.
+	FlushInterval time.Duration
+	Metrics       *pipeline.Metrics
+	Logger        *slog.Logger
 }
 
 func (c *Config) defaults() error {
@@ -87,7 +90,7 @@ func (c *Config) defaults() error {
 
 type processor struct {
 	cfg   Config
-	cache *pipeline.StateCache[tables.User]
+	cache *pipeline.State[tables.User]
 }
 
 // New builds the group.
@@ -95,9 +98,10 @@ func New(cfg Config) (*pipeline.Group, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	p := &processor{cfg: cfg, cache: pipeline.NewStateCache[tables.User](cfg.CacheSize)}
+	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.User](goka.GroupTable(cfg.Group), tables.UserCodec{},
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Logger: cfg.Logger})}
 	edges := []goka.Edge{
-		goka.Input(cfg.UserSignals, new(codec.Bytes), p.onSignal),
+		goka.Input(cfg.UserSignals, new(codec.Bytes), p.cache.Input(p.onSignal)),
 		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
 		goka.Persist(tables.UserCodec{}),
 	}
@@ -109,12 +113,13 @@ func New(cfg Config) (*pipeline.Group, error) {
 			return nil, errors.New("user: features need the enriched-events topic")
 		}
 		edges = append(edges,
-			goka.Input(cfg.Enriched, new(codec.Bytes), p.onEnriched),
+			goka.Input(cfg.Enriched, new(codec.Bytes), p.cache.Input(p.onEnriched)),
 			goka.Output(pipeline.DLQ(cfg.Enriched), new(codec.Bytes)))
 	}
 	return &pipeline.Group{
 		Graph:   goka.DefineGroup(cfg.Group, edges...),
 		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
+		State:   p.cache,
 	}, nil
 }
 

@@ -1,0 +1,513 @@
+package pipeline
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/syndtr/goleveldb/leveldb"
+)
+
+// State is a group's table state with a write-behind record cache in front
+// of goka's storage and changelog — our answer to the per-record state write
+// that bounds a goka group (Kafka Streams puts a record cache in front of its
+// stores for the same reason).
+//
+// Callbacks read and change decoded values in memory. A changed key is
+// marked dirty instead of being encoded, written to goleveldb and produced
+// to the changelog on every event; every FlushInterval (and when MaxDirty
+// keys are dirty, or when a callback asks for FlushNow) the dirty keys of a
+// partition are encoded once each, written to local storage and produced to
+// the table topic. A hot stream with hundreds of events between flushes
+// costs one write instead of hundreds.
+//
+// Recovery is unchanged and nothing acknowledged is lost: every input
+// message's offset commit is deferred (goka's Context.DeferCommit) until the
+// changelog records of the flush that follows it are acknowledged, and
+// commits are released in offset order per partition (Kafka commits an
+// offset as "everything before it is done"). A crash replays exactly the
+// events whose state had not reached the changelog — the at-least-once
+// contract goka gives with a write per event. The price is data latency:
+// a value reaches the table (and serving's views) up to FlushInterval later.
+//
+// Wire it in three places: wrap every input callback with Input and every
+// visitor with Visitor; add ProcessorOptions (with the deployment's storage
+// and producer builders) to the processor's options; run Run beside the
+// processor and stop it only after the processor returned (a partition
+// that stops waits for its deferred commits, which the flusher releases).
+//
+// Each partition's values are touched by its own callback goroutine and the
+// flusher, under the partition's mutex.
+type State[T any] struct {
+	table goka.Table
+	codec goka.Codec
+	opts  StateOptions
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	parts    map[int32]*partState[T]
+	stores   map[int32]*tableStorage
+	producer goka.Producer
+	wired    atomic.Bool // ProcessorOptions were taken
+}
+
+// StateOptions tune a State. Zero values take the defaults.
+type StateOptions struct {
+	// CacheSize is how many decoded values are kept per partition (LRU;
+	// dirty values are kept until flushed whatever the size). Default 10000.
+	CacheSize int
+	// FlushInterval is how long a changed value may wait before it is
+	// written. Default 25ms. Negative: write through on every change (one
+	// storage write and changelog record per event, as plain goka).
+	FlushInterval time.Duration
+	// MaxDirty flushes a partition when this many keys wait. Default 20000.
+	MaxDirty int
+	Logger   *slog.Logger
+}
+
+// NewState builds the state of the group table with the table's codec.
+func NewState[T any](table goka.Table, codec goka.Codec, opts StateOptions) *State[T] {
+	if opts.CacheSize == 0 {
+		opts.CacheSize = 10000
+	}
+	if opts.FlushInterval == 0 {
+		opts.FlushInterval = 25 * time.Millisecond
+	}
+	if opts.MaxDirty == 0 {
+		opts.MaxDirty = 20000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &State[T]{table: table, codec: codec, opts: opts, log: opts.Logger,
+		parts: map[int32]*partState[T]{}, stores: map[int32]*tableStorage{}}
+}
+
+// writeThrough: every change goes to goka's SetValue at once — when
+// configured so, or when the processor was not built with ProcessorOptions
+// (nothing could flush: e.g. goka's tester).
+func (s *State[T]) writeThrough() bool { return s.opts.FlushInterval < 0 || !s.wired.Load() }
+
+// partState is one partition's cache, dirty keys and deferred commits.
+type partState[T any] struct {
+	mu        sync.Mutex // held by callbacks and the flusher
+	cache     *lru[T]
+	dirty     map[string]*T
+	pending   []func(error) // commits of messages since the last flush
+	lastFlush time.Time
+	flushNow  bool
+
+	// in-flight flushes, oldest first; guarded by genMu (acks arrive on the
+	// producer's goroutine).
+	genMu  sync.Mutex
+	gens   []*generation
+	offset int64 // newest changelog offset written to local storage
+}
+
+// generation is one flush: the commits it releases once its records are
+// acknowledged.
+type generation struct {
+	commits     []func(error)
+	outstanding int
+	offset      int64 // newest changelog offset acknowledged
+	err         error
+}
+
+func (s *State[T]) part(p int32) *partState[T] {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.parts[p]
+	if ps == nil {
+		ps = &partState[T]{cache: newLRU[T](s.opts.CacheSize), dirty: map[string]*T{}, lastFlush: time.Now()}
+		s.parts[p] = ps
+	}
+	return ps
+}
+
+// Input wraps an input callback: the message's commit is deferred until its
+// state is in the changelog, and the callback runs under its partition's
+// lock.
+func (s *State[T]) Input(cb goka.ProcessCallback) goka.ProcessCallback {
+	return func(ctx goka.Context, msg any) {
+		if s.writeThrough() {
+			cb(ctx, msg)
+			return
+		}
+		ps := s.part(ctx.Partition())
+		commit := ctx.DeferCommit()
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		ps.pending = append(ps.pending, commit)
+		cb(ctx, msg)
+		if ps.flushNow || len(ps.dirty) >= s.opts.MaxDirty || time.Since(ps.lastFlush) >= s.opts.FlushInterval {
+			s.flush(ctx.Partition(), ps)
+		}
+	}
+}
+
+// Visitor wraps a visitor callback so that it runs under its partition's
+// lock (visits commit nothing).
+func (s *State[T]) Visitor(cb goka.ProcessCallback) goka.ProcessCallback {
+	return func(ctx goka.Context, meta any) {
+		if s.writeThrough() {
+			cb(ctx, meta)
+			return
+		}
+		ps := s.part(ctx.Partition())
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		cb(ctx, meta)
+	}
+}
+
+// Get returns the key's value: dirty or cached, else decoded from the table,
+// else nil. Call it from a wrapped callback.
+func (s *State[T]) Get(ctx goka.Context) *T {
+	ps := s.part(ctx.Partition())
+	if v, ok := ps.dirty[ctx.Key()]; ok {
+		return v
+	}
+	if v, ok := ps.cache.get(ctx.Key()); ok {
+		return v
+	}
+	v, _ := ctx.Value().(*T)
+	if v != nil {
+		ps.cache.put(ctx.Key(), v)
+	}
+	return v
+}
+
+// Set records the key's new value; it is written with the partition's next
+// flush. Call it from a wrapped callback.
+func (s *State[T]) Set(ctx goka.Context, v *T) {
+	ps := s.part(ctx.Partition())
+	if s.writeThrough() {
+		ctx.SetValue(v)
+	} else {
+		ps.dirty[ctx.Key()] = v
+	}
+	ps.cache.put(ctx.Key(), v)
+}
+
+// FlushNow asks for the partition to be flushed when the current callback
+// returns (for changes whose latency matters more than their cost, e.g. a
+// stream going live).
+func (s *State[T]) FlushNow(ctx goka.Context) {
+	if !s.writeThrough() {
+		s.part(ctx.Partition()).flushNow = true
+	}
+}
+
+// Delete removes the key from the table (a tombstone in the changelog, now)
+// and from the cache; a pending write of it is dropped.
+func (s *State[T]) Delete(ctx goka.Context) {
+	ps := s.part(ctx.Partition())
+	delete(ps.dirty, ctx.Key())
+	ps.cache.remove(ctx.Key())
+	ctx.Delete()
+}
+
+// Reset drops the cached values; goka calls it on every new assignment
+// (wire it into goka.WithRebalanceCallback). The previous session's
+// partitions have stopped by then, which waited for their flushes.
+func (s *State[T]) Reset(goka.Assignment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, ps := range s.parts {
+		ps.mu.Lock()
+		if len(ps.dirty) > 0 || len(ps.pending) > 0 {
+			// Not expected: a stopped partition waited for its flush.
+			s.log.Warn("state: unflushed changes at rebalance; their events will be replayed",
+				"table", s.table, "partition", p, "dirty", len(ps.dirty))
+			ps.mu.Unlock()
+			continue
+		}
+		ps.cache = newLRU[T](s.opts.CacheSize)
+		ps.mu.Unlock()
+	}
+}
+
+// Len is the number of cached keys.
+func (s *State[T]) Len() int {
+	s.mu.Lock()
+	parts := make([]*partState[T], 0, len(s.parts))
+	for _, ps := range s.parts {
+		parts = append(parts, ps)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, ps := range parts {
+		n += ps.cache.len()
+	}
+	return n
+}
+
+// ProcessorOptions make goka's storage of the table (goleveldb under dir,
+// laid out as goka's storage.DefaultBuilder lays it out) reachable to the
+// flusher, which writes each flush as one batch, and capture the producer
+// the processor builds with pb; append them after the deployment's options.
+func (s *State[T]) ProcessorOptions(dir string, pb goka.ProducerBuilder) []goka.ProcessorOption {
+	if s.opts.FlushInterval < 0 {
+		return nil
+	}
+	s.wired.Store(true)
+	fallback := storage.DefaultBuilder(dir)
+	return []goka.ProcessorOption{
+		goka.WithStorageBuilder(func(topic string, partition int32) (storage.Storage, error) {
+			if topic != string(s.table) {
+				return fallback(topic, partition)
+			}
+			db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), nil)
+			if err != nil {
+				return nil, fmt.Errorf("opening leveldb of %s/%d: %w", topic, partition, err)
+			}
+			st, err := storage.New(db)
+			if err != nil {
+				return nil, err
+			}
+			ts := &tableStorage{Storage: st, db: db}
+			ts.release = s.trackStorage(partition, ts)
+			return ts, nil
+		}),
+		goka.WithProducerBuilder(func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
+			p, err := pb(brokers, clientID, hasher)
+			if err == nil {
+				s.mu.Lock()
+				s.producer = p
+				s.mu.Unlock()
+			}
+			return p, err
+		}),
+	}
+}
+
+func (s *State[T]) trackStorage(partition int32, st *tableStorage) func() {
+	s.mu.Lock()
+	s.stores[partition] = st
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		if s.stores[partition] == st {
+			delete(s.stores, partition)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// tableStorage is goka's goleveldb storage of one table partition, with
+// the database at hand for batched writes; it forgets itself when goka
+// closes it.
+type tableStorage struct {
+	storage.Storage
+	db      *leveldb.DB
+	release func()
+}
+
+func (t *tableStorage) Close() error {
+	t.release()
+	return t.Storage.Close()
+}
+
+// Run flushes partitions whose callbacks have gone quiet, every half
+// FlushInterval, until stop is closed. Close stop only after the processor
+// returned.
+func (s *State[T]) Run(stop <-chan struct{}) {
+	if s.writeThrough() {
+		return
+	}
+	t := time.NewTicker(max(s.opts.FlushInterval/2, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			parts := make(map[int32]*partState[T], len(s.parts))
+			for p, ps := range s.parts {
+				parts[p] = ps
+			}
+			s.mu.Unlock()
+			for p, ps := range parts {
+				ps.mu.Lock()
+				if (len(ps.dirty) > 0 || len(ps.pending) > 0) && time.Since(ps.lastFlush) >= s.opts.FlushInterval {
+					s.flush(p, ps)
+				}
+				ps.mu.Unlock()
+			}
+		}
+	}
+}
+
+// errNoStorage means a flush found no open storage for its partition.
+var errNoStorage = errors.New("state: no open storage for the partition")
+
+// flush writes the partition's dirty values to local storage and the
+// changelog, and queues the pending commits behind those writes. ps.mu is
+// held.
+func (s *State[T]) flush(partition int32, ps *partState[T]) {
+	ps.lastFlush, ps.flushNow = time.Now(), false
+	if len(ps.dirty) == 0 && len(ps.pending) == 0 {
+		return
+	}
+	gen := &generation{commits: ps.pending, outstanding: len(ps.dirty)}
+	ps.pending = nil
+	dirty := ps.dirty
+	ps.dirty = make(map[string]*T, len(dirty))
+
+	s.mu.Lock()
+	st, producer := s.stores[partition], s.producer
+	s.mu.Unlock()
+	if len(dirty) > 0 && (st == nil || producer == nil) {
+		gen.err, gen.outstanding = fmt.Errorf("flushing table %s partition %d: %w", s.table, partition, errNoStorage), 0
+	}
+
+	ps.genMu.Lock()
+	ps.gens = append(ps.gens, gen)
+	ps.genMu.Unlock()
+	if gen.err != nil || gen.outstanding == 0 {
+		s.release(ps)
+		return
+	}
+	s.write(partition, ps, gen, st, producer, dirty)
+}
+
+// write encodes the dirty values, stores them locally in one batch and
+// produces them to the changelog; the generation completes when every
+// record is acknowledged.
+func (s *State[T]) write(partition int32, ps *partState[T], gen *generation, st *tableStorage, producer goka.Producer, dirty map[string]*T) {
+	keys := make([]string, 0, len(dirty))
+	encoded := make([][]byte, 0, len(dirty))
+	var batch leveldb.Batch
+	for key, v := range dirty {
+		enc, err := s.codec.Encode(v)
+		if err != nil {
+			s.failed(ps, gen, fmt.Errorf("encoding %s/%d key %q: %w", s.table, partition, key, err))
+			return
+		}
+		batch.Put([]byte(key), enc)
+		keys, encoded = append(keys, key), append(encoded, enc)
+	}
+	if err := st.db.Write(&batch, nil); err != nil {
+		s.failed(ps, gen, fmt.Errorf("writing %s/%d: %w", s.table, partition, err))
+		return
+	}
+	for i, key := range keys {
+		producer.EmitWithHeaders(string(s.table), key, encoded[i], nil).ThenWithMessage(func(msg *sarama.ProducerMessage, err error) {
+			s.acked(ps, gen, st, msg, err)
+		})
+	}
+}
+
+// failed fails a generation that wrote nothing.
+func (s *State[T]) failed(ps *partState[T], gen *generation, err error) {
+	ps.genMu.Lock()
+	gen.err, gen.outstanding = err, 0
+	ps.genMu.Unlock()
+	s.release(ps)
+}
+
+// acked records one acknowledged (or failed) record of a generation.
+// The local storage's changelog offset (where recovery resumes) is stored
+// once per generation, when its last record is acknowledged.
+func (s *State[T]) acked(ps *partState[T], gen *generation, st *tableStorage, msg *sarama.ProducerMessage, err error) {
+	ps.genMu.Lock()
+	if err != nil && gen.err == nil {
+		gen.err = err
+	}
+	if msg != nil && msg.Offset > gen.offset {
+		gen.offset = msg.Offset
+	}
+	gen.outstanding--
+	if gen.outstanding == 0 && gen.err == nil && gen.offset > ps.offset {
+		ps.offset = gen.offset
+		if err := st.SetOffset(gen.offset); err != nil {
+			gen.err = fmt.Errorf("storing the changelog offset of %s: %w", s.table, err)
+		}
+	}
+	ps.genMu.Unlock()
+	s.release(ps)
+}
+
+// release commits, in order, the messages of every leading generation whose
+// records are all acknowledged. A failed write fails its messages' commits,
+// which stops the processor (as a failed goka table write does).
+func (s *State[T]) release(ps *partState[T]) {
+	ps.genMu.Lock()
+	var done []*generation
+	for len(ps.gens) > 0 && ps.gens[0].outstanding <= 0 {
+		done = append(done, ps.gens[0])
+		ps.gens = ps.gens[1:]
+	}
+	ps.genMu.Unlock()
+	for _, g := range done {
+		if g.err != nil {
+			s.log.Error("state: table write failed; the processor stops and replays from its last commit",
+				"table", s.table, "err", g.err)
+		}
+		for _, commit := range g.commits {
+			commit(g.err)
+		}
+	}
+}
+
+// lru is a bounded least-recently-used map; one per partition, used under
+// the partition's lock.
+type lru[T any] struct {
+	cap   int
+	order *list.List
+	items map[string]*list.Element
+}
+
+type entry[T any] struct {
+	key string
+	val *T
+}
+
+func newLRU[T any](capacity int) *lru[T] {
+	return &lru[T]{cap: capacity, order: list.New(), items: map[string]*list.Element{}}
+}
+
+func (l *lru[T]) get(k string) (*T, bool) {
+	e, ok := l.items[k]
+	if !ok {
+		return nil, false
+	}
+	l.order.MoveToFront(e)
+	return e.Value.(*entry[T]).val, true
+}
+
+func (l *lru[T]) put(k string, v *T) {
+	if l.cap <= 0 {
+		return
+	}
+	if e, ok := l.items[k]; ok {
+		e.Value.(*entry[T]).val = v
+		l.order.MoveToFront(e)
+		return
+	}
+	l.items[k] = l.order.PushFront(&entry[T]{key: k, val: v})
+	for l.order.Len() > l.cap {
+		last := l.order.Back()
+		l.order.Remove(last)
+		delete(l.items, last.Value.(*entry[T]).key)
+	}
+}
+
+func (l *lru[T]) remove(k string) {
+	if e, ok := l.items[k]; ok {
+		l.order.Remove(e)
+		delete(l.items, k)
+	}
+}
+
+func (l *lru[T]) len() int { return l.order.Len() }

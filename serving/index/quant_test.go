@@ -117,3 +117,24 @@ func TestQuantizedUpdatesInPlace(t *testing.T) {
 		t.Fatalf("moved item not among the 2 nearest of its new vector: %v", hits)
 	}
 }
+
+// BenchmarkExactScan: the exact plan over 40k streams × 384 in one
+// partition, float32 vs int8 codes (+ rescoring), k=10.
+func BenchmarkExactScan(b *testing.B) {
+	items := randomItems(40000, 384, 9)
+	q := items[3].Vector
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{
+		{"float32", Options{ExactThreshold: 1 << 30, M: 4, EfConstruction: 8}},
+		{"int8", Options{ExactThreshold: 1 << 30, M: 4, EfConstruction: 8, Quantize: true}},
+	} {
+		ix := build(b, items, 1, mode.opts)
+		b.Run(mode.name, func(b *testing.B) {
+			for b.Loop() {
+				ix.Search(q, 10, &Filter{}, now)
+			}
+		})
+	}
+}

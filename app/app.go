@@ -101,7 +101,7 @@ type Config struct {
 	SweepEvery time.Duration
 	// FlushInterval is how long a processor keeps a changed state in its
 	// write-behind cache before writing it to the table (the latency it
-	// adds to features; pipeline.State). Default 25ms; negative: write
+	// adds to features; pipeline.State). Default 100ms; negative: write
 	// every change at once.
 	FlushInterval time.Duration
 	// FeaturesFile is a feature-definition file (YAML); empty: the built-in

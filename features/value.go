@@ -193,6 +193,9 @@ func ParseJSONEvent(source string, line []byte) (MapEvent, error) {
 	if err != nil {
 		return MapEvent{}, fmt.Errorf("%s event: event_time %q: want an RFC 3339 timestamp", source, ts)
 	}
+	// The time as the decoded event's field reads it (RFC 3339 with
+	// nanoseconds, the offset kept), whatever the producer's formatting.
+	m["event_time"] = at.Format(time.RFC3339Nano)
 	return MapEvent{Src: source, At: at, Fields: m}, nil
 }
 

@@ -90,7 +90,7 @@ func (en *Engine) Apply(ctx context.Context, r Record) {
 		st = &tables.Livestream{LivestreamID: r.Key}
 		en.streams[r.Key] = st
 	}
-	res := en.updater.Apply(ctx, st, ev, r.Value)
+	res := en.updater.Apply(ctx, st, ev)
 	if res.Late {
 		en.Late++
 	}

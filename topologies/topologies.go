@@ -159,7 +159,7 @@ type Topology struct {
 	// every 10 minutes; negative: never).
 	SweepEvery time.Duration
 	// FlushInterval is how long a changed state may wait in a group's
-	// write-behind cache before it is written to its table (0: 25ms;
+	// write-behind cache before it is written to its table (0: 100ms;
 	// negative: every change is written at once, as plain goka).
 	FlushInterval time.Duration
 }

@@ -65,7 +65,7 @@ type Config struct {
 	CacheSize int
 	// FlushInterval is how long a changed state may wait in the
 	// write-behind cache before it is written to the table (see
-	// pipeline.State); negative writes through. Default 25ms.
+	// pipeline.State); negative writes through. Default 100ms.
 	FlushInterval time.Duration
 	Metrics       *pipeline.Metrics
 	Logger        *slog.Logger
@@ -320,8 +320,7 @@ func (p *processor) onAuction(ctx goka.Context, msg any) {
 // the state and routes the event to the other entities.
 func (p *processor) handle(ctx goka.Context, msg any, ev any, h *events.Header) {
 	st := p.state(ctx)
-	raw, _ := msg.([]byte)
-	res := p.updater.Apply(ctx.Context(), st, ev, raw)
+	res := p.updater.Apply(ctx.Context(), st, ev)
 	p.marks.Of(ctx.Partition()).Observe(res.Source, h.EventTime)
 	outcome := "ok"
 	if res.Late {

@@ -40,16 +40,18 @@ type Result struct {
 }
 
 // Apply folds one decoded, valid input event (*events.Livestream, *Viewing,
-// *Chat or *Auction) into the stream's state; raw is its JSON, which the
-// feature definitions read (with the stream's seller_id and category added).
-func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any, raw []byte) Result {
+// *Chat or *Auction) into the stream's state. Feature definitions read the
+// decoded event's fields (typedEvent), with the stream's seller_id and
+// category added.
+func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any) Result {
 	var res Result
+	var h *events.Header
 	switch e := ev.(type) {
 	case *events.Livestream:
-		res.Source = events.TopicLivestreams
+		res.Source, h = events.TopicLivestreams, &e.Header
 		u.applyMetadata(ctx, st, e)
 	case *events.Viewing:
-		res.Source = events.TopicViewing
+		res.Source, h = events.TopicViewing, &e.Header
 		switch e.Type {
 		case events.ViewingJoin, events.ViewingHeartbeat:
 			if st.Status != events.StatusEnded {
@@ -67,10 +69,10 @@ func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any, raw 
 			}
 		}
 	case *events.Chat:
-		res.Source = events.TopicChat
+		res.Source, h = events.TopicChat, &e.Header
 		res.Signal = u.signal(st, &e.Header, e.UserID, events.SignalChat, 0)
 	case *events.Auction:
-		res.Source = events.TopicAuctions
+		res.Source, h = events.TopicAuctions, &e.Header
 		switch e.Type {
 		case events.AuctionBid:
 			res.Signal = u.signal(st, &e.Header, e.UserID, events.SignalBid, e.Amount)
@@ -81,8 +83,8 @@ func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any, raw 
 		return res
 	}
 	st.Events++
-	fev, err := FeatureEvent(res.Source, raw, st.SellerID, st.Category)
-	if err == nil && u.Features.ApplyEvent(&st.Features, fev).Dropped() {
+	fev := &typedEvent{source: res.Source, header: h, ev: ev, sellerID: st.SellerID, category: st.Category}
+	if u.Features.ApplyEvent(&st.Features, fev).Dropped() {
 		st.LateDropped++
 		res.Late = true
 	}

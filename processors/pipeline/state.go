@@ -24,7 +24,7 @@ import (
 //
 // Callbacks read and change decoded values in memory. A changed key is
 // marked dirty instead of being encoded, written to goleveldb and produced
-// to the changelog on every event; every FlushInterval (and when MaxDirty
+// to the changelog on every event; every FlushInterval (100ms by default; and when MaxDirty
 // keys are dirty, or when a callback asks for FlushNow) the dirty keys of a
 // partition are encoded once each, written to local storage and produced to
 // the table topic. A hot stream with hundreds of events between flushes
@@ -66,7 +66,7 @@ type StateOptions struct {
 	// dirty values are kept until flushed whatever the size). Default 10000.
 	CacheSize int
 	// FlushInterval is how long a changed value may wait before it is
-	// written. Default 25ms. Negative: write through on every change (one
+	// written. Default 100ms. Negative: write through on every change (one
 	// storage write and changelog record per event, as plain goka).
 	FlushInterval time.Duration
 	// MaxDirty flushes a partition when this many keys wait. Default 20000.
@@ -80,7 +80,7 @@ func NewState[T any](table goka.Table, codec goka.Codec, opts StateOptions) *Sta
 		opts.CacheSize = 10000
 	}
 	if opts.FlushInterval == 0 {
-		opts.FlushInterval = 25 * time.Millisecond
+		opts.FlushInterval = 100 * time.Millisecond
 	}
 	if opts.MaxDirty == 0 {
 		opts.MaxDirty = 20000

@@ -1,0 +1,70 @@
+package livestream
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/simulate"
+)
+
+// The decoded event's fields equal the fields of its JSON as the other
+// entities (and offline replays of re-keyed events) read them, for every
+// field of every source's schema, on simulated traffic including
+// deliberately odd events.
+func TestTypedEventReadsAsItsJSON(t *testing.T) {
+	g, err := simulate.New(simulate.Config{Seed: 7, BadFraction: 0.02})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	const sellerID, category = "seller-of-stream", "category-of-stream"
+	checked := map[string]int{}
+	for i := range 20000 {
+		r := g.Next(now.Add(time.Duration(i) * 10 * time.Millisecond))
+		var ev events.Validator
+		var h *events.Header
+		switch r.Topic {
+		case events.TopicLivestreams:
+			e := &events.Livestream{}
+			ev, h = e, &e.Header
+		case events.TopicViewing:
+			e := &events.Viewing{}
+			ev, h = e, &e.Header
+		case events.TopicChat:
+			e := &events.Chat{}
+			ev, h = e, &e.Header
+		case events.TopicAuctions:
+			e := &events.Auction{}
+			ev, h = e, &e.Header
+		default:
+			continue
+		}
+		if events.Decode(r.Value, ev) != nil {
+			continue // dead-lettered, never read by features
+		}
+		want, err := FeatureEvent(r.Topic, r.Value, sellerID, category)
+		if err != nil {
+			t.Fatalf("%s: %v", r.Value, err)
+		}
+		got := &typedEvent{source: r.Topic, header: h, ev: ev, sellerID: sellerID, category: category}
+		if !got.Time().Equal(want.Time()) || got.Source() != want.Source() {
+			t.Fatalf("%s: time/source %v %s, JSON %v %s", r.Value, got.Time(), got.Source(), want.Time(), want.Source())
+		}
+		for field := range features.Schema(r.Topic) {
+			gv, gok := got.Field(field)
+			wv, wok := want.Field(field)
+			if gok != wok || !reflect.DeepEqual(gv, wv) {
+				t.Fatalf("%s field %s: typed %v (%v), JSON %v (%v)", r.Value, field, gv, gok, wv, wok)
+			}
+			checked[r.Topic]++
+		}
+	}
+	for _, src := range events.InputTopics() {
+		if checked[src] == 0 {
+			t.Errorf("no %s event checked", src)
+		}
+	}
+}

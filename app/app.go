@@ -244,6 +244,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Topology, a.Features, a.Embedder = topo, topo.Features, topo.Embedder
 	a.Topology.Metrics = pipeline.NewMetrics(a.Registry)
 	a.Topology.Embedding.Metrics = embedding.NewMetrics(a.Registry)
+	a.Topology.VectorMetrics = livestream.NewVectorMetrics(a.Registry)
 	return a, nil
 }
 

@@ -150,6 +150,9 @@ type Topology struct {
 	NoEmbeddingWorker bool
 	// Blend weighs content and audience in the served stream vector.
 	Blend livestream.Blend
+	// VectorMetrics count the livestream group's vector and audience
+	// outcomes (nil: unregistered).
+	VectorMetrics *livestream.VectorMetrics
 	// Weights and HalfLife of the user taste (see processors/user).
 	Weights  user.Weights
 	HalfLife time.Duration
@@ -248,6 +251,7 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 	if t.Embedder != nil {
 		lsCfg.Vectors, lsCfg.Audience, lsCfg.Blend = t.Names.VectorsTopic(), t.Names.AudienceTopic(), t.Blend
 		lsCfg.Blend.Model = t.Embedder.Version()
+		lsCfg.VectorMetrics = t.VectorMetrics
 	}
 	ls, err := livestream.New(lsCfg)
 	if err != nil {

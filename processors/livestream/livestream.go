@@ -60,6 +60,9 @@ type Config struct {
 	Vectors  goka.Stream
 	Audience goka.Stream
 	Blend    Blend
+	// VectorMetrics count vector and audience outcomes (default:
+	// unregistered).
+	VectorMetrics *VectorMetrics
 	// CacheSize is how many decoded stream states are cached per
 	// partition. Default 10000.
 	CacheSize int
@@ -88,6 +91,9 @@ func (c *Config) defaults() error {
 	}
 	if err := c.Blend.defaults(); err != nil {
 		return err
+	}
+	if c.VectorMetrics == nil {
+		c.VectorMetrics = NewVectorMetrics(nil)
 	}
 	if c.ViewerTimeout == 0 {
 		c.ViewerTimeout = 2 * time.Minute

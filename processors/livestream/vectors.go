@@ -9,6 +9,7 @@ import (
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/lovoo/goka"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Blend configures asynchronous embedding: content vectors arrive from the
@@ -54,6 +55,33 @@ func (b *Blend) defaults() error {
 		return fmt.Errorf("livestream: negative audience half-life")
 	}
 	return nil
+}
+
+// VectorMetrics count what the group does with vectors and audience
+// signals (apart from livefeed_processor_events_total, which counts input
+// events; bad records are dead-lettered and counted there as usual).
+type VectorMetrics struct {
+	Vectors  *prometheus.CounterVec // outcome (served, pending, stale, …)
+	Audience *prometheus.CounterVec // outcome (ok, expired)
+}
+
+// NewVectorMetrics creates the metrics and registers them with reg (if not
+// nil).
+func NewVectorMetrics(reg prometheus.Registerer) *VectorMetrics {
+	m := &VectorMetrics{
+		Vectors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_livestream_vectors_total",
+			Help: "Content vectors from the embedding worker handled by the livestream group, by outcome.",
+		}, []string{"outcome"}),
+		Audience: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_livestream_audience_signals_total",
+			Help: "Viewers' tastes folded into streams' audience embeddings, by outcome.",
+		}, []string{"outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Vectors, m.Audience)
+	}
+	return m
 }
 
 // Vector outcomes (ApplyVector), also the metric label.
@@ -151,12 +179,12 @@ func (p *processor) onVector(ctx goka.Context, msg any) {
 		return
 	}
 	if p.unknownAndExpired(ctx, v.EventTime) {
-		p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), VectorExpired).Inc()
+		p.cfg.VectorMetrics.Vectors.WithLabelValues(VectorExpired).Inc()
 		return
 	}
 	st := p.state(ctx)
 	outcome := p.updater.ApplyVector(st, &v)
-	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
+	p.cfg.VectorMetrics.Vectors.WithLabelValues(outcome).Inc()
 	if outcome == VectorServed || outcome == VectorPending {
 		p.cache.Set(ctx, st)
 	}
@@ -169,12 +197,12 @@ func (p *processor) onAudience(ctx goka.Context, msg any) {
 		return
 	}
 	if p.unknownAndExpired(ctx, s.EventTime) {
-		p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), VectorExpired).Inc()
+		p.cfg.VectorMetrics.Audience.WithLabelValues(VectorExpired).Inc()
 		return
 	}
 	st := p.state(ctx)
 	p.updater.ApplyAudience(st, &s)
-	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "ok").Inc()
+	p.cfg.VectorMetrics.Audience.WithLabelValues("ok").Inc()
 	p.cache.Set(ctx, st)
 }
 

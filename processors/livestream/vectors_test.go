@@ -36,14 +36,20 @@ func (c *calls) Embed(ctx context.Context, texts []string) ([][]float32, error) 
 // newAsyncHarness runs the group with asynchronous embedding; an embedder
 // is configured too, to prove the callbacks never call it.
 func newAsyncHarness(t *testing.T, weight float64) (*harness, *calls) {
+	h, emb, _ := newAsyncHarnessMetrics(t, weight)
+	return h, emb
+}
+
+func newAsyncHarnessMetrics(t *testing.T, weight float64) (*harness, *calls, *VectorMetrics) {
 	t.Helper()
 	feats, err := features.NewSet(features.LivestreamDefaults()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	emb := &calls{Embedder: testEmbedder(t)}
-	m := pipeline.NewMetrics(prometheus.NewRegistry())
-	g, err := New(Config{Group: DefaultGroup, Topics: topics, Features: feats, Metrics: m, Embedder: emb,
+	reg := prometheus.NewRegistry()
+	m, vm := pipeline.NewMetrics(reg), NewVectorMetrics(reg)
+	g, err := New(Config{Group: DefaultGroup, Topics: topics, Features: feats, Metrics: m, Embedder: emb, VectorMetrics: vm,
 		Vectors: vectorsTopic, Audience: audienceTopic, Blend: Blend{Model: model, AudienceWeight: weight}})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +63,7 @@ func newAsyncHarness(t *testing.T, weight float64) (*harness, *calls) {
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &harness{gkt: gkt, metrics: m, table: Table(DefaultGroup)}, emb
+	return &harness{gkt: gkt, metrics: m, table: Table(DefaultGroup)}, emb, vm
 }
 
 // vectorFor is the worker's record for a metadata event of meta().
@@ -75,10 +81,8 @@ var (
 )
 
 func TestVectorsServedOnlyForTheCurrentText(t *testing.T) {
-	h, emb := newAsyncHarness(t, 0.3)
-	outcome := func(o string) float64 {
-		return testutil.ToFloat64(h.metrics.Events.WithLabelValues(string(DefaultGroup), string(vectorsTopic), o))
-	}
+	h, emb, vm := newAsyncHarnessMetrics(t, 0.3)
+	outcome := func(o string) float64 { return testutil.ToFloat64(vm.Vectors.WithLabelValues(o)) }
 	m1 := meta("e1", 0, events.StatusLive, "pokemon cards")
 	m2 := meta("e2", time.Minute, events.StatusLive, "vintage sneakers")
 

@@ -158,11 +158,17 @@ func (s *shard) writeTo(w *binio.Writer) error {
 // (efSearch, thresholds) are opts'. A corrupt or truncated snapshot is an
 // error.
 func ReadSnapshot(r io.Reader, feats *features.Set, opts Options) (*Index, SnapshotInfo, error) {
+	return readSnapshot(r, -1, feats, opts)
+}
+
+// readSnapshot reads a snapshot of size bytes (−1: unknown).
+func readSnapshot(r io.Reader, size int64, feats *features.Set, opts Options) (*Index, SnapshotInfo, error) {
 	var info SnapshotInfo
 	if !binio.LittleEndian() {
 		return nil, info, binio.ErrBigEndian
 	}
 	br := binio.NewReader(r)
+	br.SetSize(size)
 	magic := make([]byte, len(snapshotMagic))
 	br.Bytes(magic)
 	if err := br.Err(); err != nil {
@@ -222,7 +228,8 @@ func (s *shard) readFrom(r *binio.Reader) error {
 	if rows > 1<<31 {
 		return fmt.Errorf("%d rows", rows)
 	}
-	s.items = make([]*Item, rows)
+	// rows is not trusted before the checksum: grow as items arrive.
+	s.items = make([]*Item, 0, min(rows, 1<<16))
 	intern := map[string]string{}
 	in := func(x string) string {
 		if v, ok := intern[x]; ok {
@@ -235,7 +242,12 @@ func (s *shard) readFrom(r *binio.Reader) error {
 	}
 	var fb []byte
 	for row := range rows {
-		switch r.Uvarint() {
+		s.items = append(s.items, nil)
+		presence := r.Uvarint()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		switch presence {
 		case 0:
 			continue
 		case 1:
@@ -357,12 +369,14 @@ func LoadSnapshot(path string, feats *features.Set, opts Options) (*Index, Snaps
 		return nil, SnapshotInfo{}, fmt.Errorf("index snapshot: %w", err)
 	}
 	defer f.Close()
-	ix, info, err := ReadSnapshot(f, feats, opts)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, SnapshotInfo{}, fmt.Errorf("index snapshot: %w", err)
+	}
+	ix, info, err := readSnapshot(f, st.Size(), feats, opts)
 	if err != nil {
 		return nil, info, fmt.Errorf("%s: %w", path, err)
 	}
-	if st, err := f.Stat(); err == nil {
-		info.Bytes = st.Size()
-	}
+	info.Bytes = st.Size()
 	return ix, info, nil
 }

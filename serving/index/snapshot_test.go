@@ -140,3 +140,24 @@ func TestSnapshotRejectsCorruptionAndMismatch(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotHugeLengthsFailCheaply: 5 bytes at each of the first 120
+// positions overwritten with the varint 2^31−1 (a length, a row count, a
+// dimension... depending on where it lands), read from a reader of
+// unknown size: always an error, never a panic or gigabytes allocated.
+func TestSnapshotHugeLengthsFailCheaply(t *testing.T) {
+	items := clusteredItems(50, 16, 8)
+	ix := build(t, items, 1, Options{})
+	var buf bytes.Buffer
+	if _, err := ix.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	for at := len(snapshotMagic); at < min(len(good)-5, 120); at++ {
+		bad := append(bytes.Clone(good[:at]), 0xff, 0xff, 0xff, 0xff, 0x07)
+		bad = append(bad, good[at+5:]...)
+		if _, _, err := ReadSnapshot(bytes.NewReader(bad), ix.feats, Options{}); err == nil {
+			t.Fatalf("huge varint at byte %d: no error", at)
+		}
+	}
+}

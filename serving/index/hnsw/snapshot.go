@@ -101,7 +101,9 @@ func ReadGraph(r *binio.Reader) (*Graph, error) {
 		return nil, fmt.Errorf("hnsw: graph arrays disagree with %d nodes of dimension %d", nodes, dim)
 	}
 	g.upper = make([][]uint32, nodes)
-	flat := make([]uint32, 0, upper)
+	// upper is not trusted before the checksum: no allocation from it
+	// beyond a bound (later appends grow; earlier nodes keep their slices).
+	flat := make([]uint32, 0, min(upper, 1<<20))
 	for n := range nodes {
 		u := binio.ReadSlice[uint32](r)
 		if len(u) != int(g.levels[n])*(g.m+1) || len(flat)+len(u) > upper {

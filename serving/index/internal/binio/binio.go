@@ -108,19 +108,26 @@ func (w *Writer) Err() error { return w.err }
 func (w *Writer) Written() int64 { return w.n }
 
 // Reader reads what Writer wrote. The first error sticks: reads after it
-// return zero values; check Err.
+// return zero values; check Err. A corrupt length cannot make it allocate
+// more than the input holds: with a known size (SetSize) a length beyond
+// the bytes left is an error; without one, large arrays grow in chunks as
+// their bytes arrive.
 type Reader struct {
-	r   *bufio.Reader
-	crc hash.Hash32
-	err error
-	// Max bounds every length read (elements of an array, bytes of a
-	// string), so a corrupt length cannot allocate without limit.
-	Max uint64
+	r     *bufio.Reader
+	crc   hash.Hash32
+	err   error
+	size  int64 // −1: unknown
+	nread int64
 }
+
+const chunkBytes = 16 << 20
+
+// SetSize tells the reader how many bytes the input holds in all.
+func (r *Reader) SetSize(n int64) { r.size = n }
 
 // NewReader reads from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 1<<20), crc: crc32.New(castagnoli), Max: 1 << 34}
+	return &Reader{r: bufio.NewReaderSize(r, 1<<20), crc: crc32.New(castagnoli), size: -1}
 }
 
 // Fail records err (if none yet).
@@ -138,7 +145,9 @@ func (r *Reader) read(b []byte) {
 		clear(b)
 		return
 	}
-	if _, err := io.ReadFull(r.r, b); err != nil {
+	n, err := io.ReadFull(r.r, b)
+	r.nread += int64(n)
+	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -180,11 +189,17 @@ func (r *Reader) Varint() int64 {
 	return x
 }
 
-// Len reads a length and checks it against Max.
-func (r *Reader) Len() int {
+// Len reads a length (of elements of elemSize bytes: 1 for a count) and
+// checks it against the bytes left when the size is known.
+func (r *Reader) Len() int { return r.lenOf(1) }
+
+func (r *Reader) lenOf(elemSize int) int {
 	n := r.Uvarint()
-	if n > r.Max {
-		r.Fail(fmt.Errorf("binio: length %d over the limit %d (corrupt?)", n, r.Max))
+	if r.err != nil {
+		return 0
+	}
+	if n > 1<<40 || (r.size >= 0 && n*uint64(elemSize) > uint64(r.size-r.nread)) {
+		r.Fail(fmt.Errorf("binio: length %d beyond the input (corrupt?)", n))
 		return 0
 	}
 	return int(n)
@@ -192,7 +207,10 @@ func (r *Reader) Len() int {
 
 // String reads a length-prefixed string.
 func (r *Reader) String() string {
-	n := r.Len()
+	n := r.lenOf(1)
+	if r.size < 0 && n > chunkBytes {
+		return string(readChunked[byte](r, n))
+	}
 	if n == 0 || r.err != nil {
 		return ""
 	}
@@ -203,7 +221,10 @@ func (r *Reader) String() string {
 
 // Blob reads length-prefixed bytes.
 func (r *Reader) Blob() []byte {
-	n := r.Len()
+	n := r.lenOf(1)
+	if r.size < 0 && n > chunkBytes {
+		return readChunked[byte](r, n)
+	}
 	if n == 0 || r.err != nil {
 		return nil
 	}
@@ -214,12 +235,37 @@ func (r *Reader) Blob() []byte {
 
 // ReadSlice reads an array written by Slice.
 func ReadSlice[T Number](r *Reader) []T {
-	n := r.Len()
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	n := r.lenOf(size)
 	if n == 0 || r.err != nil {
 		return nil
 	}
+	if r.size < 0 && n*size > chunkBytes {
+		return readChunked[T](r, n)
+	}
 	s := make([]T, n)
-	r.read(unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), n*int(unsafe.Sizeof(s[0]))))
+	r.read(unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), n*size))
+	return s
+}
+
+// readChunked reads n elements without trusting n: the slice grows a chunk
+// at a time, so a corrupt length fails at the end of the input having
+// allocated about what the input held.
+func readChunked[T Number](r *Reader, n int) []T {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	per := chunkBytes / size
+	s := make([]T, 0, per)
+	for len(s) < n && r.err == nil {
+		m := min(n-len(s), per)
+		s = append(s, make([]T, m)...)
+		part := s[len(s)-m:]
+		r.read(unsafe.Slice((*byte)(unsafe.Pointer(&part[0])), m*size))
+	}
+	if r.err != nil {
+		return nil
+	}
 	return s
 }
 

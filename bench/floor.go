@@ -20,6 +20,9 @@ type FloorResult struct {
 	Events       int64   `json:"events"`
 	Seconds      float64 `json:"seconds"`
 	EventsPerSec float64 `json:"events_per_sec"`
+	// CPUSeconds and EventsPerCPUSecond as in ThroughputResult.
+	CPUSeconds         float64 `json:"cpu_seconds"`
+	EventsPerCPUSecond float64 `json:"events_per_cpu_second"`
 }
 
 // gokaFloor runs the counting group over the input topics until it has seen
@@ -47,6 +50,7 @@ func gokaFloor(ctx context.Context, a *app.App, inputs []string, n int64) (*Floo
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	cpuStart := processCPU()
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
@@ -63,5 +67,7 @@ func gokaFloor(ctx context.Context, a *app.App, inputs []string, n int64) (*Floo
 		}
 	}
 	span := time.Since(time.Unix(0, first.Load()))
-	return &FloorResult{Group: string(group), Events: n, Seconds: seconds(span), EventsPerSec: round1(float64(n) / span.Seconds())}, nil
+	cpu := processCPU() - cpuStart
+	return &FloorResult{Group: string(group), Events: n, Seconds: seconds(span), EventsPerSec: round1(float64(n) / span.Seconds()),
+		CPUSeconds: seconds(cpu), EventsPerCPUSecond: perCPUSecond(n, cpu)}, nil
 }

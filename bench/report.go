@@ -52,6 +52,8 @@ func (rep *Report) WriteText(w io.Writer) error {
 				"        lateness is dropped from the windows (it is still handled and emits signals)\n")
 		}
 		fmt.Fprintf(&b, "  committed lag of the livestream group reached 0 at %.1fs\n", t.CommitLagZeroSeconds)
+		fmt.Fprintf(&b, "  CPU              %.1fs of process CPU until both groups were done: %.0f input events per CPU-second (per core)\n",
+			t.CPUSeconds, t.EventsPerCPUSecond)
 		if fl := t.Floor; fl != nil {
 			ratio := 0.0
 			if fl.EventsPerSec > 0 {
@@ -59,6 +61,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 			}
 			fmt.Fprintf(&b, "  peer, same run: goka floor (%s counts per key in goleveldb, same backlog, broker and config)\n", fl.Group)
 			fmt.Fprintf(&b, "        %d events in %.1fs: %.0f events/s; livestream group = %.2f × the floor\n", fl.Events, fl.Seconds, fl.EventsPerSec, ratio)
+			fmt.Fprintf(&b, "        %.1fs of process CPU: %.0f events per CPU-second\n", fl.CPUSeconds, fl.EventsPerCPUSecond)
 		}
 		fmt.Fprintf(&b, "  method: %s\n", t.Method)
 	}

@@ -33,6 +33,12 @@ type ThroughputResult struct {
 	// CommitLagZeroSeconds is when the livestream group's committed offsets
 	// reached the end of the input topics, from processor start.
 	CommitLagZeroSeconds float64 `json:"commit_lag_zero_seconds"`
+	// CPUSeconds is the CPU time the process used from the processors'
+	// start until both groups had handled everything (both groups, and
+	// the broker when it is embedded); EventsPerCPUSecond is the input
+	// events divided by it: throughput per core.
+	CPUSeconds         float64 `json:"cpu_seconds"`
+	EventsPerCPUSecond float64 `json:"events_per_cpu_second"`
 	// Floor is the peer in the same run: a trivial goka counting group on
 	// the same backlog (nil if it was not run).
 	Floor *FloorResult `json:"goka_floor,omitempty"`
@@ -144,7 +150,7 @@ func (r *runner) throughput(ctx context.Context) (*ThroughputResult, error) {
 	res.Livestream = GroupThroughput{Group: lsGroup, Expected: int64(n)}
 	res.User = GroupThroughput{Group: userGroup, Expected: -1}
 
-	start := time.Now()
+	start, cpuStart := time.Now(), processCPU()
 	stk := startProcessors(ctx, a)
 	closeApp = nil // stop closes it
 	stopped := false
@@ -229,6 +235,8 @@ func (r *runner) throughput(ctx context.Context) (*ThroughputResult, error) {
 			}
 		}
 		if commitDone && s.user >= res.User.Expected {
+			cpu := processCPU() - cpuStart
+			res.CPUSeconds, res.EventsPerCPUSecond = seconds(cpu), perCPUSecond(int64(n), cpu)
 			break
 		}
 		if time.Since(lastReport) > 5*time.Second {

@@ -116,6 +116,10 @@ type Config struct {
 	// APIToken, when set, is the bearer token the serving API's /v1 routes
 	// require. Never logged.
 	APIToken string
+	// ServingSnapshot: serving index snapshots and a local (goleveldb)
+	// livestream view for restarts in seconds (serving/snapshot.go); its
+	// Index field tunes the index either way. Zero: off.
+	ServingSnapshot serving.SnapshotConfig
 	// Kafka is TLS and SASL for every Kafka client (flags --kafka-*;
 	// broker/security.go). Zero: PLAINTEXT. Real brokers only.
 	Kafka broker.Security
@@ -433,6 +437,7 @@ func (a *App) NewServing() (*serving.Service, error) {
 		Logger:          a.cfg.Logger,
 		QueriesFile:     a.cfg.QueriesFile,
 		APIToken:        a.cfg.APIToken,
+		Snapshot:        a.cfg.ServingSnapshot,
 	})
 }
 

@@ -185,6 +185,9 @@ func (f *flags) servingFlags() {
 	c := &f.cfg
 	f.fs.StringVar(&c.QueriesFile, "queries", env("queries", ""), "named-query file (YAML); empty: the built-in serving/queries.yaml")
 	f.fs.StringVar(&c.APIToken, "api-token", "", "bearer token the /v1 API requires (empty: $LIVEFEED_API_TOKEN; unset: no auth); prefer the environment, flags show in ps")
+	f.fs.StringVar(&c.ServingSnapshot.Dir, "snapshot-dir", env("snapshot-dir", ""), "serving index snapshot + local livestream view state, for restarts in seconds (empty: off)")
+	f.fs.DurationVar(&c.ServingSnapshot.Every, "snapshot-every", envDuration("snapshot-every", 10*time.Minute), "period of index snapshots while serving (with --snapshot-dir; 0: only on shutdown)")
+	f.fs.BoolVar(&c.ServingSnapshot.Index.Quantize, "index-quantize", env("index-quantize", "") == "true", "int8-quantized serving index with float32 rescoring (build with GOEXPERIMENT=simd for its AVX2 kernel)")
 }
 
 func (f *flags) parse(args []string, needBrokers bool) error {

@@ -188,6 +188,11 @@ func (p *processor) onVector(ctx goka.Context, msg any) {
 	if outcome == VectorServed || outcome == VectorPending {
 		p.cache.Set(ctx, st)
 	}
+	if outcome == VectorServed {
+		// What makes a stream searchable: write it without waiting for the
+		// write-behind flush interval (vectors are as rare as metadata).
+		p.cache.FlushNow(ctx)
+	}
 }
 
 // onAudience handles a record of the audience-signals topic.

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // Kind is the type of a Value.
@@ -185,7 +187,7 @@ func valueOf(x any) (Value, bool) {
 // JSONL log) into a MapEvent. Its time is the event_time field (RFC 3339).
 func ParseJSONEvent(source string, line []byte) (MapEvent, error) {
 	var m map[string]any
-	if err := json.Unmarshal(line, &m); err != nil {
+	if err := fastjson.Unmarshal(line, &m); err != nil {
 		return MapEvent{}, fmt.Errorf("%s event: %w", source, err)
 	}
 	ts, _ := m["event_time"].(string)

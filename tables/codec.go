@@ -2,11 +2,11 @@ package tables
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/livefeed/livefeed/features"
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // codecVersion starts every binary table value; a JSON value starts with
@@ -51,7 +51,7 @@ func (Codec[T, PT]) Decode(data []byte) (any, error) {
 
 // Marshal encodes a table value.
 func Marshal[T any, PT featured[T]](v *T) ([]byte, error) {
-	js, err := json.Marshal(v) // the feature state is not part of the JSON
+	js, err := fastjson.Marshal(v) // the feature state is not part of the JSON
 
 	if err != nil {
 		return nil, fmt.Errorf("encoding %T: %w", v, err)
@@ -70,7 +70,7 @@ func Marshal[T any, PT featured[T]](v *T) ([]byte, error) {
 // Unmarshal decodes a table value, binary or legacy JSON.
 func Unmarshal[T any, PT featured[T]](data []byte, v *T) error {
 	if len(data) > 0 && data[0] == '{' {
-		if err := json.Unmarshal(data, v); err != nil {
+		if err := fastjson.Unmarshal(data, v); err != nil {
 			return fmt.Errorf("decoding %T: %w", v, err)
 		}
 		return nil
@@ -83,7 +83,7 @@ func Unmarshal[T any, PT featured[T]](data []byte, v *T) error {
 		return fmt.Errorf("decoding %T: %w", v, errors.New("truncated value"))
 	}
 	js := data[1+k : 1+k+int(n)]
-	if err := json.Unmarshal(js, v); err != nil {
+	if err := fastjson.Unmarshal(js, v); err != nil {
 		return fmt.Errorf("decoding %T: %w", v, err)
 	}
 	st := PT(v).featureState()

@@ -4,13 +4,13 @@
 package tables
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // Livestream is the state of one livestream (table of group "livestream").
@@ -97,9 +97,9 @@ type JSONCodec[T any] struct{}
 func (JSONCodec[T]) Encode(value any) ([]byte, error) {
 	switch v := value.(type) {
 	case *T:
-		return json.Marshal(v)
+		return fastjson.Marshal(v)
 	case T:
-		return json.Marshal(&v)
+		return fastjson.Marshal(&v)
 	default:
 		var zero T
 		return nil, fmt.Errorf("encoding %T: want %T", value, &zero)
@@ -109,7 +109,7 @@ func (JSONCodec[T]) Encode(value any) ([]byte, error) {
 // Decode unmarshals into a new *T.
 func (JSONCodec[T]) Decode(data []byte) (any, error) {
 	v := new(T)
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := fastjson.Unmarshal(data, v); err != nil {
 		return nil, fmt.Errorf("decoding %T: %w", v, err)
 	}
 	return v, nil

@@ -354,6 +354,8 @@ func (t *Topology) EmbeddingWorker(bc *broker.Config) (*embedding.Worker, error)
 	}
 	cfg := t.Embedding
 	cfg.Brokers, cfg.Embedder, cfg.Logger = bc.Brokers, t.Embedder, t.Logger
+	// The deployment's TLS and SASL settings (broker.Config.KgoOpts).
+	cfg.ClientOptions = append(bc.KgoOpts(), cfg.ClientOptions...)
 	cfg.Group = t.Names.EmbeddingGroup(t.Embedder.Version())
 	cfg.Input = string(t.Names.LivestreamTopics().Livestreams)
 	cfg.Output = string(t.Names.VectorsTopic())

@@ -51,7 +51,8 @@ type Config struct {
 	CacheSize int
 	Metrics   *Metrics
 	Logger    *slog.Logger
-	// ClientOptions are appended to the Kafka client's options.
+	// ClientOptions are appended to the Kafka client's options: TLS and
+	// SASL (broker.Config.KgoOpts), tests' settings.
 	ClientOptions []kgo.Opt
 }
 

@@ -41,13 +41,21 @@ type Engine struct {
 	Rejected map[string]int
 	// Late counts events dropped from windows as late.
 	Late int
+	// retention is the longest window plus its lateness of the stream
+	// features (as in the livestream group).
+	retention time.Duration
 }
 
 // New prepares an engine for a topology (its features, entities, weights and
 // embedder are used; nothing of Kafka is).
 func New(topo *topologies.Topology) *Engine {
+	var retention time.Duration
+	for _, d := range topo.Features.All() {
+		retention = max(retention, d.Window.Size+d.Lateness)
+	}
 	return &Engine{
-		topo: topo,
+		retention: retention,
+		topo:      topo,
 		updater: &livestream.Updater{Features: topo.Features, ViewerTimeout: 2 * time.Minute,
 			Embedder: topo.Embedder},
 		streams:  map[string]*tables.Livestream{},
@@ -80,6 +88,12 @@ func (en *Engine) Apply(ctx context.Context, r Record) {
 	ev, h, err := decodeInput(r.Topic, r.Value)
 	if err == nil {
 		err = events.CheckKey(r.Key, h)
+	}
+	if err == nil && en.streams[r.Key] != nil {
+		// As the livestream group's decode: an event older than the
+		// stream's watermark for its source minus the longest window and
+		// lateness is dead-lettered as "ancient".
+		err = events.CheckAncient(h.EventTime, en.streams[r.Key].Features.SourceWatermark(events.Source(ev)), en.retention)
 	}
 	if err != nil {
 		en.Rejected[reason(err)]++

@@ -338,13 +338,20 @@ func (w *Worker) deadLetter(r *kgo.Record, err error) *kgo.Record {
 	}
 	w.cfg.Metrics.DeadLetters.WithLabelValues(reason).Inc()
 	w.cfg.Metrics.Records.WithLabelValues("dead_letter").Inc()
-	return &kgo.Record{Topic: w.cfg.DLQ, Key: r.Key, Value: r.Value, Headers: []kgo.RecordHeader{
+	value, size := pipeline.DeadLetterValue(r.Value)
+	dl := &kgo.Record{Topic: w.cfg.DLQ, Key: r.Key, Value: value, Headers: []kgo.RecordHeader{
 		{Key: pipeline.HeaderReason, Value: []byte(reason)},
 		{Key: pipeline.HeaderError, Value: []byte(err.Error())},
 		{Key: pipeline.HeaderTopic, Value: []byte(r.Topic)},
 		{Key: pipeline.HeaderPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
 		{Key: pipeline.HeaderOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 	}}
+	if size != nil {
+		// An oversized value is truncated, so the dead letter fits the
+		// producer's limit however large the input record was.
+		dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: pipeline.HeaderOriginalSize, Value: size})
+	}
+	return dl
 }
 
 // lagTracker keeps the records behind per assigned partition.

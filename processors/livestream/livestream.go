@@ -52,6 +52,10 @@ type Config struct {
 	ViewerTimeout time.Duration
 	// Routes re-key input events to other entities' groups.
 	Routes []Route
+	// FutureSkew is how far ahead of the wall clock an event time may be;
+	// later events go to the dead-letter topic as "future". Default
+	// events.DefaultFutureSkew (1h); negative turns the check off.
+	FutureSkew time.Duration
 	// Vectors, if set, is the topic of content vectors from the embedding
 	// worker (processors/embedding): the callbacks then never embed, and
 	// Embedder is ignored. Audience, if set (needs Vectors), is the topic of
@@ -221,6 +225,22 @@ func (p *processor) decode(ctx goka.Context, msg any, ev events.Validator, h *ev
 		err = fmt.Errorf("%w: empty value", events.ErrMalformed)
 	} else if err = events.Decode(raw, ev); err == nil {
 		err = events.CheckKey(ctx.Key(), h)
+	}
+	if err == nil {
+		// A far-future event would advance the stream's watermark and make
+		// every real event late: judged by the wall clock. An ancient one
+		// can feed no window: judged by the stream's watermark for the
+		// event's source only, so a replay decides the same
+		// (offline.Engine applies the same check).
+		skew := p.cfg.FutureSkew
+		if skew == 0 {
+			skew = events.DefaultFutureSkew
+		}
+		if err = events.CheckFuture(h.EventTime, time.Now(), skew); err == nil {
+			if st := p.cache.Get(ctx); st != nil {
+				err = events.CheckAncient(h.EventTime, st.Features.SourceWatermark(events.Source(ev)), p.retention)
+			}
+		}
 	}
 	if err != nil {
 		pipeline.DeadLetter(ctx, p.cfg.Metrics, raw, err)

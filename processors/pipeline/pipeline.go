@@ -6,6 +6,7 @@ package pipeline
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/livefeed/livefeed/events"
@@ -74,15 +75,46 @@ const (
 	HeaderTopic     = "livefeed-topic"
 	HeaderPartition = "livefeed-partition"
 	HeaderOffset    = "livefeed-offset"
+	// HeaderOriginalSize is set, with the value's length in bytes, on a
+	// dead letter whose value was truncated to MaxDeadLetterBytes.
+	HeaderOriginalSize = "livefeed-original-size"
 )
 
-// Reason classifies a decode error for metrics: "malformed", "invalid:<field>"
-// or "other".
+// MaxDeadLetterBytes is the most of a value a dead letter keeps
+// (events.MaxRecordBytes): a longer value — only an oversized one can be —
+// is truncated to its first MaxDeadLetterBytes bytes and its original
+// length goes in HeaderOriginalSize, so the dead letter always fits the
+// producer's and the broker's default limits (~1 MB) however large the
+// input record was.
+const MaxDeadLetterBytes = events.MaxRecordBytes
+
+// DeadLetterValue is what a dead letter keeps of raw, and the header
+// (HeaderOriginalSize, else nil) that says it was truncated.
+func DeadLetterValue(raw []byte) (value []byte, originalSize []byte) {
+	if len(raw) <= MaxDeadLetterBytes {
+		return raw, nil
+	}
+	return raw[:MaxDeadLetterBytes], []byte(strconv.Itoa(len(raw)))
+}
+
+// Reason classifies a decode error for metrics: "oversized", "future",
+// "ancient", "invalid:<field>" (a field of the wrong type or an invalid
+// value; the field name comes from the event's schema, never from the
+// input), "malformed" or "other".
 func Reason(err error) string {
 	var ve *events.ValidationError
 	switch {
+	case errors.Is(err, events.ErrOversized):
+		return "oversized"
+	case errors.Is(err, events.ErrFuture):
+		return "future"
+	case errors.Is(err, events.ErrAncient):
+		return "ancient"
 	case errors.As(err, &ve):
-		return "invalid:" + ve.Field
+		// "tags[3]" and "vector[17]" count as "tags" and "vector": the
+		// label's values stay as few as the schema's fields.
+		field, _, _ := strings.Cut(ve.Field, "[")
+		return "invalid:" + field
 	case errors.Is(err, events.ErrMalformed):
 		return "malformed"
 	default:
@@ -90,17 +122,34 @@ func Reason(err error) string {
 	}
 }
 
-// DeadLetter sends the current input message, unchanged, to its topic's
+// maxErrorHeader bounds the error text in a dead letter's header (an
+// invalid field's value is quoted in it).
+const maxErrorHeader = 1024
+
+func errorText(err error) string {
+	s := err.Error()
+	if len(s) > maxErrorHeader {
+		s = strings.ToValidUTF8(s[:maxErrorHeader], "") + "…"
+	}
+	return s
+}
+
+// DeadLetter sends the current input message, unchanged (truncated if
+// longer than MaxDeadLetterBytes, see DeadLetterValue), to its topic's
 // dead-letter topic with the reason in headers, and counts it. The partition
 // goes on with the next message.
 func DeadLetter(ctx goka.Context, m *Metrics, raw []byte, err error) {
 	reason := Reason(err)
 	hdr := goka.Headers{
 		HeaderReason:    []byte(reason),
-		HeaderError:     []byte(err.Error()),
+		HeaderError:     []byte(errorText(err)),
 		HeaderTopic:     []byte(ctx.Topic()),
 		HeaderPartition: []byte(strconv.Itoa(int(ctx.Partition()))),
 		HeaderOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
+	}
+	raw, size := DeadLetterValue(raw)
+	if size != nil {
+		hdr[HeaderOriginalSize] = size
 	}
 	ctx.Emit(DLQ(ctx.Topic()), ctx.Key(), raw, goka.WithCtxEmitHeaders(hdr))
 	m.DeadLetters.WithLabelValues(string(ctx.Topic()), reason).Inc()

@@ -104,6 +104,10 @@ type Config struct {
 	// adds to features; pipeline.State). Default 100ms; negative: write
 	// every change at once.
 	FlushInterval time.Duration
+	// FutureSkew is how far ahead of the processor's wall clock an event
+	// time may be; later events go to the dead-letter topic as "future".
+	// Default 1h (events.DefaultFutureSkew); negative: no check.
+	FutureSkew time.Duration
 	// FeaturesFile is a feature-definition file (YAML); empty: the built-in
 	// default set (features/defaults.yaml).
 	FeaturesFile string
@@ -273,6 +277,7 @@ func buildTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(
 		HalfLife:      cfg.TasteHalfLife,
 		SweepEvery:    cfg.SweepEvery,
 		FlushInterval: cfg.FlushInterval,
+		FutureSkew:    cfg.FutureSkew,
 		Metrics:       pipeline.NewMetrics(nil),
 		Logger:        cfg.Logger,
 	}

@@ -165,6 +165,9 @@ type Topology struct {
 	// write-behind cache before it is written to its table (0: 100ms;
 	// negative: every change is written at once, as plain goka).
 	FlushInterval time.Duration
+	// FutureSkew is how far ahead of the wall clock an input event's time
+	// may be before it is dead-lettered as "future" (0: 1h; negative: off).
+	FutureSkew time.Duration
 }
 
 // Topics lists every topic the topology needs. Goka creates only group and
@@ -247,6 +250,7 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		Metrics:       t.Metrics,
 		Logger:        t.Logger,
 		FlushInterval: t.FlushInterval,
+		FutureSkew:    t.FutureSkew,
 	}
 	if t.Embedder != nil {
 		lsCfg.Vectors, lsCfg.Audience, lsCfg.Blend = t.Names.VectorsTopic(), t.Names.AudienceTopic(), t.Blend

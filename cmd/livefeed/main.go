@@ -165,6 +165,7 @@ func newFlags(name string, embedded, sim bool) *flags {
 	f.fs.DurationVar(&c.EmbedDelay, "embed-delay", envDuration("embed-delay", 20*time.Millisecond), "embedding worker: longest wait for a batch to fill")
 	f.fs.BoolVar(&c.NoEmbeddingWorker, "no-embedding-worker", env("no-embedding-worker", "") == "true", "process: do not run the embedding worker (run livefeed embed instead)")
 	f.fs.DurationVar(&c.FlushInterval, "state-flush-interval", envDuration("state-flush-interval", 100*time.Millisecond), "how long a processor keeps a changed state in its write-behind cache before writing it to its table (negative: write every change at once)")
+	f.fs.DurationVar(&c.FutureSkew, "future-skew", envDuration("future-skew", time.Hour), "how far ahead of the processor's clock an event time may be; later events go to the dead-letter topic as \"future\" (negative: no check)")
 	f.fs.StringVar(&f.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
 	f.kafka.declare(f.fs, &c.Kafka)
 	if embedded {

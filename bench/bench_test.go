@@ -26,7 +26,7 @@ func TestQuickHarness(t *testing.T) {
 	if testing.Verbose() {
 		progress = os.Stderr
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	cfg := Config{
 		App: app.Config{

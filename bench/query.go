@@ -170,7 +170,10 @@ func (r *runner) query(ctx context.Context) (*QueryResult, error) {
 	for _, l := range byCat {
 		missing = append(missing, l...)
 	}
-	if err := r.waitUntil(ctx, stk, idxTimeout, 200*time.Millisecond, func() (bool, string, error) {
+	// The worker embeds ~19 streams/s under the race detector on a quiet
+	// 2-core box, several times fewer under load: wait generously.
+	vecTimeout := 2*time.Minute + time.Duration(nStreams)*time.Second/10
+	if err := r.waitUntil(ctx, stk, vecTimeout, 200*time.Millisecond, func() (bool, string, error) {
 		still := missing[:0]
 		for _, id := range missing {
 			var lf struct {

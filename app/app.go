@@ -400,8 +400,15 @@ func (a *App) RunProcessors(ctx context.Context, ready chan<- struct{}) error {
 	if len(removed) > 0 {
 		a.cfg.Logger.Warn("removed local state that outlived its log", "dirs", removed)
 	}
+	return a.runReady(ready, func(inner chan<- struct{}) error { return a.Topology.Run(ctx, a.Broker, inner) })
+}
+
+// runReady runs run, marking the process ready (ServeMetrics' /readyz) and
+// closing ready once run closes its ready channel, and not ready again
+// when it returns.
+func (a *App) runReady(ready chan<- struct{}, run func(inner chan<- struct{}) error) error {
 	inner, stop, watched := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	go func() { // owned here: ends when Run is ready or returns
+	go func() { // owned here: ends when run is ready or returns
 		defer close(watched)
 		select {
 		case <-inner:
@@ -412,7 +419,7 @@ func (a *App) RunProcessors(ctx context.Context, ready chan<- struct{}) error {
 		case <-stop:
 		}
 	}()
-	err = a.Topology.Run(ctx, a.Broker, inner)
+	err := run(inner)
 	close(stop)
 	<-watched
 	a.procReady.Store(false)
@@ -426,7 +433,7 @@ func (a *App) RunEmbeddingWorker(ctx context.Context, ready chan<- struct{}) err
 	if err != nil {
 		return err
 	}
-	return w.Run(ctx, ready)
+	return a.runReady(ready, func(inner chan<- struct{}) error { return w.Run(ctx, inner) })
 }
 
 // NewServing creates the serving side (the table topics must exist).

@@ -45,8 +45,9 @@ func mustJSON(t *testing.T, v any) []byte {
 
 // TestPipelineHostileInput is the poison-pill test (on kfake, and on real
 // Kafka when LIVEFEED_TEST_BROKERS is set): every kind of bad record —
-// malformed, wrong-typed fields, oversized (1 MB+ on kfake; on real Kafka
-// as large as the broker's default max.message.bytes lets through), far
+// malformed, wrong-typed fields, oversized (a compressible 1.5 MB value: the
+// brokers' max.message.bytes — kfake's as Kafka's — limits the compressed
+// batch; an incompressible one is refused with MESSAGE_TOO_LARGE), far
 // future, ancient, key mismatch, empty, null — interleaved with good events on
 // the same partition of each input topic. The good events' features equal
 // the offline recomputation of the same log and the hand count; every bad

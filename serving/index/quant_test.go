@@ -1,6 +1,7 @@
 package index
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -136,5 +137,24 @@ func BenchmarkExactScan(b *testing.B) {
 				ix.Search(q, 10, &Filter{}, now)
 			}
 		})
+	}
+}
+
+// BenchmarkExactScanLarge: an exact scan of a quarter of 200k streams ×
+// 384 (one partition, a category filter: every 4th row), vectors well
+// beyond the caches, with and without touching each batch's vectors first.
+func BenchmarkExactScanLarge(b *testing.B) {
+	items := randomItems(200000, 384, 10)
+	q := items[5].Vector
+	f := &Filter{Categories: []string{"sneakers"}}
+	for _, quant := range []bool{false, true} {
+		for _, noPrefetch := range []bool{true, false} {
+			ix := build(b, items, 1, Options{ExactThreshold: 1 << 30, M: 2, EfConstruction: 2, Quantize: quant, NoPrefetch: noPrefetch})
+			b.Run(fmt.Sprintf("int8=%v/touch=%v", quant, !noPrefetch), func(b *testing.B) {
+				for b.Loop() {
+					ix.Search(q, 10, f, now)
+				}
+			})
+		}
 	}
 }

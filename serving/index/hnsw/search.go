@@ -86,6 +86,18 @@ func (g *Graph) prefetch(batch []uint32) float32 {
 	return sum
 }
 
+// Touch reads one value of every cache line of the nodes' stored vectors
+// (codes if quantized) and returns their sum: a caller about to score a
+// batch of nodes one by one (an exact scan) calls it first, so the batch's
+// cache misses are in flight together instead of one node's at a time.
+// A no-op with Config.NoPrefetch.
+func (g *Graph) Touch(nodes []uint32) float32 {
+	if !g.touch {
+		return 0
+	}
+	return g.prefetch(nodes)
+}
+
 // localShare is the share of the level-0 nodes within two hops of ep (ep's
 // links and the links of its first 4) that pass f.
 func (g *Graph) localShare(ep uint32, f Filter) float64 {

@@ -10,21 +10,18 @@ import (
 	"time"
 )
 
-// A processor-only process (livefeed process) answers /readyz with 503 until
-// its processors run, 200 while they do, 503 again once they stopped: the
-// Kubernetes readiness probe and disruption budget of deploy/k8s rely on it.
-func TestProcessReadyz(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := New(ctx, Config{
-		Brokers: testBrokers(), DataDir: t.TempDir(), Partitions: 2, NoEmbeddings: true,
-		TopicPrefix: "readyz-" + time.Now().Format("150405.000000"),
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+// metricsApp builds an app on a fresh topic prefix, creates its topics and
+// serves its metrics port; status returns a path's HTTP status.
+func metricsApp(t *testing.T, ctx context.Context, prefix string, cfg Config) (a *App, status func(path string) int) {
+	t.Helper()
+	cfg.Brokers, cfg.DataDir, cfg.Partitions = testBrokers(), t.TempDir(), 2
+	cfg.TopicPrefix = prefix + time.Now().Format("150405.000000")
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	t.Cleanup(func() { a.Close() })
 	if err := a.CreateTopics(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -32,15 +29,16 @@ func TestProcessReadyz(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sctx, stop := context.WithCancel(ctx)
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- a.ServeMetrics(ctx, ln) }()
-	defer func() {
-		cancel()
+	go func() { srvErr <- a.ServeMetrics(sctx, ln) }()
+	t.Cleanup(func() {
+		stop()
 		if err := <-srvErr; err != nil {
 			t.Error(err)
 		}
-	}()
-	status := func(path string) int {
+	})
+	return a, func(path string) int {
 		t.Helper()
 		resp, err := http.Get("http://" + ln.Addr().String() + path)
 		if err != nil {
@@ -49,30 +47,49 @@ func TestProcessReadyz(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
+}
+
+// runUntilReady starts run and waits until it closes ready; the returned
+// stop cancels it and waits for it to return.
+func runUntilReady(t *testing.T, ctx context.Context, what string, run func(ctx context.Context, ready chan<- struct{}) error) (stop func()) {
+	t.Helper()
+	rctx, cancel := context.WithCancel(ctx)
+	ready := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() { errc <- run(rctx, ready) }()
+	select {
+	case <-ready:
+	case err := <-errc:
+		cancel()
+		t.Fatalf("%s stopped: %v", what, err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatalf("%s not ready in 60s", what)
+	}
+	return func() { cancel(); <-errc }
+}
+
+// A processor-only process (livefeed process) answers /readyz with 503 until
+// its processors run, 200 while they do, 503 again once they stopped: the
+// Kubernetes readiness probe and disruption budget of deploy/k8s rely on it.
+// /healthz answers 200 throughout.
+func TestProcessReadyz(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, status := metricsApp(t, ctx, "readyz-", Config{NoEmbeddings: true})
+	readyz := func() int { return status("/readyz") }
 	if got := status("/healthz"); got != http.StatusOK {
 		t.Fatalf("/healthz %d", got)
 	}
-	if got := status("/readyz"); got != http.StatusServiceUnavailable {
+	if got := readyz(); got != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz before the processors run: %d, want 503", got)
 	}
-
-	pctx, stopProc := context.WithCancel(ctx)
-	ready := make(chan struct{})
-	procErr := make(chan error, 1)
-	go func() { procErr <- a.RunProcessors(pctx, ready) }()
-	select {
-	case <-ready:
-	case err := <-procErr:
-		t.Fatalf("processors stopped: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("processors not ready in 60s")
-	}
-	if got := status("/readyz"); got != http.StatusOK {
+	stop := runUntilReady(t, ctx, "processors", a.RunProcessors)
+	if got := readyz(); got != http.StatusOK {
 		t.Fatalf("/readyz while the processors run: %d, want 200", got)
 	}
-	stopProc()
-	<-procErr
-	if got := status("/readyz"); got != http.StatusServiceUnavailable {
+	stop()
+	if got := readyz(); got != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz after the processors stopped: %d, want 503", got)
 	}
 }
@@ -82,58 +99,16 @@ func TestProcessReadyz(t *testing.T) {
 func TestEmbedReadyz(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := New(ctx, Config{
-		Brokers: testBrokers(), DataDir: t.TempDir(), Partitions: 2,
-		TopicPrefix: "readyz-embed-" + time.Now().Format("150405.000000"),
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	if err := a.CreateTopics(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- a.ServeMetrics(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-srvErr; err != nil {
-			t.Error(err)
-		}
-	}()
-	readyz := func() int {
-		t.Helper()
-		resp, err := http.Get("http://" + ln.Addr().String() + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	a, status := metricsApp(t, ctx, "readyz-embed-", Config{})
+	readyz := func() int { return status("/readyz") }
 	if got := readyz(); got != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz before the worker runs: %d, want 503", got)
 	}
-	wctx, stopWorker := context.WithCancel(ctx)
-	ready := make(chan struct{})
-	workerErr := make(chan error, 1)
-	go func() { workerErr <- a.RunEmbeddingWorker(wctx, ready) }()
-	select {
-	case <-ready:
-	case err := <-workerErr:
-		t.Fatalf("worker stopped: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("worker not ready in 60s")
-	}
+	stop := runUntilReady(t, ctx, "embedding worker", a.RunEmbeddingWorker)
 	if got := readyz(); got != http.StatusOK {
 		t.Fatalf("/readyz while the worker runs: %d, want 200", got)
 	}
-	stopWorker()
-	<-workerErr
+	stop()
 	if got := readyz(); got != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz after the worker stopped: %d, want 503", got)
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"github.com/livefeed/livefeed/models"
 	"github.com/livefeed/livefeed/models/testmodel"
 	"github.com/livefeed/livefeed/processors/embedding"
+	"github.com/livefeed/livefeed/processors/entity"
 	"github.com/livefeed/livefeed/processors/livestream"
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/processors/user"
@@ -87,6 +89,16 @@ type Config struct {
 	AudienceHalfLife time.Duration
 	// TasteHalfLife is the half-life of user tastes. Default 24h.
 	TasteHalfLife time.Duration
+	// TasteWeights says how much each kind of signal moves a user's taste
+	// (processors/user). Nil: user.DefaultWeights().
+	TasteWeights user.Weights
+	// SellerContentHalfLife and SellerBuyerHalfLife are the half-lives of
+	// a stream's content and of a buyer's taste in a seller's embedding;
+	// SellerBuyerWeight is the buyers' share of it, in [0, 1]
+	// (processors/entity Seller). Defaults 7d, 30d, 0.3; negative weight: 0.
+	SellerContentHalfLife time.Duration
+	SellerBuyerHalfLife   time.Duration
+	SellerBuyerWeight     float64
 	// SimRate is the simulator's rate in events/s (0 = unthrottled; the
 	// flag's default is 200).
 	SimRate float64
@@ -173,6 +185,17 @@ func (c *Config) Validate() error {
 	}
 	if c.TasteHalfLife < 0 {
 		errs = append(errs, errors.New("taste half-life must be >= 0"))
+	}
+	for k, w := range c.TasteWeights {
+		if !(w >= 0) || math.IsInf(w, 0) {
+			errs = append(errs, fmt.Errorf("taste weight of %s must be a finite number >= 0", k))
+		}
+	}
+	if c.SellerContentHalfLife < 0 || c.SellerBuyerHalfLife < 0 {
+		errs = append(errs, errors.New("seller half-lives must be >= 0"))
+	}
+	if c.SellerBuyerWeight > 1 {
+		errs = append(errs, errors.New("seller buyer weight must be <= 1"))
 	}
 	if c.Brokers == "" && c.Kafka.Enabled() {
 		errs = append(errs, errors.New("kafka TLS/SASL settings need --brokers (the embedded cluster is plaintext)"))
@@ -273,7 +296,7 @@ func buildTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(
 		Partitions:    int32(cfg.Partitions),
 		Features:      all.ForEntity("livestream"),
 		Entities:      entities,
-		Weights:       user.DefaultWeights(),
+		Weights:       cfg.TasteWeights,
 		HalfLife:      cfg.TasteHalfLife,
 		SweepEvery:    cfg.SweepEvery,
 		FlushInterval: cfg.FlushInterval,
@@ -283,6 +306,8 @@ func buildTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(
 	}
 	release := func() {}
 	topo.Blend = livestream.Blend{AudienceWeight: cfg.AudienceWeight, AudienceHalfLife: cfg.AudienceHalfLife}
+	topo.Seller = entity.Seller{ContentHalfLife: cfg.SellerContentHalfLife, BuyerHalfLife: cfg.SellerBuyerHalfLife,
+		BuyerWeight: cfg.SellerBuyerWeight}
 	topo.Embedding = embedding.Config{MaxBatch: cfg.EmbedBatch, MaxDelay: cfg.EmbedDelay, CacheSize: cfg.EmbedCache}
 	topo.NoEmbeddingWorker = cfg.NoEmbeddingWorker
 	if cfg.Embedder != nil && !cfg.NoEmbeddings {

@@ -653,6 +653,13 @@ type EntityFeatures struct {
 	Watermark   time.Time          `json:"watermark,omitzero"`
 	Events      int64              `json:"events"`
 	LateDropped int64              `json:"late_dropped"`
+	// HasEmbedding says the entity has an embedding (a seller's: its
+	// streams' content blended with its buyers' tastes); EmbeddingModel is
+	// the model of its content part (empty for buyers only) and Embedding,
+	// with ?embedding=true, the unit vector.
+	HasEmbedding   bool      `json:"has_embedding,omitempty"`
+	EmbeddingModel string    `json:"embedding_model,omitempty"`
+	Embedding      []float32 `json:"embedding,omitempty"`
 }
 
 func (s *Service) handleEntityFeatures(w http.ResponseWriter, r *http.Request) error {
@@ -677,10 +684,15 @@ func (s *Service) handleEntityFeatures(w http.ResponseWriter, r *http.Request) e
 		return notFound("%s %q not found", entity, id)
 	}
 	set := s.cfg.Entities[entity].Features
-	writeJSON(w, http.StatusOK, EntityFeatures{
+	out := EntityFeatures{
 		Entity: entity, ID: id, Features: set.Values(&st.Features, at), Values: typed(set.Results(&st.Features, at)),
 		Watermark: st.Features.Watermark, Events: st.Events, LateDropped: st.LateDropped,
-	})
+		HasEmbedding: len(st.Embedding) > 0, EmbeddingModel: st.EmbeddingModel,
+	}
+	if r.URL.Query().Get("embedding") == "true" {
+		out.Embedding = st.Embedding
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -141,10 +141,22 @@ func DecodeUser(data []byte) (*User, error) {
 }
 
 // Entity is the state of one entity other than a livestream (seller, or any
-// key field), kept by its generic feature group: only windowed features.
+// key field), kept by its generic feature group: windowed features and, for
+// sellers with embeddings on, the seller embedding.
 type Entity struct {
 	ID          string         `json:"id"`
 	Features    features.State `json:"-"` // encoded in binary by Codec
 	Events      int64          `json:"events"`
 	LateDropped int64          `json:"late_dropped"`
+
+	// The seller embedding (processors/entity Seller): Content is the
+	// decayed sum of the content vectors of the seller's streams (made by
+	// ContentModel), Buyers the decayed sum of their buyers' tastes, and
+	// Embedding their blend (unit length), EmbeddingModel the model of its
+	// content part (empty for buyers only).
+	Content        models.DecayedSum `json:"content,omitzero"`
+	ContentModel   string            `json:"content_model,omitempty"`
+	Buyers         models.DecayedSum `json:"buyers,omitzero"`
+	Embedding      events.Vector     `json:"embedding,omitempty"`
+	EmbeddingModel string            `json:"embedding_model,omitempty"`
 }

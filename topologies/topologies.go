@@ -60,6 +60,10 @@ func (n Names) VectorsTopic() goka.Stream { return n.stream(events.TopicLivestre
 // AudienceTopic carries viewers' tastes to their streams.
 func (n Names) AudienceTopic() goka.Stream { return n.stream(events.TopicAudienceSignals) }
 
+// SellerSignalsTopic carries streams' content and buyers' tastes to their
+// sellers.
+func (n Names) SellerSignalsTopic() goka.Stream { return n.stream(events.TopicSellerSignals) }
+
 // EmbeddingGroup is the embedding worker's consumer group for a model
 // version: a new model starts a new group, which re-embeds every retained
 // metadata event (processors/embedding).
@@ -150,6 +154,10 @@ type Topology struct {
 	NoEmbeddingWorker bool
 	// Blend weighs content and audience in the served stream vector.
 	Blend livestream.Blend
+	// Seller configures the seller embedding (half-lives, buyers' weight),
+	// kept when there is an Embedder and an entity "seller"; its topic and
+	// model are filled in by Groups.
+	Seller entity.Seller
 	// VectorMetrics count the livestream group's vector and audience
 	// outcomes (nil: unregistered).
 	VectorMetrics *livestream.VectorMetrics
@@ -181,6 +189,9 @@ func (t *Topology) Topics() []broker.TopicSpec {
 	if t.Embedder != nil {
 		streams = append(streams, t.Names.VectorsTopic(), t.Names.AudienceTopic())
 	}
+	if t.sellerEmbedding() {
+		streams = append(streams, t.Names.SellerSignalsTopic())
+	}
 	for _, s := range streams {
 		specs = append(specs,
 			broker.TopicSpec{Name: string(s), Partitions: t.Partitions, RetentionMS: week},
@@ -211,6 +222,20 @@ func (t *Topology) TableTopics() []string {
 	return out
 }
 
+// sellerEmbedding reports whether the topology keeps seller embeddings:
+// with content embeddings and an entity "seller" (whose group keeps them).
+func (t *Topology) sellerEmbedding() bool {
+	if t.Embedder == nil {
+		return false
+	}
+	for _, e := range t.Entities {
+		if e.Name == "seller" {
+			return true
+		}
+	}
+	return false
+}
+
 // Groups builds the goka groups.
 func (t *Topology) Groups() ([]*pipeline.Group, error) {
 	var routes []livestream.Route
@@ -226,6 +251,13 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 	if t.Embedder != nil {
 		userCfg.Audience = t.Names.AudienceTopic()
 	}
+	var seller *entity.Seller
+	if t.sellerEmbedding() {
+		userCfg.Sellers = t.Names.SellerSignalsTopic()
+		s := t.Seller
+		s.Signals, s.Model = t.Names.SellerSignalsTopic(), t.Embedder.Version()
+		seller = &s
+	}
 	var others []*pipeline.Group
 	for _, e := range t.Entities {
 		routes = append(routes, livestream.Route{Entity: e.Name, KeyField: e.KeyField, Topic: t.Names.EntityTopic(e.Name), Sources: e.sources()})
@@ -233,10 +265,14 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 			userCfg.Features, userCfg.Enriched = e.Features, t.Names.EntityTopic(e.Name)
 			continue
 		}
-		g, err := entity.New(entity.Config{
+		ecfg := entity.Config{
 			Group: t.Names.EntityGroup(e.Name), Input: t.Names.EntityTopic(e.Name), Features: e.Features,
 			Metrics: t.Metrics, Logger: t.Logger, FlushInterval: t.FlushInterval,
-		})
+		}
+		if e.Name == "seller" {
+			ecfg.Seller = seller
+		}
+		g, err := entity.New(ecfg)
 		if err != nil {
 			return nil, fmt.Errorf("entity %s: %w", e.Name, err)
 		}
@@ -256,6 +292,9 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		lsCfg.Vectors, lsCfg.Audience, lsCfg.Blend = t.Names.VectorsTopic(), t.Names.AudienceTopic(), t.Blend
 		lsCfg.Blend.Model = t.Embedder.Version()
 		lsCfg.VectorMetrics = t.VectorMetrics
+		if seller != nil {
+			lsCfg.Sellers = seller.Signals
+		}
 	}
 	ls, err := livestream.New(lsCfg)
 	if err != nil {

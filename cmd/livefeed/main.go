@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/app"
+	"github.com/livefeed/livefeed/processors/user"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -109,6 +110,8 @@ type flags struct {
 	cfg      app.Config
 	logLevel string
 	kafka    kafkaFlags
+	// tasteWeights is --taste-weights, parsed by parse.
+	tasteWeights string
 }
 
 func env(name, def string) string {
@@ -159,6 +162,10 @@ func newFlags(name string, embedded, sim bool) *flags {
 	f.fs.StringVar(&c.ORTLibDir, "ort-lib", env("ort-lib", os.Getenv("LIVEFEED_ORT_LIB_DIR")), "directory of libonnxruntime.so for --embed-backend ort")
 	f.fs.BoolVar(&c.NoEmbeddings, "no-embeddings", env("no-embeddings", "") == "true", "disable content embeddings and text search")
 	f.fs.DurationVar(&c.TasteHalfLife, "taste-half-life", envDuration("taste-half-life", 24*time.Hour), "half-life of user tastes")
+	f.fs.StringVar(&f.tasteWeights, "taste-weights", env("taste-weights", user.DefaultWeights().String()), "how much each signal kind moves a user's taste, kind=weight comma separated (kinds left out keep their default)")
+	f.fs.DurationVar(&c.SellerContentHalfLife, "seller-content-half-life", envDuration("seller-content-half-life", 7*24*time.Hour), "half-life of a stream's content in its seller's embedding")
+	f.fs.DurationVar(&c.SellerBuyerHalfLife, "seller-buyer-half-life", envDuration("seller-buyer-half-life", 30*24*time.Hour), "half-life of a buyer's taste in the seller's embedding")
+	f.fs.Float64Var(&c.SellerBuyerWeight, "seller-buyer-weight", envFloat("seller-buyer-weight", 0.3), "share of the buyers' tastes in a seller's embedding, 0..1 (negative: content only)")
 	f.fs.Float64Var(&c.AudienceWeight, "audience-weight", envFloat("audience-weight", 0.3), "share of the viewers' tastes in a stream's served vector, 0..1 (negative: content only)")
 	f.fs.DurationVar(&c.AudienceHalfLife, "audience-half-life", envDuration("audience-half-life", 30*time.Minute), "half-life of a viewer in a stream's audience embedding")
 	f.fs.IntVar(&c.EmbedBatch, "embed-batch", envInt("embed-batch", 32), "embedding worker: most stream texts per model call")
@@ -204,6 +211,11 @@ func (f *flags) parse(args []string, needBrokers bool) error {
 	if err := f.kafka.resolve(f.fs, &f.cfg.Kafka); err != nil {
 		return err
 	}
+	w, err := user.ParseWeights(f.tasteWeights)
+	if err != nil {
+		return fmt.Errorf("--taste-weights: %w", err)
+	}
+	f.cfg.TasteWeights = w
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)

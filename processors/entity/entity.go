@@ -25,6 +25,9 @@ type Config struct {
 	// Input is the entity's enriched-event topic.
 	Input    goka.Stream
 	Features *features.Set
+	// Seller, if set, keeps the seller embedding (entity "seller" only; see
+	// seller.go).
+	Seller *Seller
 	// CacheSize is how many decoded states are cached per partition.
 	// Default 10000.
 	CacheSize int
@@ -49,6 +52,13 @@ func New(cfg Config) (*pipeline.Group, error) {
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = 10000
 	}
+	if cfg.Seller != nil {
+		s := *cfg.Seller
+		if err := s.defaults(); err != nil {
+			return nil, err
+		}
+		cfg.Seller = &s
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = pipeline.NewMetrics(nil)
 	}
@@ -57,13 +67,19 @@ func New(cfg Config) (*pipeline.Group, error) {
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.Entity](goka.GroupTable(cfg.Group), tables.EntityCodec{},
 		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Logger: cfg.Logger})}
+	edges := []goka.Edge{
+		goka.Input(cfg.Input, new(codec.Bytes), p.cache.Input(p.onEvent)),
+		goka.Output(pipeline.DLQ(cfg.Input), new(codec.Bytes)),
+		goka.Persist(tables.EntityCodec{}),
+		goka.Visitor(pipeline.SweepVisitor, p.cache.Visitor(p.sweep)),
+	}
+	if cfg.Seller != nil {
+		edges = append(edges,
+			goka.Input(cfg.Seller.Signals, new(codec.Bytes), p.cache.Input(p.onSellerSignal)),
+			goka.Output(pipeline.DLQ(cfg.Seller.Signals), new(codec.Bytes)))
+	}
 	return &pipeline.Group{
-		Graph: goka.DefineGroup(cfg.Group,
-			goka.Input(cfg.Input, new(codec.Bytes), p.cache.Input(p.onEvent)),
-			goka.Output(pipeline.DLQ(cfg.Input), new(codec.Bytes)),
-			goka.Persist(tables.EntityCodec{}),
-			goka.Visitor(pipeline.SweepVisitor, p.cache.Visitor(p.sweep)),
-		),
+		Graph:   goka.DefineGroup(cfg.Group, edges...),
 		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
 		Sweep:   pipeline.SweepVisitor,
 		State:   p.cache,
@@ -74,7 +90,8 @@ func New(cfg Config) (*pipeline.Group, error) {
 // partition's watermarks.
 func (p *processor) sweep(ctx goka.Context, _ any) {
 	st := p.cache.Get(ctx)
-	if st != nil && p.cfg.Features.Idle(&st.Features, p.marks.Of(ctx.Partition())) {
+	if st != nil && p.cfg.Features.Idle(&st.Features, p.marks.Of(ctx.Partition())) &&
+		!p.cfg.Seller.keeps(st, p.marks.Of(ctx.Partition())) {
 		p.cache.Delete(ctx)
 		p.cfg.Metrics.IdleDeleted.WithLabelValues(string(ctx.Group())).Inc()
 	}

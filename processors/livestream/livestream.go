@@ -64,6 +64,10 @@ type Config struct {
 	Vectors  goka.Stream
 	Audience goka.Stream
 	Blend    Blend
+	// Sellers, if set (needs Vectors), is the topic (keyed by seller_id) to
+	// which a stream's content vector is sent when it is served, for the
+	// seller's embedding (events.SellerSignal, kind content).
+	Sellers goka.Stream
 	// VectorMetrics count vector and audience outcomes (default:
 	// unregistered).
 	VectorMetrics *VectorMetrics
@@ -89,6 +93,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Features == nil {
 		return errors.New("livestream: features required")
+	}
+	if c.Sellers != "" && c.Vectors == "" {
+		return errors.New("livestream: the sellers topic needs the vectors topic (asynchronous embedding)")
 	}
 	if c.Audience != "" && c.Vectors == "" {
 		return errors.New("livestream: the audience topic needs the vectors topic (asynchronous embedding)")
@@ -184,6 +191,9 @@ func New(cfg Config) (*pipeline.Group, error) {
 	if cfg.Audience != "" {
 		edges = append(edges, goka.Input(cfg.Audience, new(codec.Bytes), p.cache.Input(p.onAudience)),
 			goka.Output(pipeline.DLQ(cfg.Audience), new(codec.Bytes)))
+	}
+	if cfg.Sellers != "" {
+		edges = append(edges, goka.Output(cfg.Sellers, tables.JSONCodec[events.SellerSignal]{}))
 	}
 	edges = append(edges, goka.Visitor(pipeline.SweepVisitor, p.cache.Visitor(p.sweep)))
 	return &pipeline.Group{
@@ -314,7 +324,9 @@ func (p *processor) onVectorNow(ctx goka.Context, msg any) {
 func (p *processor) onLivestream(ctx goka.Context, msg any) {
 	var ev events.Livestream
 	if p.decode(ctx, msg, &ev, &ev.Header) {
+		served := p.servedContent(ctx)
 		p.handle(ctx, msg, &ev, &ev.Header)
+		p.sellerContentOnMetadata(ctx, served)
 		// Metadata is rare and what makes a stream servable (live, its
 		// category): write it without waiting for the flush interval.
 		p.cache.FlushNow(ctx)

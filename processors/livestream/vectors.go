@@ -189,9 +189,50 @@ func (p *processor) onVector(ctx goka.Context, msg any) {
 		p.cache.Set(ctx, st)
 	}
 	if outcome == VectorServed {
+		p.sendSellerContent(ctx, st)
+	}
+	if outcome == VectorServed {
 		// What makes a stream searchable: write it without waiting for the
 		// write-behind flush interval (vectors are as rare as metadata).
 		p.cache.FlushNow(ctx)
+	}
+}
+
+// sendSellerContent sends the stream's served content vector to its
+// seller's embedding (Config.Sellers), if it has a seller.
+func (p *processor) sendSellerContent(ctx goka.Context, st *tables.Livestream) {
+	if p.cfg.Sellers == "" || st.SellerID == "" || len(p.updater.matchedContent(st)) == 0 {
+		return
+	}
+	ctx.Emit(p.cfg.Sellers, st.SellerID, &events.SellerSignal{
+		SellerID: st.SellerID, Kind: events.SellerContent, LivestreamID: st.LivestreamID,
+		EventTime: st.ContentTime, Vector: st.Content, Model: st.ContentModel,
+	})
+}
+
+// servedContent identifies the content vector the stream serves now ("" if
+// none), for sellerContentOnMetadata.
+func (p *processor) servedContent(ctx goka.Context) string {
+	if p.cfg.Sellers == "" {
+		return ""
+	}
+	st := p.cache.Get(ctx)
+	if st == nil || len(p.updater.matchedContent(st)) == 0 {
+		return ""
+	}
+	return st.ContentModel + "/" + st.ContentHash
+}
+
+// sellerContentOnMetadata sends the stream's content to its seller when a
+// metadata event made a vector that arrived before it (kept pending: goka
+// reads the topics independently) the served one; before is servedContent
+// before the event.
+func (p *processor) sellerContentOnMetadata(ctx goka.Context, before string) {
+	if p.cfg.Sellers == "" || p.servedContent(ctx) == before {
+		return
+	}
+	if st := p.cache.Get(ctx); st != nil {
+		p.sendSellerContent(ctx, st)
 	}
 }
 

@@ -48,6 +48,9 @@ type Config struct {
 	// user's taste is sent when they start watching a stream, for the
 	// stream's audience embedding (see audience.go).
 	Audience goka.Stream
+	// Sellers, if set, is the topic (keyed by seller_id) to which a buyer's
+	// taste is sent when they buy, for the seller's embedding (seller.go).
+	Sellers goka.Stream
 	// CacheSize is how many decoded user states are cached per partition.
 	// Default 10000.
 	CacheSize int
@@ -108,6 +111,9 @@ func New(cfg Config) (*pipeline.Group, error) {
 	if cfg.Audience != "" {
 		edges = append(edges, goka.Output(cfg.Audience, tables.JSONCodec[events.AudienceSignal]{}))
 	}
+	if cfg.Sellers != "" {
+		edges = append(edges, goka.Output(cfg.Sellers, tables.JSONCodec[events.SellerSignal]{}))
+	}
 	if cfg.Features != nil {
 		if cfg.Enriched == "" {
 			return nil, errors.New("user: features need the enriched-events topic")
@@ -165,9 +171,13 @@ func (p *processor) onSignal(ctx goka.Context, msg any) {
 		st = &tables.User{UserID: ctx.Key()}
 	}
 	audience := AudienceSignal(st, &sig)
+	seller := SellerSignal(st, &sig)
 	Apply(st, &sig, p.cfg.Weights, p.cfg.HalfLife)
 	if audience != nil && p.cfg.Audience != "" {
 		ctx.Emit(p.cfg.Audience, audience.LivestreamID, audience)
+	}
+	if seller != nil && p.cfg.Sellers != "" {
+		ctx.Emit(p.cfg.Sellers, seller.SellerID, seller)
 	}
 	p.cache.Set(ctx, st)
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "ok").Inc()

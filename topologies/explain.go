@@ -73,6 +73,15 @@ func Explain(file string, set *features.Set, names Names, partitions int32) stri
 		group(&b, string(names.UserGroup()), []string{string(lt.UserSignals)}, nil, string(names.UserTable()),
 			"taste embedding, category affinity, recent streams", nil)
 	}
+	fmt.Fprintf(&b, "with an embedding model (not --no-embeddings):\n"+
+		"  worker  %s reads %s, writes %s (an input of %s)\n"+
+		"  %s writes %s (viewers' tastes, an input of %s)\n",
+		names.EmbeddingGroup("<model version>"), lt.Livestreams, names.VectorsTopic(), names.LivestreamGroup(),
+		names.UserGroup(), names.AudienceTopic(), names.LivestreamGroup())
+	if hasEntity(entities, "seller") {
+		fmt.Fprintf(&b, "  %s and %s write %s (streams' content, buyers' tastes: an input of %s)\n",
+			names.LivestreamGroup(), names.UserGroup(), names.SellerSignalsTopic(), names.EntityGroup("seller"))
+	}
 	fmt.Fprintf(&b, "dead letters: <input topic>.dlq for every input topic above; tables are compacted changelogs.\n")
 	fmt.Fprintf(&b, "groups defined in code: %s (livestream), %s (user)\n", pkgOf(livestream.DefaultGroup), pkgOf(user.DefaultGroup))
 	return b.String()

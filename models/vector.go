@@ -39,6 +39,29 @@ func Normalize(v []float32) []float32 {
 	return v
 }
 
+// Blend mixes a content vector with a behavioural one (an audience's or
+// buyers' tastes): normalize((1−w)·content + w·behaviour), a new slice.
+// Cold start: without a behaviour vector (or with one of another
+// dimension) or with w ≤ 0 it is content; without content it is behaviour;
+// with neither, nil. Inputs are unit vectors and are not modified.
+func Blend(content, behaviour []float32, w float32) []float32 {
+	if len(content) > 0 && len(behaviour) != len(content) {
+		behaviour = nil // another model's dimension
+	}
+	switch {
+	case len(content) > 0 && len(behaviour) > 0 && w > 0:
+		v := make([]float32, len(content))
+		for i := range v {
+			v[i] = (1-w)*content[i] + w*behaviour[i]
+		}
+		return Normalize(v)
+	case len(content) > 0:
+		return content
+	default:
+		return behaviour
+	}
+}
+
 // Normalized returns a unit-length copy of v.
 func Normalized(v []float32) []float32 {
 	return Normalize(append([]float32(nil), v...))

@@ -94,25 +94,8 @@ func (s *Seller) Apply(st *tables.Entity, sig *events.SellerSignal) string {
 
 // refresh recomputes the seller's embedding (see Seller).
 func (s *Seller) refresh(st *tables.Entity) {
-	content, buyers := st.Content.Unit(), st.Buyers.Unit()
-	if len(content) > 0 && len(buyers) != len(content) {
-		buyers = nil // tastes of another model's dimension
-	}
-	w := float32(s.BuyerWeight)
-	switch {
-	case len(content) > 0 && len(buyers) > 0 && w > 0:
-		v := make(events.Vector, len(content))
-		for i := range v {
-			v[i] = (1-w)*content[i] + w*buyers[i]
-		}
-		st.Embedding = events.Vector(models.Normalize(v))
-	case len(content) > 0:
-		st.Embedding = content
-	case len(buyers) > 0:
-		st.Embedding = buyers
-	default:
-		st.Embedding = nil
-	}
+	content := st.Content.Unit()
+	st.Embedding = models.Blend(content, st.Buyers.Unit(), float32(s.BuyerWeight))
 	st.EmbeddingModel = ""
 	if len(content) > 0 {
 		st.EmbeddingModel = st.ContentModel

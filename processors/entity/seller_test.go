@@ -1,7 +1,6 @@
 package entity
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"testing"
@@ -11,9 +10,9 @@ import (
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
 	"github.com/livefeed/livefeed/processors/pipeline"
+	"github.com/livefeed/livefeed/processors/pipeline/pipelinetest"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/tester"
 )
 
 func near(t *testing.T, what string, got []float32, want []float32) {
@@ -170,15 +169,7 @@ func TestSellerGroupConsumesSignals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gkt := tester.New(t)
-	proc, err := goka.NewProcessor(nil, g.Graph, append(g.Options, goka.WithTester(gkt))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	gkt := pipelinetest.Run(t, g)
 	dlq := gkt.NewQueueTracker(string(pipeline.DLQ(signals)))
 
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)

@@ -12,6 +12,7 @@ import (
 	"github.com/livefeed/livefeed/models"
 	"github.com/livefeed/livefeed/models/testmodel"
 	"github.com/livefeed/livefeed/processors/pipeline"
+	"github.com/livefeed/livefeed/processors/pipeline/pipelinetest"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
@@ -44,15 +45,7 @@ func newHarness(t *testing.T, emb models.Embedder) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gkt := tester.New(t)
-	proc, err := goka.NewProcessor(nil, g.Graph, append(g.Options, goka.WithTester(gkt))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	gkt := pipelinetest.Run(t, g)
 	return &harness{gkt: gkt, metrics: m, table: Table(DefaultGroup)}
 }
 

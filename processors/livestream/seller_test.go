@@ -1,15 +1,14 @@
 package livestream
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/processors/pipeline/pipelinetest"
 	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/tester"
 )
 
 const sellersTopic goka.Stream = "seller-signals"
@@ -25,15 +24,7 @@ func newSellerHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gkt := tester.New(t)
-	proc, err := goka.NewProcessor(nil, g.Graph, append(g.Options, goka.WithTester(gkt))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	gkt := pipelinetest.Run(t, g)
 	return &harness{gkt: gkt, table: Table(DefaultGroup)}
 }
 

@@ -148,25 +148,11 @@ func (u *Updater) matchedContent(st *tables.Livestream) events.Vector {
 // refresh recomputes the served vector (see Blend).
 func (u *Updater) refresh(st *tables.Livestream) {
 	content := u.matchedContent(st)
-	audience := st.Audience.Unit()
-	if len(content) > 0 && len(audience) != len(content) {
-		audience = nil // tastes of another model's dimension
-	}
-	w := float32(u.Blend.AudienceWeight)
-	switch {
-	case len(content) > 0 && len(audience) > 0 && w > 0:
-		v := make(events.Vector, len(content))
-		for i := range v {
-			v[i] = (1-w)*content[i] + w*audience[i]
-		}
-		st.Embedding = events.Vector(models.Normalize(v))
-	case len(content) > 0:
-		st.Embedding = content
-	case len(audience) > 0:
-		st.Embedding = audience
-	default:
+	v := models.Blend(content, st.Audience.Unit(), float32(u.Blend.AudienceWeight))
+	if len(v) == 0 {
 		return
 	}
+	st.Embedding = v
 	if len(content) > 0 {
 		st.EmbeddingModel, st.EmbeddedText = st.ContentModel, ContentText(st)
 	}

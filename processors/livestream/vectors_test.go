@@ -10,8 +10,8 @@ import (
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
 	"github.com/livefeed/livefeed/processors/pipeline"
+	"github.com/livefeed/livefeed/processors/pipeline/pipelinetest"
 	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/tester"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -54,15 +54,7 @@ func newAsyncHarnessMetrics(t *testing.T, weight float64) (*harness, *calls, *Ve
 	if err != nil {
 		t.Fatal(err)
 	}
-	gkt := tester.New(t)
-	proc, err := goka.NewProcessor(nil, g.Graph, append(g.Options, goka.WithTester(gkt))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	gkt := pipelinetest.Run(t, g)
 	return &harness{gkt: gkt, metrics: m, table: Table(DefaultGroup)}, emb, vm
 }
 

@@ -1,7 +1,6 @@
 package user
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/models"
 	"github.com/livefeed/livefeed/processors/pipeline"
+	"github.com/livefeed/livefeed/processors/pipeline/pipelinetest"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
@@ -28,15 +28,7 @@ func run(t *testing.T) (*tester.Tester, goka.Table) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gkt := tester.New(t)
-	proc, err := goka.NewProcessor(nil, g.Graph, append(g.Options, goka.WithTester(gkt))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	gkt := pipelinetest.Run(t, g)
 	return gkt, goka.GroupTable(DefaultGroup)
 }
 

@@ -44,6 +44,7 @@ Commands:
   features compute  recompute every feature from an event log (JSONL) without Kafka
   bench pipeline    measure processor throughput, data freshness and query latency (embedded or --brokers)
   bench serving     filtered k-NN: recall, latency, QPS and memory vs exact search, faiss and hnswlib
+  bench recovery    processor and serving restart time and peak RSS on a 1M-key table (embedded or --brokers)
   bench load        open-loop HTTP load on a running server: latency percentiles, errors, RSS, ingest rate, lag
   embed             run only the embedding worker against --brokers (pair with process --no-embedding-worker)
   models testmodel DIR   write the small generated BERT-style test model to DIR
@@ -92,6 +93,9 @@ func run(ctx context.Context, cmd string, args []string) error {
 		}
 		if len(args) > 0 && args[0] == "load" {
 			return runBenchLoad(ctx, args[1:])
+		}
+		if len(args) > 0 && args[0] == "recovery" {
+			return runBenchRecovery(ctx, args[1:])
 		}
 		return runBench(ctx, args)
 	case "features":

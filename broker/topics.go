@@ -55,12 +55,12 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, replication int16, spec
 			}
 			continue
 		}
-		resp, err := adm.CreateTopic(ctx, s.Partitions, replication, s.configs(), s.Name)
-		if err != nil {
-			return created, fmt.Errorf("creating topic %s: %w", s.Name, err)
-		}
-		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("creating topic %s: %w", s.Name, resp.Err))
+		// kadm returns the topic's own error as err too. Another process
+		// creating the same topic at the same moment (process and serve
+		// starting together) is not an error: the topic exists.
+		_, err := adm.CreateTopic(ctx, s.Partitions, replication, s.configs(), s.Name)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("creating topic %s: %w", s.Name, err))
 			continue
 		}
 		created = append(created, s.Name)

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -97,6 +98,9 @@ type RecoveryConfig struct {
 	Args []string
 	// Timeout of one case. Default 10m.
 	Timeout time.Duration
+	// CPUProfileDir, if set, gets a CPU profile <case>.pprof of each child
+	// (start to stopped).
+	CPUProfileDir string
 	// Keep leaves the topics and the state dirs.
 	Keep bool
 	// Progress receives one line per step (nil: nothing).
@@ -176,9 +180,11 @@ type RecoveryReport struct {
 func (r *RecoveryReport) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "livefeed bench recovery — %s, brokers %s, %d partitions\n", r.StartedAt.Format("2006-01-02 15:04:05 MST"), r.Brokers, r.Partitions)
-	fmt.Fprintf(&b, "  livestream table: %d keys (%.0f%% live, %d-dim embeddings, quantize %v), %.0f MiB of values, prefix %s", r.Keys, 100*r.LiveFraction, r.Dim, r.Quantize, r.TableMiB, r.Prefix)
 	if r.FillSeconds > 0 {
-		fmt.Fprintf(&b, ", filled in %.1fs", r.FillSeconds)
+		fmt.Fprintf(&b, "  livestream table: %d keys (%.0f%% live, %d-dim embeddings), %.0f MiB of values, prefix %s, filled in %.1fs; index quantize %v",
+			r.Keys, 100*r.LiveFraction, r.Dim, r.TableMiB, r.Prefix, r.FillSeconds, r.Quantize)
+	} else {
+		fmt.Fprintf(&b, "  livestream table of %d keys filled by an earlier run, prefix %s; index quantize %v", r.Keys, r.Prefix, r.Quantize)
 	}
 	b.WriteString("\n\n")
 	fmt.Fprintf(&b, "  %-22s %9s %9s %8s %10s %9s %9s %9s %9s  %s\n", "case", "ready s", "exec→rdy", "stop s", "keys/s", "peak RSS", "RSS", "heap", "disk", "index")
@@ -512,6 +518,17 @@ func dirSize(dir string) int64 {
 func RecoveryChild(ctx context.Context, cfg RecoveryConfig, c, prefix, dir string, out io.Writer) error {
 	cfg.defaults()
 	start := time.Now()
+	if cfg.CPUProfileDir != "" {
+		pf, err := os.Create(filepath.Join(cfg.CPUProfileDir, c+".pprof"))
+		if err != nil {
+			return fmt.Errorf("creating CPU profile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("starting CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	a, err := recoveryAppFor(ctx, cfg, c, prefix, dir)
 	if err != nil {
 		return err

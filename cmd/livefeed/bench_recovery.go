@@ -62,6 +62,7 @@ func runBenchRecovery(ctx context.Context, args []string) error {
 	fs.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file")
 	fs.DurationVar(&cfg.Timeout, "case-timeout", 10*time.Minute, "abort a case after this long")
 	fs.DurationVar(&timeout, "timeout", time.Hour, "abort the run after this long")
+	fs.StringVar(&cfg.CPUProfileDir, "cpuprofile-dir", "", "write a CPU profile <case>.pprof of each case's child process to this directory")
 	fs.StringVar(&child, "child", "", "internal: run this case in this process")
 	fs.StringVar(&childPrefix, "child-prefix", "", "internal")
 	fs.StringVar(&childDir, "child-dir", "", "internal")
@@ -116,7 +117,7 @@ func runBenchRecovery(ctx context.Context, args []string) error {
 	cfg.Exe = exe
 	cfg.Args = []string{"bench", "recovery", "--brokers=" + strings.Join(cfg.Brokers, ","),
 		fmt.Sprintf("--partitions=%d", cfg.Partitions), fmt.Sprintf("--keys=%d", cfg.Keys),
-		fmt.Sprintf("--dim=%d", cfg.Dim), fmt.Sprintf("--index-quantize=%v", cfg.Quantize)}
+		fmt.Sprintf("--dim=%d", cfg.Dim), fmt.Sprintf("--index-quantize=%v", cfg.Quantize), "--cpuprofile-dir=" + cfg.CPUProfileDir}
 	cfg.Progress = os.Stderr
 	rep, err := bench.RunRecovery(ctx, cfg)
 	if rep != nil {

@@ -595,7 +595,8 @@ func RecoveryChild(ctx context.Context, cfg RecoveryConfig, c, prefix, dir strin
 		res.Indexed = indexed()
 		res.Restore = restore()
 	}
-	res.PeakRSSMiB, res.RSSMiB = procStatusMiB("VmHWM"), procStatusMiB("VmRSS")
+	res.RSSMiB = procStatusMiB("VmRSS")
+	res.PeakRSSMiB = procStatusMiB("VmHWM") // after: RSS may grow between the reads
 	res.HeapMiB = heapInUseMiB()
 	stopStart := time.Now()
 	cancel()

@@ -210,7 +210,7 @@ func (c *Config) ViewOptions(clients *Clients, extra ...goka.ViewOption) []goka.
 			}
 			return tm, err
 		}),
-		goka.WithViewStorageBuilder(storage.MemoryBuilder()),
+		goka.WithViewStorageBuilder(MemoryStorageBuilder()),
 		goka.WithViewClientID(c.ClientID),
 		goka.WithViewLogger(c.gokaLogger("view")),
 		goka.WithViewAutoReconnect(),

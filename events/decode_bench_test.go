@@ -31,3 +31,21 @@ func BenchmarkDecodeChat(b *testing.B) {
 		}
 	})
 }
+
+// A 384-d vector as it sits in table values and vector records.
+func BenchmarkVectorUnmarshal(b *testing.B) {
+	v := make(Vector, 384)
+	for i := range v {
+		v[i] = float32(i) / 384
+	}
+	data, err := v.MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		var w Vector
+		if err := w.UnmarshalJSON(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -41,14 +42,22 @@ func (v *Vector) UnmarshalJSON(data []byte) error {
 		*v = xs
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("decoding vector: want a base64 string or an array: %w", err)
+	var b64 []byte
+	if n := len(data); n >= 2 && data[0] == '"' && data[n-1] == '"' && !bytes.ContainsAny(data[1:n-1], "\\\"") {
+		b64 = data[1 : n-1] // the usual case: a plain string, no escapes to undo
+	} else {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return fmt.Errorf("decoding vector: want a base64 string or an array: %w", err)
+		}
+		b64 = []byte(s)
 	}
-	raw, err := base64.StdEncoding.DecodeString(s)
+	raw := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+	n, err := base64.StdEncoding.Decode(raw, b64)
 	if err != nil {
 		return fmt.Errorf("decoding vector: %w", err)
 	}
+	raw = raw[:n]
 	if len(raw)%4 != 0 {
 		return fmt.Errorf("decoding vector: %d bytes is not a whole number of float32s", len(raw))
 	}

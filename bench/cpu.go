@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"fmt"
+	"os"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -24,4 +27,18 @@ func perCPUSecond(n int64, cpu time.Duration) float64 {
 		return 0
 	}
 	return round1(float64(n) / cpu.Seconds())
+}
+
+// StartCPUProfile writes a CPU profile of the process to path until the
+// returned stop is called (it stops the profile and closes the file).
+func StartCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("creating CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -519,15 +518,11 @@ func RecoveryChild(ctx context.Context, cfg RecoveryConfig, c, prefix, dir strin
 	cfg.defaults()
 	start := time.Now()
 	if cfg.CPUProfileDir != "" {
-		pf, err := os.Create(filepath.Join(cfg.CPUProfileDir, c+".pprof"))
+		stop, err := StartCPUProfile(filepath.Join(cfg.CPUProfileDir, c+".pprof"))
 		if err != nil {
-			return fmt.Errorf("creating CPU profile: %w", err)
+			return err
 		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return fmt.Errorf("starting CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	a, err := recoveryAppFor(ctx, cfg, c, prefix, dir)
 	if err != nil {

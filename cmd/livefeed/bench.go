@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -90,15 +89,11 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	if cpuProfile != "" {
-		pf, err := os.Create(cpuProfile)
+		stop, err := bench.StartCPUProfile(cpuProfile)
 		if err != nil {
-			return fmt.Errorf("creating CPU profile: %w", err)
+			return err
 		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return fmt.Errorf("starting CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	cfg.App = f.cfg
 	cfg.HTTPAddr = f.cfg.HTTPAddr

@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/livefeed/livefeed/bench"
 	"github.com/livefeed/livefeed/bench/servingbench"
 )
 
@@ -93,15 +93,11 @@ func runBenchServing(ctx context.Context, args []string) error {
 	}
 	cfg.Progress = os.Stderr
 	if cp != "" {
-		pf, err := os.Create(cp)
+		stop, err := bench.StartCPUProfile(cp)
 		if err != nil {
-			return fmt.Errorf("creating CPU profile: %w", err)
+			return err
 		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return fmt.Errorf("starting CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -236,17 +237,20 @@ func (s *State[T]) Reset(goka.Assignment) {
 	}
 }
 
+// partitions is a copy of the partitions' states, to visit without s.mu.
+func (s *State[T]) partitions() map[int32]*partState[T] {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.parts)
+}
+
 // Len is the number of cached keys.
 func (s *State[T]) Len() int {
-	s.mu.Lock()
-	parts := make([]*partState[T], 0, len(s.parts))
-	for _, ps := range s.parts {
-		parts = append(parts, ps)
-	}
-	s.mu.Unlock()
 	n := 0
-	for _, ps := range parts {
+	for _, ps := range s.partitions() {
+		ps.mu.Lock()
 		n += ps.cache.len()
+		ps.mu.Unlock()
 	}
 	return n
 }
@@ -331,13 +335,7 @@ func (s *State[T]) Run(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			s.mu.Lock()
-			parts := make(map[int32]*partState[T], len(s.parts))
-			for p, ps := range s.parts {
-				parts[p] = ps
-			}
-			s.mu.Unlock()
-			for p, ps := range parts {
+			for p, ps := range s.partitions() {
 				ps.mu.Lock()
 				if (len(ps.dirty) > 0 || len(ps.pending) > 0) && time.Since(ps.lastFlush) >= s.opts.FlushInterval {
 					s.flush(p, ps)

@@ -237,6 +237,11 @@ func TestPipeline(t *testing.T) {
 			if r.get(t, "/v1/features/livestream/"+s.id, &lf) != 200 || lf.ViewersNow != want || lf.Status != events.StatusLive {
 				return false
 			}
+			// The auction topic is read independently of viewing too: the
+			// popularity ranking below needs ls-cards-1's bid and sale.
+			if s.id == "ls-cards-1" && (lf.Features["bids_5m"] != 1 || lf.Features["gmv_1h"] != 25) {
+				return false
+			}
 		}
 		var uf serving.UserFeatures
 		return r.get(t, "/v1/features/user/u-cards", &uf) == 200 && len(uf.Recent) == 1 &&

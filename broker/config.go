@@ -118,6 +118,14 @@ func (c *Config) Sarama() *sarama.Config {
 	cfg.Consumer.Group.Session.Timeout = c.SessionTimeout
 	cfg.Consumer.Group.Heartbeat.Interval = c.HeartbeatInterval
 	cfg.Producer.Flush.Frequency = c.FlushFrequency
+	// Every record written (events emitted, table changelogs) survives the
+	// loss of a broker (acks=all; goka's default is the leader only), and
+	// the idempotent producer keeps a partition's records in order through
+	// retries: duplicate absorption (processors/pipeline) relies on
+	// origins arriving in offset order per partition.
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1
 	// Kafka's default partitioner, for records that goka emits.
 	cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(NewHasher)
 	cfg.Metadata.RefreshFrequency = time.Minute

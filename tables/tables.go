@@ -55,6 +55,11 @@ type Livestream struct {
 
 	Events      int64 `json:"events"`
 	LateDropped int64 `json:"late_dropped"`
+
+	// Applied is, per input partition that fed this value, the offset of
+	// the newest record applied to it: processors/pipeline.State skips a
+	// record at or below it (a replay after a crash).
+	Applied map[string]int64 `json:"applied,omitempty"`
 }
 
 // ViewersNow is the number of concurrent viewers.
@@ -88,6 +93,11 @@ type User struct {
 	LastEvent time.Time                   `json:"last_event,omitzero"`
 	// Features holds the user entity's windowed features.
 	Features features.State `json:"-"` // encoded in binary by Codec
+
+	// Applied is, per input partition that fed this value, the offset of
+	// the newest record applied to it: processors/pipeline.State skips a
+	// record at or below it (a replay after a crash).
+	Applied map[string]int64 `json:"applied,omitempty"`
 }
 
 // JSONCodec is a goka codec for a table value type.
@@ -159,4 +169,14 @@ type Entity struct {
 	Buyers         models.DecayedSum `json:"buyers,omitzero"`
 	Embedding      events.Vector     `json:"embedding,omitempty"`
 	EmbeddingModel string            `json:"embedding_model,omitempty"`
+
+	// Applied is, per input partition that fed this value, the offset of
+	// the newest record applied to it: processors/pipeline.State skips a
+	// record at or below it (a replay after a crash).
+	Applied map[string]int64 `json:"applied,omitempty"`
 }
+
+// AppliedOffsets make the table values pipeline.Deduplicated.
+func (l *Livestream) AppliedOffsets() *map[string]int64 { return &l.Applied }
+func (u *User) AppliedOffsets() *map[string]int64       { return &u.Applied }
+func (e *Entity) AppliedOffsets() *map[string]int64     { return &e.Applied }

@@ -66,7 +66,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.Entity](goka.GroupTable(cfg.Group), tables.EntityCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	edges := []goka.Edge{
 		goka.Input(cfg.Input, new(codec.Bytes), p.cache.Input(p.onEvent)),
 		goka.Output(pipeline.DLQ(cfg.Input), new(codec.Bytes)),

@@ -160,7 +160,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		return nil, err
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.Livestream](Table(cfg.Group), tables.LivestreamCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	for _, d := range cfg.Features.All() {
 		p.retention = max(p.retention, d.Window.Size+d.Lateness)
 	}
@@ -272,7 +272,7 @@ func (p *processor) done(ctx goka.Context, st *tables.Livestream, source string,
 			continue
 		}
 		raw, _ := msg.([]byte)
-		ctx.Emit(r.Topic, key, &events.Enriched{
+		pipeline.Emit(ctx, r.Topic, key, &events.Enriched{
 			Source: source, EventID: h.EventID, EventTime: h.EventTime, LivestreamID: st.LivestreamID,
 			SellerID: st.SellerID, Category: st.Category, Event: raw,
 		})
@@ -367,7 +367,7 @@ func (p *processor) handle(ctx goka.Context, msg any, ev any, h *events.Header) 
 	}
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
 	if res.Signal != nil {
-		ctx.Emit(p.cfg.Topics.UserSignals, res.Signal.UserID, res.Signal)
+		pipeline.Emit(ctx, p.cfg.Topics.UserSignals, res.Signal.UserID, res.Signal)
 	}
 	p.done(ctx, st, res.Source, msg, h, ev)
 }

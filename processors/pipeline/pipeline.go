@@ -21,6 +21,7 @@ type Metrics struct {
 	DeadLetters *prometheus.CounterVec // topic, reason
 	LateDropped *prometheus.CounterVec // group, topic
 	IdleDeleted *prometheus.CounterVec // group
+	Duplicates  *prometheus.CounterVec // group, topic
 	EmbedErrors prometheus.Counter
 	Embeddings  prometheus.Counter
 	EmbedTime   prometheus.Histogram
@@ -45,6 +46,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livefeed_idle_keys_deleted_total",
 			Help: "Keys deleted from a group table because every feature expired (and, for streams, the stream ended).",
 		}, []string{"group"}),
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_duplicates_absorbed_total",
+			Help: "Records skipped because their origin offset was already applied to the key's state (replays after a crash or a rebalance), by group and topic.",
+		}, []string{"group", "topic"}),
 		EmbedErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livefeed_embed_errors_total",
 			Help: "Content embeddings that failed (the stream keeps its previous vector).",
@@ -60,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.EmbedErrors, m.Embeddings, m.EmbedTime)
+		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.EmbedErrors, m.Embeddings, m.EmbedTime)
 	}
 	return m
 }

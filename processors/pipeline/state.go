@@ -57,8 +57,15 @@ type State[T any] struct {
 	mu       sync.Mutex
 	parts    map[int32]*partState[T]
 	stores   map[int32]*tableStorage
-	producer goka.Producer
-	wired    atomic.Bool // ProcessorOptions were taken
+	producer goka.Producer // the processor's producer, for the changelog
+	wired    atomic.Bool   // ProcessorOptions were taken
+
+	// emits counts the processor's emits for the emit barrier; writes are
+	// the flushes waiting for it, oldest first, written by Run's writer.
+	emits    *emitTracker
+	writesMu sync.Mutex
+	writes   []*write
+	queued   chan struct{} // a write was queued (capacity 1)
 }
 
 // StateOptions tune a State. Zero values take the defaults.
@@ -72,7 +79,9 @@ type StateOptions struct {
 	FlushInterval time.Duration
 	// MaxDirty flushes a partition when this many keys wait. Default 20000.
 	MaxDirty int
-	Logger   *slog.Logger
+	// Metrics count the duplicates absorbed (default: unregistered).
+	Metrics *Metrics
+	Logger  *slog.Logger
 }
 
 // NewState builds the state of the group table with the table's codec.
@@ -89,8 +98,12 @@ func NewState[T any](table goka.Table, codec goka.Codec, opts StateOptions) *Sta
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
 	return &State[T]{table: table, codec: codec, opts: opts, log: opts.Logger,
-		parts: map[int32]*partState[T]{}, stores: map[int32]*tableStorage{}}
+		parts: map[int32]*partState[T]{}, stores: map[int32]*tableStorage{},
+		emits: newEmitTracker(), queued: make(chan struct{}, 1)}
 }
 
 // writeThrough: every change goes to goka's SetValue at once — when
@@ -100,9 +113,13 @@ func (s *State[T]) writeThrough() bool { return s.opts.FlushInterval < 0 || !s.w
 
 // partState is one partition's cache, dirty keys and deferred commits.
 type partState[T any] struct {
-	mu        sync.Mutex // held by callbacks and the flusher
-	cache     *lru[T]
-	dirty     map[string]*T
+	mu    sync.Mutex // held by callbacks and the flusher
+	cache *lru[T]
+	dirty map[string]*T
+	// writing are the values of flushes not yet in local storage (they
+	// wait for the emit barrier), with the number of such flushes holding
+	// each: a read must not fall through to the older stored value.
+	writing   map[string]*inflight[T]
 	pending   []func(error) // commits of messages since the last flush
 	lastFlush time.Time
 	flushNow  bool
@@ -112,6 +129,11 @@ type partState[T any] struct {
 	genMu  sync.Mutex
 	gens   []*generation
 	offset int64 // newest changelog offset written to local storage
+}
+
+type inflight[T any] struct {
+	v *T
+	n int
 }
 
 // generation is one flush: the commits it releases once its records are
@@ -128,7 +150,8 @@ func (s *State[T]) part(p int32) *partState[T] {
 	defer s.mu.Unlock()
 	ps := s.parts[p]
 	if ps == nil {
-		ps = &partState[T]{cache: newLRU[T](s.opts.CacheSize), dirty: map[string]*T{}, lastFlush: time.Now()}
+		ps = &partState[T]{cache: newLRU[T](s.opts.CacheSize), dirty: map[string]*T{},
+			writing: map[string]*inflight[T]{}, lastFlush: time.Now()}
 		s.parts[p] = ps
 	}
 	return ps
@@ -136,7 +159,9 @@ func (s *State[T]) part(p int32) *partState[T] {
 
 // Input wraps an input callback: the message's commit is deferred until its
 // state is in the changelog, and the callback runs under its partition's
-// lock.
+// lock. A record already applied to the key's value (a replay after a
+// crash; see Deduplicated) is skipped, and counted; otherwise the record's
+// origin offset is recorded in the value once the callback returns.
 func (s *State[T]) Input(cb goka.ProcessCallback) goka.ProcessCallback {
 	return func(ctx goka.Context, msg any) {
 		if s.writeThrough() {
@@ -148,10 +173,43 @@ func (s *State[T]) Input(cb goka.ProcessCallback) goka.ProcessCallback {
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
 		ps.pending = append(ps.pending, commit)
-		cb(ctx, msg)
-		if ps.flushNow || len(ps.dirty) >= s.opts.MaxDirty || time.Since(ps.lastFlush) >= s.opts.FlushInterval {
-			s.flush(ctx.Partition(), ps)
+		o := originOf(ctx)
+		if v := s.Get(ctx); v != nil {
+			if d, ok := any(v).(Deduplicated); ok && seen(*d.AppliedOffsets(), o) {
+				// Written again with the next flush: the replayed record's
+				// commit must not pass a value that only local storage has.
+				s.markDirty(ctx, ps, v)
+				s.opts.Metrics.Duplicates.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
+				s.maybeFlush(ctx.Partition(), ps)
+				return
+			}
 		}
+		cb(ctx, msg)
+		if v := s.Get(ctx); v != nil {
+			if d, ok := any(v).(Deduplicated); ok {
+				applied := d.AppliedOffsets()
+				if *applied == nil {
+					*applied = map[string]int64{}
+				}
+				(*applied)[o.key] = o.offset
+				s.markDirty(ctx, ps, v)
+			}
+		}
+		s.maybeFlush(ctx.Partition(), ps)
+	}
+}
+
+// markDirty makes v, the key's current value, part of the next flush.
+func (s *State[T]) markDirty(ctx goka.Context, ps *partState[T], v *T) {
+	if _, ok := ps.dirty[ctx.Key()]; !ok {
+		s.Set(ctx, v)
+	}
+}
+
+// maybeFlush flushes the partition when it is due. ps.mu is held.
+func (s *State[T]) maybeFlush(partition int32, ps *partState[T]) {
+	if ps.flushNow || len(ps.dirty) >= s.opts.MaxDirty || time.Since(ps.lastFlush) >= s.opts.FlushInterval {
+		s.flush(partition, ps)
 	}
 }
 
@@ -179,6 +237,10 @@ func (s *State[T]) Get(ctx goka.Context) *T {
 	}
 	if v, ok := ps.cache.get(ctx.Key()); ok {
 		return v
+	}
+	if w, ok := ps.writing[ctx.Key()]; ok {
+		ps.cache.put(ctx.Key(), w.v)
+		return w.v
 	}
 	v, _ := ctx.Value().(*T)
 	if v != nil {
@@ -208,13 +270,19 @@ func (s *State[T]) FlushNow(ctx goka.Context) {
 	}
 }
 
-// Delete removes the key from the table (a tombstone in the changelog, now)
-// and from the cache; a pending write of it is dropped.
+// Delete removes the key from the cache and, with the partition's next
+// flush, from the table (a tombstone in the changelog).
 func (s *State[T]) Delete(ctx goka.Context) {
 	ps := s.part(ctx.Partition())
-	delete(ps.dirty, ctx.Key())
 	ps.cache.remove(ctx.Key())
-	ctx.Delete()
+	if s.writeThrough() {
+		delete(ps.dirty, ctx.Key())
+		ctx.Delete()
+		return
+	}
+	// The tombstone goes with the next flush, in order behind the writes
+	// of the key still waiting for their barrier.
+	ps.dirty[ctx.Key()] = nil
 }
 
 // Reset drops the cached values; goka calls it on every new assignment
@@ -284,12 +352,14 @@ func (s *State[T]) ProcessorOptions(dir string, pb goka.ProducerBuilder) []goka.
 		}),
 		goka.WithProducerBuilder(func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
 			p, err := pb(brokers, clientID, hasher)
-			if err == nil {
-				s.mu.Lock()
-				s.producer = p
-				s.mu.Unlock()
+			if err != nil {
+				return nil, err
 			}
-			return p, err
+			s.mu.Lock()
+			s.producer = p
+			s.mu.Unlock()
+			// The callbacks' emits are counted for the emit barrier.
+			return &trackedProducer{Producer: p, tracker: s.emits}, nil
 		}),
 	}
 }
@@ -322,12 +392,19 @@ func (t *tableStorage) Close() error {
 }
 
 // Run flushes partitions whose callbacks have gone quiet, every half
-// FlushInterval, until stop is closed. Close stop only after the processor
-// returned.
+// FlushInterval, and writes the flushes whose emit barrier has passed,
+// until stop is closed. Close stop only after the processor returned.
 func (s *State[T]) Run(stop <-chan struct{}) {
 	if s.writeThrough() {
 		return
 	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.writer(stop)
+	}()
+	defer wg.Wait()
 	t := time.NewTicker(max(s.opts.FlushInterval/2, time.Millisecond))
 	defer t.Stop()
 	for {
@@ -349,9 +426,22 @@ func (s *State[T]) Run(stop <-chan struct{}) {
 // errNoStorage means a flush found no open storage for its partition.
 var errNoStorage = errors.New("state: no open storage for the partition")
 
-// flush writes the partition's dirty values to local storage and the
-// changelog, and queues the pending commits behind those writes. ps.mu is
-// held.
+// write is one flush's encoded values, waiting for the emits of the
+// callbacks before it (epoch) to be acknowledged.
+type write struct {
+	partition int32
+	release   func(error) // after the write: drops the values from partState.writing
+	gen       *generation
+	st        *tableStorage
+	producer  goka.Producer
+	epoch     uint64
+	keys      []string
+	encoded   [][]byte // nil: a tombstone
+}
+
+// flush encodes the partition's dirty values and queues them for the
+// writer, behind the emit barrier; the pending commits wait for those
+// writes. ps.mu is held.
 func (s *State[T]) flush(partition int32, ps *partState[T]) {
 	ps.lastFlush, ps.flushNow = time.Now(), false
 	if len(ps.dirty) == 0 && len(ps.pending) == 0 {
@@ -368,6 +458,22 @@ func (s *State[T]) flush(partition int32, ps *partState[T]) {
 	if len(dirty) > 0 && (st == nil || producer == nil) {
 		gen.err, gen.outstanding = fmt.Errorf("flushing table %s partition %d: %w", s.table, partition, errNoStorage), 0
 	}
+	w := &write{partition: partition, gen: gen, st: st, producer: producer}
+	if gen.err == nil && gen.outstanding > 0 {
+		w.keys = make([]string, 0, len(dirty))
+		w.encoded = make([][]byte, 0, len(dirty))
+		for key, v := range dirty {
+			var enc []byte
+			if v != nil {
+				var err error
+				if enc, err = s.codec.Encode(v); err != nil {
+					gen.err, gen.outstanding = fmt.Errorf("encoding %s/%d key %q: %w", s.table, partition, key, err), 0
+					break
+				}
+			}
+			w.keys, w.encoded = append(w.keys, key), append(w.encoded, enc)
+		}
+	}
 
 	ps.genMu.Lock()
 	ps.gens = append(ps.gens, gen)
@@ -376,32 +482,88 @@ func (s *State[T]) flush(partition int32, ps *partState[T]) {
 		s.release(ps)
 		return
 	}
-	s.write(partition, ps, gen, st, producer, dirty)
+	// Until the writer has stored them, reads of these keys must see these
+	// values, not the stored ones.
+	for key, v := range dirty {
+		in := ps.writing[key]
+		if in == nil {
+			in = &inflight[T]{}
+			ps.writing[key] = in
+		}
+		in.v, in.n = v, in.n+1
+	}
+	w.release = func(err error) {
+		ps.mu.Lock()
+		for key := range dirty {
+			if in := ps.writing[key]; in != nil {
+				if in.n--; in.n == 0 {
+					delete(ps.writing, key)
+				}
+			}
+		}
+		ps.mu.Unlock()
+	}
+	w.epoch = s.emits.barrier()
+	s.writesMu.Lock()
+	s.writes = append(s.writes, w)
+	s.writesMu.Unlock()
+	select {
+	case s.queued <- struct{}{}:
+	default:
+	}
 }
 
-// write encodes the dirty values, stores them locally in one batch and
-// produces them to the changelog; the generation completes when every
-// record is acknowledged.
-func (s *State[T]) write(partition int32, ps *partState[T], gen *generation, st *tableStorage, producer goka.Producer, dirty map[string]*T) {
-	keys := make([]string, 0, len(dirty))
-	encoded := make([][]byte, 0, len(dirty))
-	var batch leveldb.Batch
-	for key, v := range dirty {
-		enc, err := s.codec.Encode(v)
-		if err != nil {
-			s.failed(ps, gen, fmt.Errorf("encoding %s/%d key %q: %w", s.table, partition, key, err))
-			return
+// writer writes the queued flushes in order, each once the emits before it
+// are acknowledged, until stop; a flush still queued then fails (its
+// messages are not committed and will be replayed).
+func (s *State[T]) writer(stop <-chan struct{}) {
+	for {
+		s.writesMu.Lock()
+		var w *write
+		if len(s.writes) > 0 {
+			w = s.writes[0]
+			s.writes = s.writes[1:]
 		}
-		batch.Put([]byte(key), enc)
-		keys, encoded = append(keys, key), append(encoded, enc)
+		s.writesMu.Unlock()
+		if w == nil {
+			select {
+			case <-stop:
+				return
+			case <-s.queued:
+				continue
+			}
+		}
+		ps := s.part(w.partition)
+		if err := s.emits.wait(w.epoch, stop); err != nil {
+			w.release(err)
+			s.failed(ps, w.gen, fmt.Errorf("flushing table %s partition %d: %w", s.table, w.partition, err))
+			continue
+		}
+		s.write(ps, w)
 	}
-	if err := st.db.Write(&batch, nil); err != nil {
-		s.failed(ps, gen, fmt.Errorf("writing %s/%d: %w", s.table, partition, err))
+}
+
+// write stores a flush's values locally in one batch and produces them to
+// the changelog; the generation completes when every record is
+// acknowledged.
+func (s *State[T]) write(ps *partState[T], w *write) {
+	var batch leveldb.Batch
+	for i, key := range w.keys {
+		if w.encoded[i] == nil {
+			batch.Delete([]byte(key))
+		} else {
+			batch.Put([]byte(key), w.encoded[i])
+		}
+	}
+	err := w.st.db.Write(&batch, nil)
+	w.release(err)
+	if err != nil {
+		s.failed(ps, w.gen, fmt.Errorf("writing %s/%d: %w", s.table, w.partition, err))
 		return
 	}
-	for i, key := range keys {
-		producer.EmitWithHeaders(string(s.table), key, encoded[i], nil).ThenWithMessage(func(msg *sarama.ProducerMessage, err error) {
-			s.acked(ps, gen, st, msg, err)
+	for i, key := range w.keys {
+		w.producer.EmitWithHeaders(string(s.table), key, w.encoded[i], nil).ThenWithMessage(func(msg *sarama.ProducerMessage, err error) {
+			s.acked(ps, w.gen, w.st, msg, err)
 		})
 	}
 }

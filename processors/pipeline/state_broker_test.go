@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/livefeed/livefeed/broker"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,37 +22,44 @@ import (
 
 // counter is a goka group that counts events per key through a State.
 type counter struct {
-	state *State[int64]
+	state *State[count]
 }
 
-type int64Codec struct{}
-
-func (int64Codec) Encode(v any) ([]byte, error) {
-	return strconv.AppendInt(nil, *v.(*int64), 10), nil
+// count is a counter's table value; it records the offsets applied to it.
+type count struct {
+	N       int64            `json:"n"`
+	Applied map[string]int64 `json:"applied,omitempty"`
 }
 
-func (int64Codec) Decode(b []byte) (any, error) {
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	return &n, err
+func (c *count) AppliedOffsets() *map[string]int64 { return &c.Applied }
+
+type countCodec struct{}
+
+func (countCodec) Encode(v any) ([]byte, error) { return json.Marshal(v.(*count)) }
+
+func (countCodec) Decode(b []byte) (any, error) {
+	var c count
+	err := json.Unmarshal(b, &c)
+	return &c, err
 }
 
 func (c *counter) onEvent(ctx goka.Context, _ any) {
 	n := c.state.Get(ctx)
 	if n == nil {
-		n = new(int64)
+		n = new(count)
 	}
-	*n++
+	n.N++
 	c.state.Set(ctx, n)
 }
 
 // run runs the counter group until ctx is done, wired as topologies.Run
 // wires a group.
-func runCounter(ctx context.Context, t *testing.T, bc *broker.Config, group goka.Group, input goka.Stream) error {
+func runCounter(ctx context.Context, t *testing.T, bc *broker.Config, group goka.Group, input goka.Stream, m *Metrics) error {
 	c := &counter{}
-	c.state = NewState[int64](goka.GroupTable(group), int64Codec{}, StateOptions{FlushInterval: 20 * time.Millisecond})
+	c.state = NewState[count](goka.GroupTable(group), countCodec{}, StateOptions{FlushInterval: 20 * time.Millisecond, Metrics: m})
 	g := goka.DefineGroup(group,
 		goka.Input(input, new(codec.Bytes), c.state.Input(c.onEvent)),
-		goka.Persist(int64Codec{}))
+		goka.Persist(countCodec{}))
 	opts := append([]goka.ProcessorOption{goka.WithRebalanceCallback(c.state.Reset)},
 		c.state.ProcessorOptions(bc.ProcessorStateDir(), bc.ProducerBuilder())...)
 	p, err := goka.NewProcessor(bc.Brokers, g, bc.ProcessorOptions(opts...)...)
@@ -75,113 +84,223 @@ func testBrokers(t *testing.T) []string {
 	return e.Addrs()
 }
 
-// The write-behind state coalesces writes, loses nothing across a graceful
-// stop, and a replica starting with no local state recovers exact counts
-// from the changelog and the committed offsets.
-func TestStateWriteBehindOnABroker(t *testing.T) {
+// counterRig is a counter group on a broker: its input and table topics,
+// a producer and what was sent.
+type counterRig struct {
+	t       *testing.T
+	ctx     context.Context
+	brokers []string
+	group   goka.Group
+	input   goka.Stream
+	cl      *kgo.Client
+	adm     *kadm.Client
+	want    map[string]int64
+	metrics *Metrics
+}
+
+func newCounterRig(t *testing.T, name string) *counterRig {
 	brokers := testBrokers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	group, input := goka.Group("wb-"+run), goka.Stream("wb-in-"+run)
-	table := string(goka.GroupTable(group))
+	r := &counterRig{t: t, ctx: ctx, brokers: brokers, group: goka.Group(name + "-" + run),
+		input: goka.Stream(name + "-in-" + run), want: map[string]int64{}, metrics: NewMetrics(nil)}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	if _, err := broker.EnsureTopics(ctx, adm, 1, []broker.TopicSpec{
-		{Name: string(input), Partitions: 4}, {Name: table, Partitions: 4, Compacted: true},
+	t.Cleanup(cl.Close)
+	r.cl, r.adm = cl, kadm.NewClient(cl)
+	if _, err := broker.EnsureTopics(ctx, r.adm, 1, []broker.TopicSpec{
+		{Name: string(r.input), Partitions: 4}, {Name: r.table(), Partitions: 4, Compacted: true},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	const keys = 20
-	want := map[string]int64{}
-	produce := func(n int) {
-		t.Helper()
-		rs := make([]*kgo.Record, n)
-		for i := range rs {
-			k := fmt.Sprintf("k%02d", i%keys)
-			want[k]++
-			rs[i] = &kgo.Record{Topic: string(input), Key: []byte(k), Value: []byte("x")}
-		}
-		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-			t.Fatal(err)
+	return r
+}
+
+func (r *counterRig) table() string { return string(goka.GroupTable(r.group)) }
+
+// produce sends n records over 20 keys; origin, if set, gives each record
+// a HeaderOrigin (as a livefeed group's emit has).
+func (r *counterRig) produce(n int, origin func(i int) string) {
+	r.t.Helper()
+	rs := make([]*kgo.Record, n)
+	for i := range rs {
+		k := fmt.Sprintf("k%02d", i%20)
+		r.want[k]++
+		rs[i] = &kgo.Record{Topic: string(r.input), Key: []byte(k), Value: []byte("x")}
+		if origin != nil {
+			rs[i].Headers = []kgo.RecordHeader{{Key: HeaderOrigin, Value: []byte(origin(i))}}
 		}
 	}
-	// processUntilCommitted runs a replica with its own (fresh) state dir
-	// until the group has committed every input offset, then stops it.
-	processUntilCommitted := func(total int64) {
-		t.Helper()
-		bc := &broker.Config{Brokers: brokers, StateDir: t.TempDir()}
-		bc.Defaults()
-		pctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- runCounter(pctx, t, bc, group, input) }()
-		for {
-			offs, err := adm.FetchOffsets(ctx, string(group))
-			if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
-				t.Fatal(err)
-			}
-			var committed int64
-			offs.Each(func(o kadm.OffsetResponse) { committed += o.At })
-			if committed == total {
-				break
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("processor stopped: %v (committed %d of %d)", err, committed, total)
-			case <-ctx.Done():
-				t.Fatalf("committed %d of %d input offsets", committed, total)
-			case <-time.After(50 * time.Millisecond):
-			}
+	if err := r.cl.ProduceSync(r.ctx, rs...).FirstErr(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// committed is the sum of the group's committed input offsets.
+func (r *counterRig) committed() int64 {
+	offs, err := r.adm.FetchOffsets(r.ctx, string(r.group))
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		r.t.Fatal(err)
+	}
+	var n int64
+	offs.Each(func(o kadm.OffsetResponse) { n += o.At })
+	return n
+}
+
+// processUntilCommitted runs a replica with its own (fresh) state dir
+// until the group has committed total input offsets, then stops it.
+func (r *counterRig) processUntilCommitted(total int64) {
+	r.t.Helper()
+	bc := &broker.Config{Brokers: r.brokers, StateDir: r.t.TempDir()}
+	bc.Defaults()
+	pctx, stop := context.WithCancel(r.ctx)
+	done := make(chan error, 1)
+	go func() { done <- runCounter(pctx, r.t, bc, r.group, r.input, r.metrics) }()
+	for {
+		committed := r.committed()
+		if committed == total {
+			break
 		}
-		stop()
-		if err := <-done; err != nil {
-			t.Fatal(err)
+		select {
+		case err := <-done:
+			r.t.Fatalf("processor stopped: %v (committed %d of %d)", err, committed, total)
+		case <-r.ctx.Done():
+			r.t.Fatalf("committed %d of %d input offsets", committed, total)
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	stop()
+	if err := <-done; err != nil {
+		r.t.Fatal(err)
+	}
+}
 
-	produce(3000)
-	processUntilCommitted(3000)
-	produce(2000)
-	processUntilCommitted(5000) // a new replica: no local state
+// rewind commits offset 0 on every input partition: the next replica
+// replays everything (as after a crash that lost every commit).
+func (r *counterRig) rewind() {
+	r.t.Helper()
+	offs := kadm.Offsets{}
+	for p := range int32(4) {
+		offs.Add(kadm.Offset{Topic: string(r.input), Partition: p, At: 0, LeaderEpoch: -1})
+	}
+	if err := r.adm.CommitAllOffsets(r.ctx, string(r.group), offs); err != nil {
+		r.t.Fatal(err)
+	}
+}
 
-	// The changelog's last value per key is the exact count.
+// changelog reads the table topic: the last value per key, and how many
+// records it holds.
+func (r *counterRig) changelog() (map[string]int64, int) {
+	r.t.Helper()
 	got := map[string]int64{}
 	var records int
-	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(table),
+	cons, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(r.table()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
 	defer cons.Close()
-	ends, err := adm.ListEndOffsets(ctx, table)
+	ends, err := r.adm.ListEndOffsets(r.ctx, r.table())
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
 	var end int64
 	ends.Each(func(o kadm.ListedOffset) { end += o.Offset })
 	for int64(records) < end {
-		fs := cons.PollFetches(ctx)
+		fs := cons.PollFetches(r.ctx)
 		if err := fs.Err(); err != nil {
-			t.Fatal(err)
+			r.t.Fatal(err)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
+		fs.EachRecord(func(rec *kgo.Record) {
 			records++
-			n, _ := strconv.ParseInt(string(r.Value), 10, 64)
-			got[string(r.Key)] = n
+			var c count
+			if err := json.Unmarshal(rec.Value, &c); err != nil {
+				r.t.Fatalf("changelog value %q: %v", rec.Value, err)
+			}
+			got[string(rec.Key)] = c.N
 		})
 	}
-	for k, n := range want {
+	return got, records
+}
+
+// exact checks that the table's count of every key is what was sent.
+func (r *counterRig) exact() int {
+	r.t.Helper()
+	got, records := r.changelog()
+	for k, n := range r.want {
 		if got[k] != n {
-			t.Errorf("key %s: table says %d, %d events were sent", k, got[k], n)
+			r.t.Errorf("key %s: table says %d, %d events were sent", k, got[k], n)
 		}
 	}
+	return records
+}
+
+func (r *counterRig) duplicates() float64 {
+	return testutil.ToFloat64(r.metrics.Duplicates.WithLabelValues(string(r.group), string(r.input)))
+}
+
+// The write-behind state coalesces writes, loses nothing across a graceful
+// stop, and a replica starting with no local state recovers exact counts
+// from the changelog and the committed offsets.
+func TestStateWriteBehindOnABroker(t *testing.T) {
+	r := newCounterRig(t, "wb")
+	r.produce(3000, nil)
+	r.processUntilCommitted(3000)
+	r.produce(2000, nil)
+	r.processUntilCommitted(5000) // a new replica: no local state
+
+	records := r.exact()
 	// Coalescing: far fewer changelog records than events.
 	if records >= 5000/2 {
 		t.Errorf("%d changelog records for 5000 events: writes were not coalesced", records)
 	}
-	t.Logf("5000 events over %d keys → %d changelog records", keys, records)
+	if d := r.duplicates(); d != 0 {
+		t.Errorf("%v duplicates counted without a replay", d)
+	}
+	t.Logf("5000 events over 20 keys → %d changelog records", records)
+}
+
+// A replay of input records already in the table is absorbed: the group's
+// commits are rewound to the start, a replica with no local state recovers
+// the table from the changelog and skips every replayed record.
+func TestStateAbsorbsReplayedInput(t *testing.T) {
+	r := newCounterRig(t, "replay")
+	r.produce(3000, nil)
+	r.processUntilCommitted(3000)
+	r.rewind()
+	r.produce(1000, nil)
+	r.processUntilCommitted(4000)
+	r.exact()
+	if d := r.duplicates(); d != 3000 {
+		t.Errorf("%v duplicates absorbed, want the 3000 replayed records", d)
+	}
+}
+
+// Records another group emitted carry their origin; one re-emitted by a
+// replaying upstream replica (a new offset here, the same origin) is
+// absorbed, a new origin is not.
+func TestStateAbsorbsReEmittedRecords(t *testing.T) {
+	r := newCounterRig(t, "reemit")
+	// 20 keys; upstream partition i%3, its offsets in order per key.
+	origin := func(i int) string { return fmt.Sprintf("upstream/%d/%d", i%3, 100+i) }
+	r.produce(1200, origin)
+	r.processUntilCommitted(1200)
+	// The upstream replays its last 300 records: same origins, new offsets.
+	var replay []*kgo.Record
+	for i := 900; i < 1200; i++ {
+		replay = append(replay, &kgo.Record{Topic: string(r.input), Key: []byte(fmt.Sprintf("k%02d", i%20)), Value: []byte("x"),
+			Headers: []kgo.RecordHeader{{Key: HeaderOrigin, Value: []byte(origin(i))}}})
+	}
+	if err := r.cl.ProduceSync(r.ctx, replay...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r.produce(600, func(i int) string { return origin(1200 + i) }) // then new records
+	r.processUntilCommitted(2100)
+	r.exact()
+	if d := r.duplicates(); d != 300 {
+		t.Errorf("%v duplicates absorbed, want the 300 re-emitted records", d)
+	}
 }

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
@@ -40,5 +42,41 @@ func TestStateResetDropsCleanValues(t *testing.T) {
 	s.Reset(nil)
 	if s.Len() != 0 {
 		t.Fatalf("len %d after reset", s.Len())
+	}
+}
+
+// The emit barrier: a flush waits for the emits counted before it, not for
+// later ones, and a failed emit fails every later barrier.
+func TestEmitBarrier(t *testing.T) {
+	tr := newEmitTracker()
+	stop := make(chan struct{})
+	first := tr.add()
+	e := tr.barrier()
+	later := tr.add() // after the barrier: not waited for
+
+	waited := make(chan error, 1)
+	go func() { waited <- tr.wait(e, stop) }()
+	select {
+	case err := <-waited:
+		t.Fatalf("barrier passed with an emit before it in flight: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	first(nil)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+
+	e2 := tr.barrier()
+	later(errors.New("broker said no"))
+	if err := tr.wait(e2, stop); err == nil {
+		t.Fatal("a barrier passed after a failed emit")
+	}
+
+	// Stopping releases a waiting write with an error.
+	tr2 := newEmitTracker()
+	tr2.add()
+	close(stop)
+	if err := tr2.wait(tr2.barrier(), stop); !errors.Is(err, errStopped) {
+		t.Fatalf("wait after stop: %v", err)
 	}
 }

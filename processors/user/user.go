@@ -102,7 +102,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		return nil, err
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.User](goka.GroupTable(cfg.Group), tables.UserCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	edges := []goka.Edge{
 		goka.Input(cfg.UserSignals, new(codec.Bytes), p.cache.Input(p.onSignal)),
 		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
@@ -174,10 +174,10 @@ func (p *processor) onSignal(ctx goka.Context, msg any) {
 	seller := SellerSignal(st, &sig)
 	Apply(st, &sig, p.cfg.Weights, p.cfg.HalfLife)
 	if audience != nil && p.cfg.Audience != "" {
-		ctx.Emit(p.cfg.Audience, audience.LivestreamID, audience)
+		pipeline.Emit(ctx, p.cfg.Audience, audience.LivestreamID, audience)
 	}
 	if seller != nil && p.cfg.Sellers != "" {
-		ctx.Emit(p.cfg.Sellers, seller.SellerID, seller)
+		pipeline.Emit(ctx, p.cfg.Sellers, seller.SellerID, seller)
 	}
 	p.cache.Set(ctx, st)
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "ok").Inc()

@@ -4,19 +4,28 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/livefeed/livefeed/features"
 	fastjson "github.com/segmentio/encoding/json"
 )
 
 // codecVersion starts every binary table value; a JSON value starts with
-// '{', so both are told apart and older JSON values still decode.
-const codecVersion byte = 1
+// '{', so both are told apart and older JSON values still decode. Version 2
+// added the applied offsets (binary, between the JSON and the features);
+// version 1 values still decode.
+const (
+	codecVersion  byte = 2
+	codecVersion1 byte = 1
+)
 
-// featured is a table value with windowed-feature state.
+// featured is a table value with windowed-feature state and applied
+// offsets.
 type featured[T any] interface {
 	*T
 	featureState() *features.State
+	AppliedOffsets() *map[string]int64
 }
 
 func (l *Livestream) featureState() *features.State { return &l.Features }
@@ -24,8 +33,9 @@ func (u *User) featureState() *features.State       { return &u.Features }
 func (e *Entity) featureState() *features.State     { return &e.Features }
 
 // Codec is the goka codec of the state tables: a version byte, the value's
-// small fields as JSON (length-prefixed) and its feature state in the
-// features package's compact binary form. The feature state is most of a
+// small fields as JSON (length-prefixed), its applied offsets (count, then
+// length-prefixed key and varint offset, keys sorted) and its feature state
+// in the features package's compact binary form. The feature state is most of a
 // value's bytes; encoding it as JSON (base64 inside a JSON document that
 // encoding/json then re-validates) cost a third of the processors' CPU.
 type Codec[T any, PT featured[T]] struct{}
@@ -60,6 +70,7 @@ func Marshal[T any, PT featured[T]](v *T) ([]byte, error) {
 	out = append(out, codecVersion)
 	out = binary.AppendUvarint(out, uint64(len(js)))
 	out = append(out, js...)
+	out = appendApplied(out, *PT(v).AppliedOffsets())
 	out, err = PT(v).featureState().AppendBinary(out)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %T features: %w", v, err)
@@ -75,7 +86,7 @@ func Unmarshal[T any, PT featured[T]](data []byte, v *T) error {
 		}
 		return nil
 	}
-	if len(data) == 0 || data[0] != codecVersion {
+	if len(data) == 0 || (data[0] != codecVersion && data[0] != codecVersion1) {
 		return fmt.Errorf("decoding %T: unknown encoding", v)
 	}
 	n, k := binary.Uvarint(data[1:])
@@ -86,10 +97,63 @@ func Unmarshal[T any, PT featured[T]](data []byte, v *T) error {
 	if err := fastjson.Unmarshal(js, v); err != nil {
 		return fmt.Errorf("decoding %T: %w", v, err)
 	}
+	rest := data[1+k+int(n):]
+	applied := PT(v).AppliedOffsets()
+	*applied = nil
+	if data[0] == codecVersion {
+		var err error
+		if *applied, rest, err = readApplied(rest); err != nil {
+			return fmt.Errorf("decoding %T applied offsets: %w", v, err)
+		}
+	}
 	st := PT(v).featureState()
 	*st = features.State{}
-	if err := st.UnmarshalBinary(data[1+k+int(n):]); err != nil {
+	if err := st.UnmarshalBinary(rest); err != nil {
 		return fmt.Errorf("decoding %T features: %w", v, err)
 	}
 	return nil
+}
+
+// appendApplied appends the applied offsets, keys sorted (a value encodes
+// to the same bytes every time).
+func appendApplied(out []byte, applied map[string]int64) []byte {
+	out = binary.AppendUvarint(out, uint64(len(applied)))
+	for _, k := range slices.Sorted(maps.Keys(applied)) {
+		out = binary.AppendUvarint(out, uint64(len(k)))
+		out = append(out, k...)
+		out = binary.AppendVarint(out, applied[k])
+	}
+	return out
+}
+
+// maxApplied bounds the applied offsets a value may claim (a value has one
+// per input partition that fed it).
+const maxApplied = 1 << 16
+
+func readApplied(data []byte) (map[string]int64, []byte, error) {
+	errTruncated := errors.New("truncated")
+	n, k := binary.Uvarint(data)
+	if k <= 0 || n > maxApplied || n > uint64(len(data)) {
+		return nil, nil, errTruncated
+	}
+	data = data[k:]
+	if n == 0 {
+		return nil, data, nil
+	}
+	applied := make(map[string]int64, n)
+	for range n {
+		l, k := binary.Uvarint(data)
+		if k <= 0 || uint64(len(data)-k) < l {
+			return nil, nil, errTruncated
+		}
+		key := string(data[k : k+int(l)])
+		data = data[k+int(l):]
+		off, k := binary.Varint(data)
+		if k <= 0 {
+			return nil, nil, errTruncated
+		}
+		data = data[k:]
+		applied[key] = off
+	}
+	return applied, data, nil
 }

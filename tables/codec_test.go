@@ -52,3 +52,35 @@ func TestCodecRoundTripAndLegacyJSON(t *testing.T) {
 		}
 	}
 }
+
+// Applied offsets survive the codec, in the binary part; a version-1 value
+// (before they existed) still decodes, with none.
+func TestCodecAppliedOffsets(t *testing.T) {
+	u := &User{UserID: "u1", Applied: map[string]int64{"user-signals|viewing/3": 41, "features-user|chat/0": 7}}
+	b, err := UserCodec{}.Encode(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := UserCodec{}.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.(*User).Applied; len(got) != 2 || got["user-signals|viewing/3"] != 41 || got["features-user|chat/0"] != 7 {
+		t.Fatalf("applied offsets after a round trip: %v", got)
+	}
+	// Version 1: the same value without the applied section.
+	js, _ := json.Marshal(u)
+	v1 := append([]byte{codecVersion1}, byte(len(js)))
+	v1 = append(v1, js...)
+	v1, err = u.Features.AppendBinary(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := UserCodec{}.Decode(v1)
+	if err != nil {
+		t.Fatalf("a version-1 value: %v", err)
+	}
+	if o := old.(*User); o.UserID != "u1" || o.Applied != nil {
+		t.Fatalf("version-1 value decoded as %+v", o)
+	}
+}

@@ -59,7 +59,7 @@ type Livestream struct {
 	// Applied is, per input partition that fed this value, the offset of
 	// the newest record applied to it: processors/pipeline.State skips a
 	// record at or below it (a replay after a crash).
-	Applied map[string]int64 `json:"applied,omitempty"`
+	Applied map[string]int64 `json:"-"` // encoded in binary by Codec
 }
 
 // ViewersNow is the number of concurrent viewers.
@@ -97,7 +97,7 @@ type User struct {
 	// Applied is, per input partition that fed this value, the offset of
 	// the newest record applied to it: processors/pipeline.State skips a
 	// record at or below it (a replay after a crash).
-	Applied map[string]int64 `json:"applied,omitempty"`
+	Applied map[string]int64 `json:"-"` // encoded in binary by Codec
 }
 
 // JSONCodec is a goka codec for a table value type.
@@ -173,7 +173,7 @@ type Entity struct {
 	// Applied is, per input partition that fed this value, the offset of
 	// the newest record applied to it: processors/pipeline.State skips a
 	// record at or below it (a replay after a crash).
-	Applied map[string]int64 `json:"applied,omitempty"`
+	Applied map[string]int64 `json:"-"` // encoded in binary by Codec
 }
 
 // AppliedOffsets make the table values pipeline.Deduplicated.

@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Config is the binary's configuration. Flags and LIVEFEED_* environment
@@ -56,6 +57,10 @@ type Config struct {
 	HTTPAddr string
 	// Partitions of every topic. Default 8.
 	Partitions int
+	// Replication is the replication factor of every topic livefeed
+	// creates. Default 1; 3 on a 3-broker cluster with
+	// min.insync.replicas=2, so one broker down loses nothing.
+	Replication int
 	// TopicPrefix is prepended to every topic and group name. Default "".
 	TopicPrefix string
 	// ModelDir is a sentence-embedding model directory (model.onnx,
@@ -136,6 +141,10 @@ type Config struct {
 	// livestream view for restarts in seconds (serving/snapshot.go); its
 	// Index field tunes the index either way. Zero: off.
 	ServingSnapshot serving.SnapshotConfig
+	// StaleAfter and MaxStaleness: a serving view staler than StaleAfter
+	// is reported stale in /readyz; staler than MaxStaleness (if > 0),
+	// /readyz answers 503 (serving/staleness.go). Defaults 5s and 0.
+	StaleAfter, MaxStaleness time.Duration
 	// Kafka is TLS and SASL for every Kafka client (flags --kafka-*;
 	// broker/security.go). Zero: PLAINTEXT. Real brokers only.
 	Kafka broker.Security
@@ -176,6 +185,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Partitions < 1 || c.Partitions > 1024 {
 		errs = append(errs, fmt.Errorf("partitions %d out of range 1..1024", c.Partitions))
+	}
+	if c.Replication < 0 || c.Replication > math.MaxInt16 {
+		errs = append(errs, fmt.Errorf("replication %d out of range", c.Replication))
 	}
 	if c.SimRate < 0 {
 		errs = append(errs, errors.New("sim rate must be >= 0"))
@@ -243,11 +255,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		brokers = strings.Split(cfg.Brokers, ",")
 	}
 	a.Broker = &broker.Config{
-		Brokers:    brokers,
-		StateDir:   filepath.Join(cfg.DataDir, "state"),
-		Partitions: int32(cfg.Partitions),
-		Logger:     cfg.Logger,
-		Security:   cfg.Kafka,
+		Brokers:     brokers,
+		StateDir:    filepath.Join(cfg.DataDir, "state"),
+		Partitions:  int32(cfg.Partitions),
+		Replication: int16(cfg.Replication),
+		Logger:      cfg.Logger,
+		Security:    cfg.Kafka,
 	}
 	a.Broker.Defaults()
 	if err := a.Broker.Validate(); err != nil {
@@ -386,28 +399,107 @@ func (a *App) Close() {
 func (a *App) Brokers() []string { return a.Broker.Brokers }
 
 func (a *App) admin() (*kadm.Client, func(), error) {
+	cl, err := a.adminClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	return kadm.NewClient(cl), cl.Close, nil
+}
+
+func (a *App) adminClient() (*kgo.Client, error) {
 	// kadm answers ListTopics from franz-go's metadata cache; a short
 	// minimum age lets EnsureTopics see the topics it just created at once
 	// instead of after the default 5s.
 	cl, err := kgo.NewClient(a.Broker.KgoOpts(kgo.MetadataMinAge(50 * time.Millisecond))...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating kafka client: %w", err)
+		return nil, fmt.Errorf("creating kafka client: %w", err)
 	}
-	return kadm.NewClient(cl), cl.Close, nil
+	return cl, nil
 }
 
-// CreateTopics creates every topic the topology needs (idempotent).
+// CreateTopics creates every topic the topology needs (idempotent) and
+// waits until every broker knows them.
 func (a *App) CreateTopics(ctx context.Context) error {
-	adm, done, err := a.admin()
+	cl, err := a.adminClient()
 	if err != nil {
 		return err
 	}
-	defer done()
-	created, err := broker.EnsureTopics(ctx, adm, a.Broker.Replication, a.Topology.Topics())
+	defer cl.Close()
+	specs := a.Topology.Topics()
+	created, err := broker.EnsureTopics(ctx, kadm.NewClient(cl), a.Broker.Replication, specs)
 	if len(created) > 0 {
 		a.cfg.Logger.Info("topics created", "topics", created)
 	}
-	return err
+	if err != nil || len(created) == 0 {
+		return err
+	}
+	return waitForTopicsEverywhere(ctx, cl, created)
+}
+
+// waitForTopicsEverywhere waits until every broker's metadata lists topics
+// with a leader for each partition. EnsureTopics waits for one broker's;
+// on a multi-broker cluster the others learn of a new topic a moment later,
+// and goka's sarama clients ask any of them: a view created in that moment
+// failed with "requested topic was not found" (3-broker cluster, issue 6).
+func waitForTopicsEverywhere(ctx context.Context, cl *kgo.Client, topics []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = false
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	for {
+		missing, err := topicsMissing(ctx, cl, req, len(topics))
+		if err == nil && missing == "" {
+			return nil
+		}
+		if err == nil {
+			err = errors.New(missing)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for every broker to know the created topics: %w", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// topicsMissing asks every broker of the cluster for req's topics; it
+// describes the first broker that lacks one (or a partition leader), "" if
+// none does.
+func topicsMissing(ctx context.Context, cl *kgo.Client, req *kmsg.MetadataRequest, want int) (string, error) {
+	first, err := cl.Request(ctx, req)
+	if err != nil {
+		return "", fmt.Errorf("metadata: %w", err)
+	}
+	for _, b := range first.(*kmsg.MetadataResponse).Brokers {
+		kresp, err := cl.Broker(int(b.NodeID)).Request(ctx, req)
+		if err != nil {
+			return "", fmt.Errorf("metadata from broker %d: %w", b.NodeID, err)
+		}
+		resp := kresp.(*kmsg.MetadataResponse)
+		if len(resp.Topics) != want {
+			return fmt.Sprintf("broker %d knows %d of %d topics", b.NodeID, len(resp.Topics), want), nil
+		}
+		for _, t := range resp.Topics {
+			name := ""
+			if t.Topic != nil {
+				name = *t.Topic
+			}
+			if t.ErrorCode != 0 || len(t.Partitions) == 0 {
+				return fmt.Sprintf("broker %d: topic %s not ready (error code %d)", b.NodeID, name, t.ErrorCode), nil
+			}
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 || p.Leader < 0 {
+					return fmt.Sprintf("broker %d: %s[%d] has no leader", b.NodeID, name, p.Partition), nil
+				}
+			}
+		}
+	}
+	return "", nil
 }
 
 // RunProcessors guards the local state against a wiped log, then runs the
@@ -475,6 +567,8 @@ func (a *App) NewServing() (*serving.Service, error) {
 		QueriesFile:     a.cfg.QueriesFile,
 		APIToken:        a.cfg.APIToken,
 		Snapshot:        a.cfg.ServingSnapshot,
+		StaleAfter:      a.cfg.StaleAfter,
+		MaxStaleness:    a.cfg.MaxStaleness,
 	})
 }
 

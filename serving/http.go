@@ -47,11 +47,8 @@ func (s *Service) routes(gatherer prometheus.Gatherer) []route {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		})},
 		{pattern: "GET /readyz", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !s.Ready() {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "recovering"})
-				return
-			}
-			writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "indexed_streams": s.index.Len()})
+			code, body := readiness(s.Ready(), s.index.Len(), s.Staleness(), s.cfg.MaxStaleness)
+			writeJSON(w, code, body)
 		})},
 		{pattern: "GET /metrics", handler: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})},
 		{pattern: "GET /openapi.json", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/livefeed/livefeed/broker"
@@ -63,6 +64,16 @@ type Config struct {
 	// Snapshot: local view state and index snapshots for fast restarts
 	// (serving/snapshot.go); zero: off.
 	Snapshot SnapshotConfig
+	// StaleAfter: a view staler than this is reported "stale" in /readyz
+	// (staleness.go). Default DefaultStaleAfter; negative: never.
+	StaleAfter time.Duration
+	// MaxStaleness: when > 0, /readyz answers 503 while a view is staler
+	// than this. Zero (the default): stale views stay ready and serve
+	// their last state.
+	MaxStaleness time.Duration
+	// StalenessPoll is how often the tables' end offsets are read for
+	// staleness. Default DefaultStalenessPoll.
+	StalenessPoll time.Duration
 }
 
 // Entity is an entity's table and features, for feature lookups.
@@ -85,6 +96,14 @@ type Service struct {
 	// tokenHash is the SHA-256 of Config.APIToken; nil: no auth.
 	tokenHash []byte
 	restored  RestoreStats // how the index started (snapshot.go)
+	// tracked are the views with their staleness (staleness.go);
+	// lsTracker is the livestream view's.
+	tracked   []*trackedView
+	lsTracker *viewTracker
+	now       func() time.Time // wall clock of staleness (not Config.Clock)
+	// recoveredOnce: every view has recovered its table once; from then
+	// on a view reconnecting after a broker fault serves its last state.
+	recoveredOnce atomic.Bool
 }
 
 // New creates the views (the table topics must exist) and the index.
@@ -104,6 +123,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxK == 0 {
 		cfg.MaxK = 200
 	}
+	if cfg.StaleAfter == 0 {
+		cfg.StaleAfter = DefaultStaleAfter
+	}
+	if cfg.StalenessPoll <= 0 {
+		cfg.StalenessPoll = DefaultStalenessPoll
+	}
 	cfg.limitDefaults()
 	queries, err := loadQueries(cfg.QueriesFile, cfg.Features, cfg.MaxK, cfg.Logger)
 	if err != nil {
@@ -115,18 +140,32 @@ func New(cfg Config) (*Service, error) {
 		log:       cfg.Logger.With("component", "serving"),
 		queries:   queries,
 		tokenHash: hashToken(cfg.APIToken),
+		now:       time.Now,
 	}
 	if s.index, err = s.newIndex(); err != nil {
 		return nil, err
 	}
+	start, parts := s.now(), int(cfg.Broker.Partitions)
+	s.lsTracker = newViewTracker(string(cfg.LivestreamTable), parts, start)
 	s.streams, err = goka.NewView(cfg.Broker.Brokers, cfg.LivestreamTable, tables.LivestreamCodec{},
-		cfg.Broker.ViewOptions(&s.clients, append(s.livestreamViewOptions(), goka.WithViewCallback(s.onLivestream))...)...)
+		cfg.Broker.ViewOptions(&s.clients, append(s.livestreamViewOptions(), viewBackoff(), goka.WithViewCallback(s.onLivestream))...)...)
 	if err != nil {
 		_ = s.clients.Close()
 		return nil, fmt.Errorf("creating livestream view: %w", err)
 	}
-	s.users, err = goka.NewView(cfg.Broker.Brokers, cfg.UserTable, tables.UserCodec{},
-		cfg.Broker.ViewOptions(&s.clients)...)
+	s.tracked = append(s.tracked, &trackedView{view: s.streams, tracker: s.lsTracker})
+	// newView creates a view of table whose updates are tracked for
+	// staleness.
+	newView := func(table goka.Table, codec goka.Codec) (*goka.View, error) {
+		tr := newViewTracker(string(table), parts, start)
+		v, err := goka.NewView(cfg.Broker.Brokers, table, codec,
+			cfg.Broker.ViewOptions(&s.clients, viewBackoff(), goka.WithViewCallback(trackingCallback(tr)))...)
+		if err == nil {
+			s.tracked = append(s.tracked, &trackedView{view: v, tracker: tr})
+		}
+		return v, err
+	}
+	s.users, err = newView(cfg.UserTable, tables.UserCodec{})
 	if err != nil {
 		_ = s.clients.Close()
 		return nil, fmt.Errorf("creating user view: %w", err)
@@ -136,14 +175,27 @@ func New(cfg Config) (*Service, error) {
 		if name == "user" {
 			continue
 		}
-		v, err := goka.NewView(cfg.Broker.Brokers, e.Table, tables.EntityCodec{}, cfg.Broker.ViewOptions(&s.clients)...)
+		v, err := newView(e.Table, tables.EntityCodec{})
 		if err != nil {
 			_ = s.clients.Close()
 			return nil, fmt.Errorf("creating %s view: %w", name, err)
 		}
 		s.others[name] = v
 	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(newStalenessCollector(s))
+	}
 	return s, nil
+}
+
+// viewBackoff makes a view that lost its partition's leader (a broker
+// fault) reconnect at once, then after 1 s, 2 s, … at most 5 s, instead of
+// goka's 10 s steps up to 2 minutes: the view serves its last state
+// meanwhile, and every second of backoff is a second of staleness.
+func viewBackoff() goka.ViewOption {
+	return goka.WithViewBackoffBuilder(func() (goka.Backoff, error) {
+		return goka.NewSimpleBackoff(time.Second, 5*time.Second), nil
+	})
 }
 
 // onLivestream keeps the index current: every table update (during recovery
@@ -152,6 +204,7 @@ func (s *Service) onLivestream(ctx goka.UpdateContext, st storage.Storage, key s
 	if err := goka.DefaultUpdate(ctx, st, key, value); err != nil {
 		return err
 	}
+	defer s.lsTracker.applied(ctx.Partition(), ctx.Offset(), ctx.Timestamp())
 	defer s.index.MarkOffset(ctx.Partition(), ctx.Offset()) // for snapshots
 	if value == nil {
 		s.index.Delete(ctx.Partition(), key)
@@ -178,6 +231,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.streams.Run(ctx) })
 	g.Go(func() error { return s.snapshotLoop(ctx) })
+	g.Go(func() error { return s.pollStaleness(ctx) })
 	g.Go(func() error { return s.users.Run(ctx) })
 	for _, v := range s.others {
 		g.Go(func() error { return v.Run(ctx) })
@@ -199,16 +253,25 @@ func (s *Service) Run(ctx context.Context) error {
 	return errors.Join(g.Wait(), s.SaveSnapshot())
 }
 
-// Ready reports whether every view has recovered its table.
+// Ready reports whether every view has recovered its table and still runs.
+// A view that recovered once stays ready while it reconnects after a broker
+// fault: it serves its last state, and /readyz reports how stale that is
+// (staleness.go).
 func (s *Service) Ready() bool {
-	if !s.streams.Recovered() || !s.users.Recovered() {
-		return false
+	if s.recoveredOnce.Load() {
+		for _, tv := range s.tracked {
+			if tv.view.CurrentState() == goka.ViewStateIdle {
+				return false
+			}
+		}
+		return true
 	}
-	for _, v := range s.others {
-		if !v.Recovered() {
+	for _, tv := range s.tracked {
+		if !tv.view.Recovered() {
 			return false
 		}
 	}
+	s.recoveredOnce.Store(true)
 	return true
 }
 

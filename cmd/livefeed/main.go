@@ -163,6 +163,7 @@ func newFlags(name string, embedded, sim bool) *flags {
 	f.fs.StringVar(&c.DataDir, "data", env("data", "data"), "data directory: local state, embedded broker log, generated model")
 	f.fs.StringVar(&c.HTTPAddr, "http", env("http", ":8080"), "HTTP listen address")
 	f.fs.IntVar(&c.Partitions, "partitions", envInt("partitions", 8), "partitions of every topic")
+	f.fs.IntVar(&c.Replication, "replication", envInt("replication", 1), "replication factor of every topic livefeed creates (3 on a 3-broker cluster with min.insync.replicas=2: one broker down loses nothing)")
 	f.fs.StringVar(&c.TopicPrefix, "topic-prefix", env("topic-prefix", ""), "prefix of every topic and group name")
 	f.fs.StringVar(&c.FeaturesFile, "features", env("features", ""), "feature-definition file (YAML); empty: the built-in defaults (features/defaults.yaml)")
 	f.fs.StringVar(&c.ModelDir, "model", env("model", ""), "embedding model dir (model.onnx, tokenizer.json, config.json); empty: generated test model")
@@ -203,6 +204,8 @@ func (f *flags) servingFlags() {
 	f.fs.StringVar(&c.APIToken, "api-token", "", "bearer token the /v1 API requires (empty: $LIVEFEED_API_TOKEN; unset: no auth); prefer the environment, flags show in ps")
 	f.fs.StringVar(&c.ServingSnapshot.Dir, "snapshot-dir", env("snapshot-dir", ""), "serving index snapshot + local livestream view state, for restarts in seconds (empty: off)")
 	f.fs.DurationVar(&c.ServingSnapshot.Every, "snapshot-every", envDuration("snapshot-every", 10*time.Minute), "period of index snapshots while serving (with --snapshot-dir; 0: only on shutdown)")
+	f.fs.DurationVar(&c.StaleAfter, "stale-after", envDuration("stale-after", 5*time.Second), "report a serving view \"stale\" in /readyz when it is staler than this (negative: never)")
+	f.fs.DurationVar(&c.MaxStaleness, "max-staleness", envDuration("max-staleness", 0), "/readyz answers 503 while a serving view is staler than this (0: stay ready and serve the last state, e.g. through a broker outage)")
 	f.fs.BoolVar(&c.ServingSnapshot.Index.Quantize, "index-quantize", env("index-quantize", "") == "true", "int8-quantized serving index with float32 rescoring (build with GOEXPERIMENT=simd for its AVX2 kernel)")
 }
 

@@ -95,8 +95,6 @@ running_pid() {
   echo "$pid"
 }
 
-port_open() { (exec 3<>"/dev/tcp/$KAFKA_HOST/$1") 2>/dev/null; }
-
 # Broker answers a Metadata request (kcat), or, without kcat, the port accepts
 # connections and the log says the server finished starting.
 broker_ready() {
@@ -108,32 +106,9 @@ broker_ready() {
   fi
 }
 
-write_log4j() { # $1 = file, $2 = root level
-  cat >"$1" <<EOF
-status = warn
-name = livefeed-kafka
-appender.out.type = Console
-appender.out.name = OUT
-appender.out.target = SYSTEM_ERR
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = $2
-rootLogger.appenderRef.out.ref = OUT
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-logger.statechange.name = state.change.logger
-logger.statechange.level = WARN
-logger.authorizer.name = kafka.authorizer.logger
-logger.authorizer.level = WARN
-EOF
-}
-
-java_tool() { # main-class args...; short-lived CLI JVM
-  local main=$1; shift
-  "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$CONF_DIR/log4j2-tools.properties" \
-    -cp "$LIBS_DIR/*" "$main" "$@"
-}
+# write_log4j FILE LEVEL, port_open PORT, java_tool MAIN ARGS...
+# shellcheck source=deploy/kafka/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 
 write_server_properties() { # $1 = file
   cat >"$1" <<EOF

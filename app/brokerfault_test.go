@@ -346,8 +346,9 @@ func TestBrokerFault(t *testing.T) {
 		lagBackAt                     time.Time
 		stallFrom, ackStallFrom       time.Time
 		longestStall, longestAckStall time.Duration
-		stallAtReturn                 time.Duration
-		processedAtReturn             float64
+		stallAtReturn, resumed        time.Duration
+		resumedSet                    bool
+		processedAtDown               float64
 		prev                          *sample
 	)
 	for i := range samples {
@@ -356,8 +357,8 @@ func TestBrokerFault(t *testing.T) {
 			notReady++
 			lastErr = fmt.Errorf("/readyz at +%v: %d %v", s.at.Sub(t0).Round(time.Millisecond), s.code, s.err)
 		}
-		if !s.at.After(back) {
-			processedAtReturn = s.processed
+		if !s.at.After(down) {
+			processedAtDown = s.processed
 		}
 		switch {
 		case s.at.Before(down):
@@ -377,14 +378,19 @@ func TestBrokerFault(t *testing.T) {
 			}
 		}
 		// A stall: the processors handled no event between samples while
-		// records were still being produced.
-		if prev != nil && s.at.Before(prodEnd) {
+		// there was work (records still being produced, or lag).
+		if prev != nil && (s.at.Before(prodEnd) || prev.lag != 0) {
 			if s.processed > prev.processed {
 				if !stallFrom.IsZero() {
 					d := s.at.Sub(stallFrom)
 					longestStall = max(longestStall, d)
 					if stallFrom.Before(back) && s.at.After(back) {
 						stallAtReturn = s.at.Sub(back)
+					}
+					// Processing resumed after the kill: the end of the
+					// first stall that began with or after it.
+					if !resumedSet && !stallFrom.Before(down.Add(-250*time.Millisecond)) {
+						resumed, resumedSet = s.at.Sub(down), true
 					}
 					stallFrom = time.Time{}
 				}
@@ -412,8 +418,12 @@ func TestBrokerFault(t *testing.T) {
 	if f := failures.Load(); f > 0 {
 		t.Errorf("%d queries failed; first: %v", f, firstFail.Load())
 	}
-	if prev == nil || prev.processed <= processedAtReturn {
-		t.Errorf("the processors handled no event after broker %d returned", victim)
+	if prev == nil || prev.processed <= processedAtDown {
+		t.Errorf("the processors handled no event after broker %d was stopped", victim)
+	}
+	resumedText := "processing did not stall after the stop"
+	if resumedSet {
+		resumedText = fmt.Sprintf("processing resumed %v after the stop", resumed.Round(time.Millisecond))
 	}
 	if stopMode == "kill" && maxStaleDuring < 2 {
 		t.Errorf("the views' largest staleness during a %v crash of a partition leader was %.3fs: not reported", outage, maxStaleDuring)
@@ -421,8 +431,8 @@ func TestBrokerFault(t *testing.T) {
 	t.Logf("staleness: max %.3fs during the outage (%s; view states %v), max %.3fs after; under 2s %v after the broker returned",
 		maxStaleDuring, staleTable, keys(statesDuring), maxStaleAfter, fresh.Sub(back).Round(time.Millisecond))
 	t.Logf("producer: longest time without an acknowledged record %v", longestAckStall.Round(time.Millisecond))
-	t.Logf("processing: longest stall %v (at the return: %v); group lag max %d before, %d during; back to ≤ max(%d, 1s of input) %v after the return",
-		longestStall.Round(time.Millisecond), stallAtReturn.Round(time.Millisecond), maxLagBefore, maxLagDuring, maxLagBefore, sinceOrNever(lagBackAt, back))
+	t.Logf("processing: %s (broker back after %v); longest stall %v (at the return: %v); group lag max %d before, %d during; back to ≤ max(%d, 1s of input) %v after the return",
+		resumedText, back.Sub(down).Round(time.Millisecond), longestStall.Round(time.Millisecond), stallAtReturn.Round(time.Millisecond), maxLagBefore, maxLagDuring, maxLagBefore, sinceOrNever(lagBackAt, back))
 	t.Logf("serving latency: before %s; during the outage %s; after %s; %d failures",
 		lat[before].summary(), lat[during].summary(), lat[after].summary(), failures.Load())
 	t.Logf("online equals offline %v after the producer finished (%d livestreams, %d users, %d sellers; %d late events; duplicates absorbed %v)",

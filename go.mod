@@ -83,3 +83,5 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	k8s.io/klog/v2 v2.130.1 // indirect
 )
+
+replace github.com/lovoo/goka => ./third_party/goka

@@ -39,8 +39,12 @@ type Config struct {
 	Partitions int32
 	// Replication of every topic livefeed creates. Default 1.
 	Replication int16
-	// SessionTimeout of the consumer groups. Default 10s (below ~6s goka's
-	// groups flap on this kind of machine).
+	// SessionTimeout of the consumer groups: how long the partitions of a
+	// replica that died (kill -9, node loss) stay unassigned before the
+	// coordinator gives them to the others. Default 6s, the least Kafka
+	// accepts by default (group.min.session.timeout.ms; a shorter one is
+	// refused with "The provided session timeout is outside the allowed
+	// range"). livefeed bench failover measures what it buys.
 	SessionTimeout time.Duration
 	// HeartbeatInterval of the consumer groups. Default 1s.
 	HeartbeatInterval time.Duration
@@ -69,7 +73,7 @@ func (c *Config) Defaults() {
 		c.Replication = 1
 	}
 	if c.SessionTimeout == 0 {
-		c.SessionTimeout = 10 * time.Second
+		c.SessionTimeout = 6 * time.Second
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = time.Second

@@ -46,6 +46,7 @@ Commands:
   bench serving     filtered k-NN: recall, latency, QPS and memory vs exact search, faiss and hnswlib
   bench recovery    processor and serving restart time and peak RSS on a 1M-key table (embedded or --brokers)
   bench load        open-loop HTTP load on a running server: latency percentiles, errors, RSS, ingest rate, lag
+  bench failover    kill -9 process replicas under load: time until their partitions flow again on the others
   embed             run only the embedding worker against --brokers (pair with process --no-embedding-worker)
   models testmodel DIR   write the small generated BERT-style test model to DIR
   models pull NAME       download an ONNX sentence-embedding model from Hugging Face (then --model DIR)
@@ -96,6 +97,9 @@ func run(ctx context.Context, cmd string, args []string) error {
 		}
 		if len(args) > 0 && args[0] == "recovery" {
 			return runBenchRecovery(ctx, args[1:])
+		}
+		if len(args) > 0 && args[0] == "failover" {
+			return runBenchFailover(ctx, args[1:])
 		}
 		return runBench(ctx, args)
 	case "features":
@@ -323,11 +327,26 @@ func displayAddr(a net.Addr) string {
 
 func runProcess(ctx context.Context, args []string) error {
 	f := newFlags("process", false, false)
+	clientID := f.fs.String("client-id", env("client-id", ""), "Kafka client id of this replica, shown as the member's client id in the consumer groups (e.g. the pod name; empty: livefeed)")
+	session := f.fs.Duration("session-timeout", envDuration("session-timeout", 0), "consumer-group session timeout: how long a dead replica keeps its partitions (0: 6s, the least Kafka accepts by default: group.min.session.timeout.ms)")
+	heartbeat := f.fs.Duration("heartbeat-interval", envDuration("heartbeat-interval", 0), "consumer-group heartbeat interval, at most a third of the session timeout (0: 1s)")
 	a, err := openApp(ctx, f, args, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if *clientID != "" {
+		a.Broker.ClientID = *clientID
+	}
+	if *session > 0 {
+		a.Broker.SessionTimeout = *session
+	}
+	if *heartbeat > 0 {
+		a.Broker.HeartbeatInterval = *heartbeat
+	}
+	if err := a.Broker.Validate(); err != nil {
+		return fmt.Errorf("invalid kafka configuration: %w", err)
+	}
 	ln, err := net.Listen("tcp", f.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.cfg.HTTPAddr, err)

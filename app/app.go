@@ -229,6 +229,10 @@ type App struct {
 	// procReady is set once the processors have recovered and run
 	// (ServeMetrics' /readyz).
 	procReady atomic.Bool
+	// runsProcessors: RunProcessors was called; ServeMetrics then reports
+	// the processor groups' lag (grouplag.go).
+	runsProcessors atomic.Bool
+	groupLag       *groupLag
 }
 
 // New connects (starting the embedded cluster when no brokers are given) and
@@ -240,6 +244,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a := &App{cfg: cfg, Registry: prometheus.NewRegistry()}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.groupLag = newGroupLag(a.Registry)
 
 	var brokers []string
 	if cfg.Brokers == "" {
@@ -505,6 +510,7 @@ func topicsMissing(ctx context.Context, cl *kgo.Client, req *kmsg.MetadataReques
 // RunProcessors guards the local state against a wiped log, then runs the
 // processors until ctx is done. ready is closed once they are ready.
 func (a *App) RunProcessors(ctx context.Context, ready chan<- struct{}) error {
+	a.runsProcessors.Store(true)
 	adm, done, err := a.admin()
 	if err != nil {
 		return err
@@ -636,8 +642,24 @@ func (a *App) Simulate(ctx context.Context) (simulate.Stats, error) {
 
 // ServeMetrics serves /metrics, /healthz and /readyz (200 once the processors
 // run, 503 before) on ln until ctx is done (for processes without the query
-// API).
+// API). In a process that runs the processors, /readyz and /metrics also
+// report their groups' consumer lag (grouplag.go).
 func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { // owned: stopped before ServeMetrics returns
+		defer close(lagDone)
+		// Only a process that runs the processors (not `livefeed embed`).
+		for !a.runsProcessors.Load() {
+			select {
+			case <-lagCtx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		a.groupLag.run(lagCtx, a)
+	}()
+	defer func() { stopLag(); <-lagDone }()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -646,12 +668,17 @@ func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		body, code := map[string]any{"status": "ready"}, http.StatusOK
 		if !a.procReady.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"status":"recovering"}` + "\n"))
-			return
+			body["status"], code = "recovering", http.StatusServiceUnavailable
 		}
-		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+		if a.runsProcessors.Load() {
+			for k, v := range a.groupLag.report() {
+				body[k] = v
+			}
+		}
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(body)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)

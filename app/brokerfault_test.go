@@ -194,7 +194,7 @@ func TestBrokerFault(t *testing.T) {
 			s.processed = metricSum(t, r.app.Registry, "livefeed_processor_events_total")
 			s.acked = acked.Load()
 			lctx, cancel := context.WithTimeout(sampleCtx, 2*time.Second)
-			if gl, err := groupLag(lctx, adm, r.prefix); err == nil {
+			if gl, err := prefixGroupLag(lctx, adm, r.prefix); err == nil {
 				s.lag = gl
 			}
 			cancel()
@@ -475,9 +475,9 @@ func status(u string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// groupLag is the total lag of the consumer groups whose names start with
+// prefixGroupLag is the total lag of the consumer groups whose names start with
 // prefix (the test's processors and embedding worker).
-func groupLag(ctx context.Context, adm *kadm.Client, prefix string) (int64, error) {
+func prefixGroupLag(ctx context.Context, adm *kadm.Client, prefix string) (int64, error) {
 	listed, err := adm.ListGroups(ctx)
 	if err != nil {
 		return 0, err

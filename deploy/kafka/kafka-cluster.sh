@@ -283,10 +283,13 @@ cmd_stop() {
       kill -TERM "$pid" 2>/dev/null || true
     fi
   done
-  # Stopped together, the last node cannot finish a controlled shutdown
-  # without a quorum: the stop timeout's SIGKILL covers it.
+  # Stopped together, the nodes cannot finish a controlled shutdown once
+  # the quorum is gone, and the data is deleted anyway: SIGKILL whatever is
+  # still up after a short grace.
+  local deadline=$((SECONDS + ${KAFKA_CLUSTER_STOP_GRACE:-5}))
   for n in "${NODES[@]}"; do
-    if pid=$(running_pid "$n"); then stop_pid "$n" "$pid" TERM; fi
+    while pid=$(running_pid "$n") && ((SECONDS < deadline)); do sleep 0.1; done
+    if pid=$(running_pid "$n"); then stop_pid "$n" "$pid" KILL; fi
     rm -f "$(node_pid_file "$n")"
   done
   rm -rf "$DATA"

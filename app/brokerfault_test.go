@@ -270,10 +270,13 @@ func TestBrokerFault(t *testing.T) {
 		sig = []string{"--kill"}
 	}
 	victimDown.Store(true)
-	clusterCtl(t, append([]string{"stop-node", fmt.Sprint(victim)}, sig...)...)
+	// The outage starts with the signal: SIGKILL takes effect at once (the
+	// script then waits for the process to go), SIGTERM starts the
+	// controlled shutdown.
 	down := time.Now()
 	curPhase.Store(int32(during))
-	t.Logf("broker %d stopped at +%v", victim, down.Sub(t0).Round(time.Millisecond))
+	stopTook := clusterCtl(t, append([]string{"stop-node", fmt.Sprint(victim)}, sig...)...)
+	t.Logf("broker %d stopped at +%v (stop-node took %v)", victim, down.Sub(t0).Round(time.Millisecond), stopTook.Round(time.Millisecond))
 
 	// Mid-outage, /metrics exports the staleness gauge of every view.
 	time.Sleep(outage / 2)

@@ -66,6 +66,23 @@ func TestFailover(t *testing.T) {
 		en.Apply(ctx, rec)
 	}
 
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	t.Cleanup(func() { // after the replicas stopped (cleanups run last-in first-out)
+		if t.Failed() {
+			return // the run's topics and groups stay for a look
+		}
+		dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer dcancel()
+		if err := bench.DeletePrefix(dctx, adm, prefix); err != nil {
+			t.Logf("removing the run's topics and groups: %v", err)
+		}
+	})
+
 	rs, err := bench.StartReplicas(ctx, bench.ReplicaConfig{Exe: exe, Brokers: strings.Split(brokers, ","),
 		Prefix: prefix, Partitions: partitions, Replicas: 3, Dir: filepath.Join(dir, "replicas")})
 	if err != nil {
@@ -77,22 +94,6 @@ func TestFailover(t *testing.T) {
 		}
 		if t.Failed() {
 			t.Logf("replica logs:\n%s", rs.Logs(16<<10))
-		}
-	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	adm := kadm.NewClient(cl)
-	t.Cleanup(func() {
-		if t.Failed() {
-			return // the run's topics and groups stay for a look
-		}
-		dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer dcancel()
-		if err := bench.DeletePrefix(dctx, adm, prefix); err != nil {
-			t.Logf("removing the run's topics and groups: %v", err)
 		}
 	})
 

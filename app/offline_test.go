@@ -19,31 +19,11 @@ import (
 
 // simulatedLog is a reproducible event log: n simulated events with event
 // times spaced 20ms apart and ending 5s ago, a share of them made late and
-// out of order (event time pushed back by 30s or by 5 minutes: within and
-// beyond the livestream features' 2-minute lateness).
+// out of order (rateLog: event time pushed back by 30s or by 5 minutes,
+// within and beyond the livestream features' 2-minute lateness).
 func simulatedLog(t *testing.T, n int) []offline.Record {
 	t.Helper()
-	gen, err := simulate.New(simulate.Config{Seed: 7, Users: 300, Sellers: 40, LiveStreams: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	step := 20 * time.Millisecond
-	at := time.Now().Add(-5*time.Second - time.Duration(n)*step)
-	var recs []offline.Record
-	for i := range n {
-		at = at.Add(step)
-		r := gen.Next(at)
-		value := r.Value
-		if r.Topic != events.TopicLivestreams && i%17 == 0 {
-			shift := 30 * time.Second
-			if i%34 == 0 {
-				shift = 5 * time.Minute
-			}
-			value = shiftEventTime(t, value, -shift)
-		}
-		recs = append(recs, offline.Record{Topic: r.Topic, Key: r.Key, Value: value})
-	}
-	return recs
+	return rateLog(t, simulate.Config{Seed: 7, Users: 300, Sellers: 40, LiveStreams: 20}, n, 20*time.Millisecond)
 }
 
 func shiftEventTime(t *testing.T, value []byte, d time.Duration) []byte {

@@ -1051,13 +1051,7 @@ func DeletePrefix(ctx context.Context, adm *kadm.Client, prefix string) error {
 	if listed, err := adm.ListGroups(ctx); err != nil {
 		errs = append(errs, err)
 	} else {
-		var groups []string
-		for _, g := range listed.Groups() {
-			if strings.HasPrefix(g, prefix) {
-				groups = append(groups, g)
-			}
-		}
-		if len(groups) > 0 {
+		if groups := withPrefix(listed.Groups(), prefix); len(groups) > 0 {
 			if _, err := adm.DeleteGroups(ctx, groups...); err != nil {
 				errs = append(errs, err)
 			}
@@ -1066,17 +1060,22 @@ func DeletePrefix(ctx context.Context, adm *kadm.Client, prefix string) error {
 	if topics, err := adm.ListTopics(ctx); err != nil {
 		errs = append(errs, err)
 	} else {
-		var names []string
-		for _, t := range topics.Names() {
-			if strings.HasPrefix(t, prefix) {
-				names = append(names, t)
-			}
-		}
-		if len(names) > 0 {
+		if names := withPrefix(topics.Names(), prefix); len(names) > 0 {
 			if _, err := adm.DeleteTopics(ctx, names...); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// withPrefix is the names that start with prefix.
+func withPrefix(names []string, prefix string) []string {
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

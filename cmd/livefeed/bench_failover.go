@@ -5,12 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/livefeed/livefeed/bench"
-	"github.com/livefeed/livefeed/broker"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -85,19 +83,12 @@ func runBenchFailover(ctx context.Context, args []string) error {
 		dir = d
 	}
 	cfg.Dir = dir
-	if len(cfg.Brokers) == 0 {
-		e, err := broker.StartEmbedded("127.0.0.1:0", filepath.Join(dir, "kafka"))
-		if err != nil {
-			return fmt.Errorf("starting the embedded cluster: %w", err)
-		}
-		defer e.Close()
-		cfg.Brokers = e.Addrs()
-	}
-	exe, err := os.Executable()
+	addrs, exe, stop, err := benchCluster(cfg.Brokers, dir)
 	if err != nil {
-		return fmt.Errorf("finding this binary: %w", err)
+		return err
 	}
-	cfg.Exe = exe
+	defer stop()
+	cfg.Brokers, cfg.Exe = addrs, exe
 	cfg.Prefix = fmt.Sprintf("failover-%d-", time.Now().UnixNano())
 	cfg.Progress = os.Stderr
 	if !keep {

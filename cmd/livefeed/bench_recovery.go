@@ -97,24 +97,21 @@ func runBenchRecovery(ctx context.Context, args []string) error {
 		}
 		cfg.Dir = d
 	}
+	var logDir string
 	if len(cfg.Brokers) == 0 {
-		logDir, err := os.MkdirTemp("", "livefeed-recovery-kfake-")
+		d, err := os.MkdirTemp("", "livefeed-recovery-kfake-")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(logDir)
-		e, err := broker.StartEmbedded("127.0.0.1:0", filepath.Join(logDir, "kafka"))
-		if err != nil {
-			return fmt.Errorf("starting the embedded cluster: %w", err)
-		}
-		defer e.Close()
-		cfg.Brokers = e.Addrs()
+		defer os.RemoveAll(d)
+		logDir = d
 	}
-	exe, err := os.Executable()
+	addrs, exe, stop, err := benchCluster(cfg.Brokers, logDir)
 	if err != nil {
-		return fmt.Errorf("finding this binary: %w", err)
+		return err
 	}
-	cfg.Exe = exe
+	defer stop()
+	cfg.Brokers, cfg.Exe = addrs, exe
 	cfg.Args = []string{"bench", "recovery", "--brokers=" + strings.Join(cfg.Brokers, ","),
 		fmt.Sprintf("--partitions=%d", cfg.Partitions), fmt.Sprintf("--keys=%d", cfg.Keys),
 		fmt.Sprintf("--dim=%d", cfg.Dim), fmt.Sprintf("--index-quantize=%v", cfg.Quantize), "--cpuprofile-dir=" + cfg.CPUProfileDir}
@@ -138,4 +135,23 @@ func runBenchRecovery(ctx context.Context, args []string) error {
 		return fmt.Errorf("bench recovery: %w", err)
 	}
 	return nil
+}
+
+// benchCluster is what a bench that runs this binary as subprocesses needs:
+// the brokers (an embedded cluster logging under dir when none are given;
+// stop closes it) and this binary's path.
+func benchCluster(brokers []string, dir string) (addrs []string, exe string, stop func(), err error) {
+	stop = func() {}
+	if len(brokers) == 0 {
+		e, err := broker.StartEmbedded("127.0.0.1:0", filepath.Join(dir, "kafka"))
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("starting the embedded cluster: %w", err)
+		}
+		brokers, stop = e.Addrs(), e.Close
+	}
+	if exe, err = os.Executable(); err != nil {
+		stop()
+		return nil, "", nil, fmt.Errorf("finding this binary: %w", err)
+	}
+	return brokers, exe, stop, nil
 }

@@ -59,7 +59,6 @@ running_pid() {
   echo "$pid"
 }
 
-port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
 # A metadata request over SASL_SSL (PLAIN user) succeeds; without kcat, the
 # port is open and the log says the server started.
@@ -72,30 +71,9 @@ broker_ready() {
   fi
 }
 
-java_tool() { # main-class args...
-  local main=$1; shift
-  "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$CONF_DIR/log4j2-tools.properties" \
-    -cp "$LIBS_DIR/*" "$main" "$@"
-}
-
-write_log4j() { # $1 = file, $2 = root level
-  cat >"$1" <<EOF
-status = warn
-name = livefeed-kafka-secure
-appender.out.type = Console
-appender.out.name = OUT
-appender.out.target = SYSTEM_ERR
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = $2
-rootLogger.appenderRef.out.ref = OUT
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-logger.statechange.name = state.change.logger
-logger.statechange.level = WARN
-EOF
-}
+# shellcheck source=deploy/kafka/lib.sh
+source "$SCRIPT_DIR/lib.sh" # write_log4j, port_open, java_tool
+KAFKA_HOST=$HOST
 
 # A CA and a server certificate for 127.0.0.1/localhost, valid 7 days; the
 # broker's key store is PKCS#12, its trust store the CA's PEM.

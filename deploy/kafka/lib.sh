@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers of the local Kafka scripts (kafka.sh, kafka-cluster.sh).
+# Shared helpers of the local Kafka scripts (kafka.sh, kafka-cluster.sh, kafka-secure.sh).
 # Sourced, not run.
 
 # write_log4j FILE LEVEL: a log4j2 config that logs to stderr at LEVEL, with

@@ -38,7 +38,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Config is the binary's configuration. Flags and LIVEFEED_* environment
@@ -438,73 +437,7 @@ func (a *App) CreateTopics(ctx context.Context) error {
 	if err != nil || len(created) == 0 {
 		return err
 	}
-	return waitForTopicsEverywhere(ctx, cl, created)
-}
-
-// waitForTopicsEverywhere waits until every broker's metadata lists topics
-// with a leader for each partition. EnsureTopics waits for one broker's;
-// on a multi-broker cluster the others learn of a new topic a moment later,
-// and goka's sarama clients ask any of them: a view created in that moment
-// failed with "requested topic was not found" (3-broker cluster, issue 6).
-func waitForTopicsEverywhere(ctx context.Context, cl *kgo.Client, topics []string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	req.AllowAutoTopicCreation = false
-	for _, t := range topics {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(t)
-		req.Topics = append(req.Topics, rt)
-	}
-	for {
-		missing, err := topicsMissing(ctx, cl, req, len(topics))
-		if err == nil && missing == "" {
-			return nil
-		}
-		if err == nil {
-			err = errors.New(missing)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for every broker to know the created topics: %w", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// topicsMissing asks every broker of the cluster for req's topics; it
-// describes the first broker that lacks one (or a partition leader), "" if
-// none does.
-func topicsMissing(ctx context.Context, cl *kgo.Client, req *kmsg.MetadataRequest, want int) (string, error) {
-	first, err := cl.Request(ctx, req)
-	if err != nil {
-		return "", fmt.Errorf("metadata: %w", err)
-	}
-	for _, b := range first.(*kmsg.MetadataResponse).Brokers {
-		kresp, err := cl.Broker(int(b.NodeID)).Request(ctx, req)
-		if err != nil {
-			return "", fmt.Errorf("metadata from broker %d: %w", b.NodeID, err)
-		}
-		resp := kresp.(*kmsg.MetadataResponse)
-		if len(resp.Topics) != want {
-			return fmt.Sprintf("broker %d knows %d of %d topics", b.NodeID, len(resp.Topics), want), nil
-		}
-		for _, t := range resp.Topics {
-			name := ""
-			if t.Topic != nil {
-				name = *t.Topic
-			}
-			if t.ErrorCode != 0 || len(t.Partitions) == 0 {
-				return fmt.Sprintf("broker %d: topic %s not ready (error code %d)", b.NodeID, name, t.ErrorCode), nil
-			}
-			for _, p := range t.Partitions {
-				if p.ErrorCode != 0 || p.Leader < 0 {
-					return fmt.Sprintf("broker %d: %s[%d] has no leader", b.NodeID, name, p.Partition), nil
-				}
-			}
-		}
-	}
-	return "", nil
+	return broker.WaitForTopicsOnEveryBroker(ctx, cl, created)
 }
 
 // RunProcessors guards the local state against a wiped log, then runs the

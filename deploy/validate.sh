@@ -57,7 +57,7 @@ echo "static binary: $(( $(stat -c %s "$tmp/livefeed") / 1048576 )) MB"
 
 if command -v shellcheck >/dev/null; then
   step "shell scripts: shellcheck"
-  shellcheck deploy/validate.sh deploy/kafka/kafka-secure.sh
+  shellcheck -x deploy/validate.sh deploy/kafka/*.sh
 fi
 
 step "Kubernetes: kustomize $KUSTOMIZE_VERSION build deploy/k8s"

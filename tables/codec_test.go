@@ -56,7 +56,7 @@ func TestCodecRoundTripAndLegacyJSON(t *testing.T) {
 // Applied offsets survive the codec, in the binary part; a version-1 value
 // (before they existed) still decodes, with none.
 func TestCodecAppliedOffsets(t *testing.T) {
-	u := &User{UserID: "u1", Applied: map[string]int64{"user-signals|viewing/3": 41, "features-user|chat/0": 7}}
+	u := &User{UserID: "u1", Applied: map[uint64]int64{1<<40 | 3: 41, 7<<33 | 0: 7}}
 	b, err := UserCodec{}.Encode(u)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestCodecAppliedOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := v.(*User).Applied; len(got) != 2 || got["user-signals|viewing/3"] != 41 || got["features-user|chat/0"] != 7 {
+	if got := v.(*User).Applied; len(got) != 2 || got[1<<40|3] != 41 || got[7<<33|0] != 7 {
 		t.Fatalf("applied offsets after a round trip: %v", got)
 	}
 	// Version 1: the same value without the applied section.

@@ -56,10 +56,11 @@ type Livestream struct {
 	Events      int64 `json:"events"`
 	LateDropped int64 `json:"late_dropped"`
 
-	// Applied is, per input partition that fed this value, the offset of
-	// the newest record applied to it: processors/pipeline.State skips a
-	// record at or below it (a replay after a crash).
-	Applied map[string]int64 `json:"-"` // encoded in binary by Codec
+	// Applied is, per input partition that fed this value
+	// (pipeline.OriginKey), the offset of the newest record applied to it:
+	// processors/pipeline.State skips a record at or below it (a replay
+	// after a crash).
+	Applied map[uint64]int64 `json:"-"` // encoded in binary by Codec
 }
 
 // ViewersNow is the number of concurrent viewers.
@@ -94,10 +95,11 @@ type User struct {
 	// Features holds the user entity's windowed features.
 	Features features.State `json:"-"` // encoded in binary by Codec
 
-	// Applied is, per input partition that fed this value, the offset of
-	// the newest record applied to it: processors/pipeline.State skips a
-	// record at or below it (a replay after a crash).
-	Applied map[string]int64 `json:"-"` // encoded in binary by Codec
+	// Applied is, per input partition that fed this value
+	// (pipeline.OriginKey), the offset of the newest record applied to it:
+	// processors/pipeline.State skips a record at or below it (a replay
+	// after a crash).
+	Applied map[uint64]int64 `json:"-"` // encoded in binary by Codec
 }
 
 // JSONCodec is a goka codec for a table value type.
@@ -170,13 +172,14 @@ type Entity struct {
 	Embedding      events.Vector     `json:"embedding,omitempty"`
 	EmbeddingModel string            `json:"embedding_model,omitempty"`
 
-	// Applied is, per input partition that fed this value, the offset of
-	// the newest record applied to it: processors/pipeline.State skips a
-	// record at or below it (a replay after a crash).
-	Applied map[string]int64 `json:"-"` // encoded in binary by Codec
+	// Applied is, per input partition that fed this value
+	// (pipeline.OriginKey), the offset of the newest record applied to it:
+	// processors/pipeline.State skips a record at or below it (a replay
+	// after a crash).
+	Applied map[uint64]int64 `json:"-"` // encoded in binary by Codec
 }
 
 // AppliedOffsets make the table values pipeline.Deduplicated.
-func (l *Livestream) AppliedOffsets() *map[string]int64 { return &l.Applied }
-func (u *User) AppliedOffsets() *map[string]int64       { return &u.Applied }
-func (e *Entity) AppliedOffsets() *map[string]int64     { return &e.Applied }
+func (l *Livestream) AppliedOffsets() *map[uint64]int64 { return &l.Applied }
+func (u *User) AppliedOffsets() *map[uint64]int64       { return &u.Applied }
+func (e *Entity) AppliedOffsets() *map[uint64]int64     { return &e.Applied }

@@ -171,10 +171,10 @@ func New(cfg Config) (*pipeline.Group, error) {
 	}
 	t := cfg.Topics
 	edges := []goka.Edge{
-		goka.Input(t.Livestreams, new(codec.Bytes), p.cache.Input(p.onLivestream)),
-		goka.Input(t.Viewing, new(codec.Bytes), p.cache.Input(p.onViewing)),
-		goka.Input(t.Chat, new(codec.Bytes), p.cache.Input(p.onChat)),
-		goka.Input(t.Auctions, new(codec.Bytes), p.cache.Input(p.onAuction)),
+		goka.Input(t.Livestreams, new(codec.Bytes), p.cache.EventInput(p.onLivestream)),
+		goka.Input(t.Viewing, new(codec.Bytes), p.cache.EventInput(p.onViewing)),
+		goka.Input(t.Chat, new(codec.Bytes), p.cache.EventInput(p.onChat)),
+		goka.Input(t.Auctions, new(codec.Bytes), p.cache.EventInput(p.onAuction)),
 		goka.Output(t.UserSignals, tables.JSONCodec[events.UserSignal]{}),
 		goka.Persist(tables.LivestreamCodec{}),
 	}
@@ -185,7 +185,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		edges = append(edges, goka.Output(r.Topic, tables.JSONCodec[events.Enriched]{}))
 	}
 	if cfg.Vectors != "" {
-		edges = append(edges, goka.Input(cfg.Vectors, new(codec.Bytes), p.cache.Input(p.onVectorNow)),
+		edges = append(edges, goka.Input(cfg.Vectors, new(codec.Bytes), p.cache.EventInput(p.onVectorNow)),
 			goka.Output(pipeline.DLQ(cfg.Vectors), new(codec.Bytes)))
 	}
 	if cfg.Audience != "" {
@@ -272,7 +272,7 @@ func (p *processor) done(ctx goka.Context, st *tables.Livestream, source string,
 			continue
 		}
 		raw, _ := msg.([]byte)
-		pipeline.Emit(ctx, r.Topic, key, &events.Enriched{
+		p.cache.Emit(ctx, r.Topic, key, &events.Enriched{
 			Source: source, EventID: h.EventID, EventTime: h.EventTime, LivestreamID: st.LivestreamID,
 			SellerID: st.SellerID, Category: st.Category, Event: raw,
 		})
@@ -367,7 +367,7 @@ func (p *processor) handle(ctx goka.Context, msg any, ev any, h *events.Header) 
 	}
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
 	if res.Signal != nil {
-		pipeline.Emit(ctx, p.cfg.Topics.UserSignals, res.Signal.UserID, res.Signal)
+		p.cache.Emit(ctx, p.cfg.Topics.UserSignals, res.Signal.UserID, res.Signal)
 	}
 	p.done(ctx, st, res.Source, msg, h, ev)
 }

@@ -190,7 +190,7 @@ func (p *processor) sendSellerContent(ctx goka.Context, st *tables.Livestream) {
 	if p.cfg.Sellers == "" || st.SellerID == "" || len(p.updater.matchedContent(st)) == 0 {
 		return
 	}
-	pipeline.Emit(ctx, p.cfg.Sellers, st.SellerID, &events.SellerSignal{
+	p.cache.Emit(ctx, p.cfg.Sellers, st.SellerID, &events.SellerSignal{
 		SellerID: st.SellerID, Kind: events.SellerContent, LivestreamID: st.LivestreamID,
 		EventTime: st.ContentTime, Vector: st.Content, Model: st.ContentModel,
 	})

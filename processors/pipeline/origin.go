@@ -1,8 +1,8 @@
 package pipeline
 
 import (
+	"bytes"
 	"strconv"
-	"strings"
 
 	"github.com/lovoo/goka"
 )
@@ -33,49 +33,115 @@ const HeaderOrigin = "livefeed-origin"
 
 // Deduplicated is a table value that records the offsets applied to it.
 type Deduplicated interface {
-	// AppliedOffsets is the value's map from origin partition ("<consumed
-	// topic>|<origin topic>/<partition>") to the newest offset applied.
-	AppliedOffsets() *map[string]int64
+	// AppliedOffsets is the value's map from origin partition (OriginKey)
+	// to the newest offset applied.
+	AppliedOffsets() *map[uint64]int64
+}
+
+// OriginKey identifies an origin partition in a value's applied offsets:
+// the FNV-1a hash of "<consumed topic>|<origin topic>" in the high 32 bits,
+// the origin partition in the low ones. Eight bytes instead of two topic
+// names: a user value has one per input partition of two topics that fed
+// it (~50), and it is encoded on every flush.
+func OriginKey(consumed, originTopic string, partition int32) uint64 {
+	h := fnvString(fnvOffset32, consumed)
+	h = fnvByte(h, '|')
+	h = fnvString(h, originTopic)
+	return uint64(h)<<32 | uint64(uint32(partition))
+}
+
+const (
+	fnvOffset32 = 2166136261
+	fnvPrime32  = 16777619
+)
+
+func fnvByte(h uint32, b byte) uint32 { return (h ^ uint32(b)) * fnvPrime32 }
+
+func fnvString(h uint32, s string) uint32 {
+	for i := 0; i < len(s); i++ {
+		h = fnvByte(h, s[i])
+	}
+	return h
 }
 
 // origin is where a record comes from: its partition key in Applied and
 // its offset.
 type origin struct {
-	key    string
+	key    uint64
 	offset int64
 }
 
 // originOf is the record's origin: HeaderOrigin's when it carries one (a
 // record emitted by a livefeed group), else the record itself (an input
-// event).
-func originOf(ctx goka.Context) origin {
-	topic := string(ctx.Topic())
-	if h := ctx.Headers()[HeaderOrigin]; len(h) > 0 {
-		s := string(h)
-		if i := strings.LastIndexByte(s, '/'); i > 0 {
-			if off, err := strconv.ParseInt(s[i+1:], 10, 64); err == nil {
-				return origin{key: topic + "|" + s[:i], offset: off}
+// event, or a record of a topic not carried). No allocation: it runs for
+// every record.
+func originOf(ctx goka.Context, carried bool) origin {
+	consumed := string(ctx.Topic())
+	if carried {
+		if topic, partition, offset, ok := parseOrigin(ctx.Headers()[HeaderOrigin]); ok {
+			key := fnvByte(fnvString(fnvOffset32, consumed), '|')
+			for _, b := range topic {
+				key = fnvByte(key, b)
 			}
+			return origin{key: uint64(key)<<32 | uint64(uint32(partition)), offset: offset}
 		}
 	}
-	return origin{key: topic + "/" + strconv.Itoa(int(ctx.Partition())), offset: ctx.Offset()}
+	return origin{key: OriginKey(consumed, consumed, ctx.Partition()), offset: ctx.Offset()}
+}
+
+// parseOrigin splits "<topic>/<partition>/<offset>".
+func parseOrigin(h []byte) (topic []byte, partition int32, offset int64, ok bool) {
+	i := bytes.LastIndexByte(h, '/')
+	if i <= 0 {
+		return nil, 0, 0, false
+	}
+	j := bytes.LastIndexByte(h[:i], '/')
+	if j <= 0 {
+		return nil, 0, 0, false
+	}
+	p, ok := parseDecimal(h[j+1:i], 31)
+	if !ok {
+		return nil, 0, 0, false
+	}
+	off, ok := parseDecimal(h[i+1:], 63)
+	if !ok {
+		return nil, 0, 0, false
+	}
+	return h[:j], int32(p), off, true
+}
+
+// parseDecimal parses a non-negative decimal below 1<<bits.
+func parseDecimal(b []byte, bits uint) (int64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if n >= 1<<bits {
+		return 0, false
+	}
+	return int64(n), true
 }
 
 // seen reports whether o was applied to the value already.
-func seen(applied map[string]int64, o origin) bool {
+func seen(applied map[uint64]int64, o origin) bool {
 	last, ok := applied[o.key]
 	return ok && o.offset <= last
 }
 
-// OriginHeaders are the headers that carry the current input record as the
+// originHeaders are the headers that carry the current input record as the
 // origin of what the callback emits.
-func OriginHeaders(ctx goka.Context) goka.Headers {
-	return goka.Headers{HeaderOrigin: []byte(string(ctx.Topic()) + "/" + strconv.Itoa(int(ctx.Partition())) + "/" +
-		strconv.FormatInt(ctx.Offset(), 10))}
-}
-
-// Emit emits value to topic with the current record as its origin (so the
-// receiving group absorbs the duplicates a replay here would send it).
-func Emit(ctx goka.Context, topic goka.Stream, key string, value any) {
-	ctx.Emit(topic, key, value, goka.WithCtxEmitHeaders(OriginHeaders(ctx)))
+func originHeaders(ctx goka.Context) goka.Headers {
+	v := make([]byte, 0, len(ctx.Topic())+24)
+	v = append(v, ctx.Topic()...)
+	v = append(v, '/')
+	v = strconv.AppendInt(v, int64(ctx.Partition()), 10)
+	v = append(v, '/')
+	v = strconv.AppendInt(v, ctx.Offset(), 10)
+	return goka.Headers{HeaderOrigin: v}
 }

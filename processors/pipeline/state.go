@@ -123,6 +123,11 @@ type partState[T any] struct {
 	pending   []func(error) // commits of messages since the last flush
 	lastFlush time.Time
 	flushNow  bool
+	// origin is the current record's origin header, built once for all
+	// its emits (Emit).
+	originTopic  goka.Stream
+	originOffset int64
+	origin       goka.Headers
 
 	// in-flight flushes, oldest first; guarded by genMu (acks arrive on the
 	// producer's goroutine).
@@ -157,12 +162,24 @@ func (s *State[T]) part(p int32) *partState[T] {
 	return ps
 }
 
-// Input wraps an input callback: the message's commit is deferred until its
-// state is in the changelog, and the callback runs under its partition's
-// lock. A record already applied to the key's value (a replay after a
-// crash; see Deduplicated) is skipped, and counted; otherwise the record's
-// origin offset is recorded in the value once the callback returns.
+// Input wraps the callback of a topic a livefeed group emits (its records
+// carry HeaderOrigin): the message's commit is deferred until its state is
+// in the changelog, and the callback runs under its partition's lock. A
+// record already applied to the key's value (a replay after a crash, or a
+// record re-emitted by a replaying upstream; see Deduplicated) is skipped,
+// and counted; otherwise the record's origin offset is recorded in the
+// value once the callback returns.
 func (s *State[T]) Input(cb goka.ProcessCallback) goka.ProcessCallback {
+	return s.input(cb, true)
+}
+
+// EventInput is Input for a topic of input events: each record is its own
+// origin (no header is read).
+func (s *State[T]) EventInput(cb goka.ProcessCallback) goka.ProcessCallback {
+	return s.input(cb, false)
+}
+
+func (s *State[T]) input(cb goka.ProcessCallback, carried bool) goka.ProcessCallback {
 	return func(ctx goka.Context, msg any) {
 		if s.writeThrough() {
 			cb(ctx, msg)
@@ -173,7 +190,7 @@ func (s *State[T]) Input(cb goka.ProcessCallback) goka.ProcessCallback {
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
 		ps.pending = append(ps.pending, commit)
-		o := originOf(ctx)
+		o := originOf(ctx, carried)
 		if v := s.Get(ctx); v != nil {
 			if d, ok := any(v).(Deduplicated); ok && seen(*d.AppliedOffsets(), o) {
 				// Written again with the next flush: the replayed record's
@@ -189,7 +206,7 @@ func (s *State[T]) Input(cb goka.ProcessCallback) goka.ProcessCallback {
 			if d, ok := any(v).(Deduplicated); ok {
 				applied := d.AppliedOffsets()
 				if *applied == nil {
-					*applied = map[string]int64{}
+					*applied = map[uint64]int64{}
 				}
 				(*applied)[o.key] = o.offset
 				s.markDirty(ctx, ps, v)
@@ -197,6 +214,17 @@ func (s *State[T]) Input(cb goka.ProcessCallback) goka.ProcessCallback {
 		}
 		s.maybeFlush(ctx.Partition(), ps)
 	}
+}
+
+// Emit emits value to topic with the current record as its origin (so the
+// receiving group absorbs the duplicates a replay here would send it). Call
+// it from a wrapped callback.
+func (s *State[T]) Emit(ctx goka.Context, topic goka.Stream, key string, value any) {
+	ps := s.part(ctx.Partition())
+	if ps.origin == nil || ps.originTopic != ctx.Topic() || ps.originOffset != ctx.Offset() {
+		ps.originTopic, ps.originOffset, ps.origin = ctx.Topic(), ctx.Offset(), originHeaders(ctx)
+	}
+	ctx.Emit(topic, key, value, goka.WithCtxEmitHeaders(ps.origin))
 }
 
 // markDirty makes v, the key's current value, part of the next flush.

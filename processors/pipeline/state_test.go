@@ -80,3 +80,22 @@ func TestEmitBarrier(t *testing.T) {
 		t.Fatalf("wait after stop: %v", err)
 	}
 }
+
+// Origins parse from the header a group's emit sets; a header that is not
+// one falls back to the record itself; the key of a carried origin is the
+// OriginKey of its parts.
+func TestOriginHeader(t *testing.T) {
+	topic, p, off, ok := parseOrigin([]byte("lf-viewing/3/1234567890123"))
+	if !ok || string(topic) != "lf-viewing" || p != 3 || off != 1234567890123 {
+		t.Fatalf("parsed %q %d %d %v", topic, p, off, ok)
+	}
+	for _, bad := range []string{"", "x", "/1/2", "t/1", "t//2", "t/1/", "t/-1/2", "t/1/2x", "t/99999999999/2", "t/1/99999999999999999999"} {
+		if _, _, _, ok := parseOrigin([]byte(bad)); ok {
+			t.Errorf("%q parsed as an origin", bad)
+		}
+	}
+	if OriginKey("a", "b", 1) == OriginKey("a", "b", 2) || OriginKey("a", "b", 1) == OriginKey("b", "a", 1) ||
+		OriginKey("ab", "c", 1) == OriginKey("a", "bc", 1) {
+		t.Fatal("origin keys collide")
+	}
+}

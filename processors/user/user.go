@@ -174,10 +174,10 @@ func (p *processor) onSignal(ctx goka.Context, msg any) {
 	seller := SellerSignal(st, &sig)
 	Apply(st, &sig, p.cfg.Weights, p.cfg.HalfLife)
 	if audience != nil && p.cfg.Audience != "" {
-		pipeline.Emit(ctx, p.cfg.Audience, audience.LivestreamID, audience)
+		p.cache.Emit(ctx, p.cfg.Audience, audience.LivestreamID, audience)
 	}
 	if seller != nil && p.cfg.Sellers != "" {
-		pipeline.Emit(ctx, p.cfg.Sellers, seller.SellerID, seller)
+		p.cache.Emit(ctx, p.cfg.Sellers, seller.SellerID, seller)
 	}
 	p.cache.Set(ctx, st)
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "ok").Inc()

@@ -73,15 +73,7 @@ func TestBrokerFault(t *testing.T) {
 	}
 	r, _ := startStack(t, cfg)
 
-	topo, release, err := OfflineTopology(ctx, Config{DataDir: cfg.DataDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	en := offline.New(topo)
-	for _, rec := range recs {
-		en.Apply(ctx, rec)
-	}
+	en := offlineEngine(ctx, t, cfg.DataDir, recs)
 
 	// The broker to stop: the one leading the most of the test's
 	// partitions (every topic must have 3 replicas).

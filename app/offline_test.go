@@ -26,6 +26,22 @@ func simulatedLog(t *testing.T, n int) []offline.Record {
 	return rateLog(t, simulate.Config{Seed: 7, Users: 300, Sellers: 40, LiveStreams: 20}, n, 20*time.Millisecond)
 }
 
+// offlineEngine is the offline recomputation of recs with the topology of
+// a stack whose data dir is dataDir; it is released when the test ends.
+func offlineEngine(ctx context.Context, t *testing.T, dataDir string, recs []offline.Record) *offline.Engine {
+	t.Helper()
+	topo, release, err := OfflineTopology(ctx, Config{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	en := offline.New(topo)
+	for _, rec := range recs {
+		en.Apply(ctx, rec)
+	}
+	return en
+}
+
 func shiftEventTime(t *testing.T, value []byte, d time.Duration) []byte {
 	var m map[string]any
 	if err := json.Unmarshal(value, &m); err != nil {
@@ -55,15 +71,7 @@ func TestOnlineEqualsOffline(t *testing.T) {
 	r, _ := startStack(t, cfg)
 
 	// Offline, with the same topology.
-	topo, release, err := OfflineTopology(ctx, Config{DataDir: cfg.DataDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	en := offline.New(topo)
-	for _, rec := range recs {
-		en.Apply(ctx, rec)
-	}
+	en := offlineEngine(ctx, t, cfg.DataDir, recs)
 	if en.Late == 0 {
 		t.Fatal("the log has no late events; the test would not exercise lateness")
 	}

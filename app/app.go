@@ -429,15 +429,11 @@ func (a *App) CreateTopics(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
-	specs := a.Topology.Topics()
-	created, err := broker.EnsureTopics(ctx, kadm.NewClient(cl), a.Broker.Replication, specs)
+	created, err := broker.EnsureTopics(ctx, cl, a.Broker.Replication, a.Topology.Topics())
 	if len(created) > 0 {
 		a.cfg.Logger.Info("topics created", "topics", created)
 	}
-	if err != nil || len(created) == 0 {
-		return err
-	}
-	return broker.WaitForTopicsOnEveryBroker(ctx, cl, created)
+	return err
 }
 
 // RunProcessors guards the local state against a wiped log, then runs the

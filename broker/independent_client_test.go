@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -41,7 +40,7 @@ func TestPartitionMatchesIndependentClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := EnsureTopics(ctx, kadm.NewClient(cl), 1, []TopicSpec{{Name: topic, Partitions: 8}}); err != nil {
+	if _, err := EnsureTopics(ctx, cl, 1, []TopicSpec{{Name: topic, Partitions: 8}}); err != nil {
 		t.Fatal(err)
 	}
 	const n = 300

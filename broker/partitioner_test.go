@@ -8,7 +8,6 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -63,7 +62,7 @@ func TestPlainProducerRecordFoundByGokaView(t *testing.T) {
 	}
 	defer cl.Close()
 	table := fmt.Sprintf("plain-%d-table", time.Now().UnixNano())
-	if _, err := EnsureTopics(ctx, kadm.NewClient(cl), 1, []TopicSpec{{Name: table, Partitions: 8, Compacted: true}}); err != nil {
+	if _, err := EnsureTopics(ctx, cl, 1, []TopicSpec{{Name: table, Partitions: 8, Compacted: true}}); err != nil {
 		t.Fatal(err)
 	}
 	const n = 500

@@ -15,7 +15,6 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -127,7 +126,7 @@ func runSecurePipeline(t *testing.T, cfg *Config) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	created, err := EnsureTopics(ctx, kadm.NewClient(cl), cfg.Replication, []TopicSpec{{Name: input, Partitions: 4}})
+	created, err := EnsureTopics(ctx, cl, cfg.Replication, []TopicSpec{{Name: input, Partitions: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func TestGuardStateRemovesStateAheadOfLog(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if _, err := EnsureTopics(ctx, adm, 1, []TopicSpec{{Name: "g-table", Partitions: 2, Compacted: true}}); err != nil {
+	if _, err := EnsureTopics(ctx, cl, 1, []TopicSpec{{Name: "g-table", Partitions: 2, Compacted: true}}); err != nil {
 		t.Fatal(err)
 	}
 	// Three records on partition 0 (offsets 0..2), none on partition 1.

@@ -39,7 +39,8 @@ func (t TopicSpec) configs() map[string]*string {
 // EnsureTopics creates the topics that do not exist yet and checks that those
 // that do exist have the expected partition count (co-partitioning depends on
 // it). It returns the names it created.
-func EnsureTopics(ctx context.Context, adm *kadm.Client, replication int16, specs []TopicSpec) ([]string, error) {
+func EnsureTopics(ctx context.Context, cl *kgo.Client, replication int16, specs []TopicSpec) ([]string, error) {
+	adm := kadm.NewClient(cl)
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
@@ -70,51 +71,18 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, replication int16, spec
 	if err := errors.Join(errs...); err != nil {
 		return created, err
 	}
-	return created, waitForTopics(ctx, adm, created)
+	return created, waitForTopics(ctx, cl, created)
 }
 
-// waitForTopics waits until every topic is in the metadata with a leader for
-// each partition: a broker answers CreateTopics before all of it knows.
-func waitForTopics(ctx context.Context, adm *kadm.Client, topics []string) error {
+// waitForTopics waits until every broker's metadata lists topics with a
+// leader for each partition. One broker's is not enough: on a multi-broker
+// cluster the others learn of a new topic a moment later, and goka's sarama
+// clients ask any of them — a view created in that moment failed with
+// "requested topic was not found" (3-broker cluster, issue 6).
+func waitForTopics(ctx context.Context, cl *kgo.Client, topics []string) error {
 	if len(topics) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		td, err := adm.ListTopics(ctx, topics...)
-		if err == nil && allReady(td, topics) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for created topics to appear in metadata: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func allReady(td kadm.TopicDetails, topics []string) bool {
-	for _, t := range topics {
-		d, ok := td[t]
-		if !ok || d.Err != nil || len(d.Partitions) == 0 {
-			return false
-		}
-		for _, p := range d.Partitions {
-			if p.Err != nil || p.Leader < 0 {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// WaitForTopicsOnEveryBroker waits until every broker's metadata lists topics
-// with a leader for each partition. EnsureTopics waits for one broker's;
-// on a multi-broker cluster the others learn of a new topic a moment later,
-// and goka's sarama clients ask any of them: a view created in that moment
-// failed with "requested topic was not found" (3-broker cluster, issue 6).
-func WaitForTopicsOnEveryBroker(ctx context.Context, cl *kgo.Client, topics []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req := kmsg.NewPtrMetadataRequest()

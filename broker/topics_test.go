@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -34,7 +33,7 @@ func TestEnsureTopicsConcurrently(t *testing.T) {
 				return
 			}
 			defer cl.Close()
-			_, errs[i] = EnsureTopics(ctx, kadm.NewClient(cl), 1, specs)
+			_, errs[i] = EnsureTopics(ctx, cl, 1, specs)
 		})
 	}
 	wg.Wait()

@@ -18,7 +18,6 @@ import (
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -64,7 +63,7 @@ func startEnv(t *testing.T, mutate func(*Config)) *testEnv {
 	t.Cleanup(cl.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := broker.EnsureTopics(ctx, kadm.NewClient(cl), 1, []broker.TopicSpec{
+	if _, err := broker.EnsureTopics(ctx, cl, 1, []broker.TopicSpec{
 		{Name: testLSTable, Partitions: 4, Compacted: true}, {Name: testUserTable, Partitions: 4, Compacted: true},
 	}); err != nil {
 		t.Fatal(err)

@@ -44,7 +44,7 @@ func startCluster(tb testing.TB) *cluster {
 	for _, name := range []string{"livestreams", "vectors", "embedding.dlq"} {
 		specs = append(specs, broker.TopicSpec{Name: name, Partitions: partitions})
 	}
-	if _, err := broker.EnsureTopics(context.Background(), kadm.NewClient(cl), 1, specs); err != nil {
+	if _, err := broker.EnsureTopics(context.Background(), cl, 1, specs); err != nil {
 		tb.Fatal(err)
 	}
 	return &cluster{brokers: e.Addrs(), cl: cl}

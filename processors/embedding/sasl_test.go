@@ -7,7 +7,6 @@ import (
 
 	"github.com/livefeed/livefeed/broker"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -33,7 +32,7 @@ func TestWorkerOnSASLCluster(t *testing.T) {
 	for _, name := range []string{"livestreams", "vectors", "embedding.dlq"} {
 		specs = append(specs, broker.TopicSpec{Name: name, Partitions: partitions})
 	}
-	if _, err := broker.EnsureTopics(context.Background(), kadm.NewClient(cl), 1, specs); err != nil {
+	if _, err := broker.EnsureTopics(context.Background(), cl, 1, specs); err != nil {
 		t.Fatal(err)
 	}
 	cls := &cluster{brokers: c.ListenAddrs(), cl: cl}

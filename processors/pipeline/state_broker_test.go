@@ -111,7 +111,7 @@ func newCounterRig(t *testing.T, name string) *counterRig {
 	}
 	t.Cleanup(cl.Close)
 	r.cl, r.adm = cl, kadm.NewClient(cl)
-	if _, err := broker.EnsureTopics(ctx, r.adm, 1, []broker.TopicSpec{
+	if _, err := broker.EnsureTopics(ctx, r.cl, 1, []broker.TopicSpec{
 		{Name: string(r.input), Partitions: 4}, {Name: r.table(), Partitions: 4, Compacted: true},
 	}); err != nil {
 		t.Fatal(err)

@@ -44,9 +44,15 @@ type Deduplicated interface {
 // names: a user value has one per input partition of two topics that fed
 // it (~50), and it is encoded on every flush.
 func OriginKey(consumed, originTopic string, partition int32) uint64 {
-	h := fnvString(fnvOffset32, consumed)
-	h = fnvByte(h, '|')
-	h = fnvString(h, originTopic)
+	return originKey(consumed, originTopic, partition)
+}
+
+// originKey is OriginKey for an origin topic as a string or, parsed from a
+// header without a copy, as bytes.
+func originKey[S ~string | ~[]byte](consumed string, originTopic S, partition int32) uint64 {
+	h := fnv(fnvOffset32, consumed)
+	h = (h ^ '|') * fnvPrime32
+	h = fnv(h, originTopic)
 	return uint64(h)<<32 | uint64(uint32(partition))
 }
 
@@ -55,11 +61,9 @@ const (
 	fnvPrime32  = 16777619
 )
 
-func fnvByte(h uint32, b byte) uint32 { return (h ^ uint32(b)) * fnvPrime32 }
-
-func fnvString(h uint32, s string) uint32 {
+func fnv[S ~string | ~[]byte](h uint32, s S) uint32 {
 	for i := 0; i < len(s); i++ {
-		h = fnvByte(h, s[i])
+		h = (h ^ uint32(s[i])) * fnvPrime32
 	}
 	return h
 }
@@ -79,11 +83,7 @@ func originOf(ctx goka.Context, carried bool) origin {
 	consumed := string(ctx.Topic())
 	if carried {
 		if topic, partition, offset, ok := parseOrigin(ctx.Headers()[HeaderOrigin]); ok {
-			key := fnvByte(fnvString(fnvOffset32, consumed), '|')
-			for _, b := range topic {
-				key = fnvByte(key, b)
-			}
-			return origin{key: uint64(key)<<32 | uint64(uint32(partition)), offset: offset}
+			return origin{key: originKey(consumed, topic, partition), offset: offset}
 		}
 	}
 	return origin{key: OriginKey(consumed, consumed, ctx.Partition()), offset: ctx.Offset()}

@@ -458,7 +458,7 @@ var errNoStorage = errors.New("state: no open storage for the partition")
 // callbacks before it (epoch) to be acknowledged.
 type write struct {
 	partition int32
-	release   func(error) // after the write: drops the values from partState.writing
+	release   func() // after the write: drops the values from partState.writing
 	gen       *generation
 	st        *tableStorage
 	producer  goka.Producer
@@ -520,7 +520,7 @@ func (s *State[T]) flush(partition int32, ps *partState[T]) {
 		}
 		in.v, in.n = v, in.n+1
 	}
-	w.release = func(err error) {
+	w.release = func() {
 		ps.mu.Lock()
 		for key := range dirty {
 			if in := ps.writing[key]; in != nil {
@@ -563,7 +563,7 @@ func (s *State[T]) writer(stop <-chan struct{}) {
 		}
 		ps := s.part(w.partition)
 		if err := s.emits.wait(w.epoch, stop); err != nil {
-			w.release(err)
+			w.release()
 			s.failed(ps, w.gen, fmt.Errorf("flushing table %s partition %d: %w", s.table, w.partition, err))
 			continue
 		}
@@ -584,7 +584,7 @@ func (s *State[T]) write(ps *partState[T], w *write) {
 		}
 	}
 	err := w.st.db.Write(&batch, nil)
-	w.release(err)
+	w.release()
 	if err != nil {
 		s.failed(ps, w.gen, fmt.Errorf("writing %s/%d: %w", s.table, w.partition, err))
 		return

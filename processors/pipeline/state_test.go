@@ -94,6 +94,9 @@ func TestOriginHeader(t *testing.T) {
 			t.Errorf("%q parsed as an origin", bad)
 		}
 	}
+	if originKey("in", topic, p) != OriginKey("in", "lf-viewing", 3) {
+		t.Fatal("a header's origin key differs from the same origin's")
+	}
 	if OriginKey("a", "b", 1) == OriginKey("a", "b", 2) || OriginKey("a", "b", 1) == OriginKey("b", "a", 1) ||
 		OriginKey("ab", "c", 1) == OriginKey("a", "bc", 1) {
 		t.Fatal("origin keys collide")

@@ -130,6 +130,13 @@ func (c *Config) Sarama() *sarama.Config {
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Idempotent = true
 	cfg.Net.MaxOpenRequests = 1
+	// A crashed leader's partitions get a new one after the controller
+	// fences it (broker.session.timeout.ms, 9 s by default). sarama's
+	// default (3 retries, 100 ms apart) gave up in 0.4 s, failed a table
+	// write and stopped the processor (TestBrokerFault, once in CI): retry
+	// for ~15 s instead.
+	cfg.Producer.Retry.Max = 60
+	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
 	// Kafka's default partitioner, for records that goka emits.
 	cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(NewHasher)
 	cfg.Metadata.RefreshFrequency = time.Minute

@@ -194,30 +194,38 @@ func (r *counterRig) rewind() {
 }
 
 // changelog reads the table topic: the last value per key, and how many
-// records it holds.
+// records it holds. It reads every partition up to its end offset; a
+// partition whose end offset the broker could not give (a fresh broker
+// may answer NOT_LEADER or UNKNOWN_TOPIC for a moment) is asked again,
+// so that no partition is cut short.
 func (r *counterRig) changelog() (map[string]int64, int) {
 	r.t.Helper()
-	got := map[string]int64{}
-	var records int
+	ends := r.endOffsets(r.table())
 	cons, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(r.table()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	defer cons.Close()
-	ends, err := r.adm.ListEndOffsets(r.ctx, r.table())
-	if err != nil {
-		r.t.Fatal(err)
+	got := map[string]int64{}
+	var records int
+	next := map[int32]int64{} // per partition: the offset after the last record read
+	done := func() bool {
+		for p, end := range ends {
+			if next[p] < end {
+				return false
+			}
+		}
+		return true
 	}
-	var end int64
-	ends.Each(func(o kadm.ListedOffset) { end += o.Offset })
-	for int64(records) < end {
+	for !done() {
 		fs := cons.PollFetches(r.ctx)
 		if err := fs.Err(); err != nil {
-			r.t.Fatal(err)
+			r.t.Fatalf("reading the changelog %s: %v", r.table(), err)
 		}
 		fs.EachRecord(func(rec *kgo.Record) {
 			records++
+			next[rec.Partition] = rec.Offset + 1
 			var c count
 			if err := json.Unmarshal(rec.Value, &c); err != nil {
 				r.t.Fatalf("changelog value %q: %v", rec.Value, err)
@@ -226,6 +234,33 @@ func (r *counterRig) changelog() (map[string]int64, int) {
 		})
 	}
 	return got, records
+}
+
+// endOffsets lists every partition's end offset, retrying partitions the
+// broker answered with an error.
+func (r *counterRig) endOffsets(topic string) map[int32]int64 {
+	r.t.Helper()
+	for {
+		listed, err := r.adm.ListEndOffsets(r.ctx, topic)
+		ends, failed := map[int32]int64{}, error(nil)
+		if err == nil {
+			listed.Each(func(o kadm.ListedOffset) {
+				if o.Err != nil {
+					failed = fmt.Errorf("partition %d: %w", o.Partition, o.Err)
+					return
+				}
+				ends[o.Partition] = o.Offset
+			})
+		}
+		if err == nil && failed == nil && len(ends) == 4 {
+			return ends
+		}
+		select {
+		case <-r.ctx.Done():
+			r.t.Fatalf("end offsets of %s: %v, %v, %d partitions", topic, err, failed, len(ends))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // exact checks that the table's count of every key is what was sent.

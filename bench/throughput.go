@@ -27,7 +27,7 @@ type ThroughputResult struct {
 	ReadySeconds float64 `json:"ready_seconds"`
 	// Livestream is the livestream group on the four input topics.
 	Livestream GroupThroughput `json:"livestream"`
-	// User is the user group on user-signals (and features-user), which the livestream group
+	// User is the user group on user-signals, which the livestream group
 	// fills while it runs: its rate is bounded by the livestream group's.
 	User GroupThroughput `json:"user"`
 	// CommitLagZeroSeconds is when the livestream group's committed offsets
@@ -139,14 +139,9 @@ func (r *runner) throughput(ctx context.Context) (*ThroughputResult, error) {
 		inputs = append(inputs, names.InputTopic(t))
 	}
 	signals := string(names.LivestreamTopics().UserSignals)
-	// The user group reads user-signals and, with user features, the events
-	// re-keyed to users.
+	// The user group reads user-signals: one record per user event (the
+	// signal, and the event when user features read it).
 	userInputs := []string{signals}
-	for _, e := range a.Topology.Entities {
-		if e.Name == "user" {
-			userInputs = append(userInputs, string(names.EntityTopic(e.Name)))
-		}
-	}
 	res.Livestream = GroupThroughput{Group: lsGroup, Expected: int64(n)}
 	res.User = GroupThroughput{Group: userGroup, Expected: -1}
 

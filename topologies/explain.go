@@ -51,9 +51,11 @@ func Explain(file string, set *features.Set, names Names, partitions int32) stri
 	for _, s := range lt.Inputs() {
 		in = append(in, string(s))
 	}
-	out := []string{string(lt.UserSignals)}
+	out := []string{string(lt.UserSignals) + " (re-keyed by user_id: engagement signals, with the event when user features read it)"}
 	for _, e := range entities {
-		out = append(out, fmt.Sprintf("%s (re-keyed by %s)", names.EntityTopic(e.Name), e.KeyField))
+		if e.Name != "user" {
+			out = append(out, fmt.Sprintf("%s (re-keyed by %s)", names.EntityTopic(e.Name), e.KeyField))
+		}
 	}
 	group(&b, string(names.LivestreamGroup()), in, out, string(names.LivestreamTable()),
 		"stream metadata, viewer set, content embedding", set.ForEntity("livestream"))
@@ -63,7 +65,6 @@ func Explain(file string, set *features.Set, names Names, partitions int32) stri
 		table := string(names.EntityTable(e.Name))
 		g := string(names.EntityGroup(e.Name))
 		if e.Name == "user" {
-			inputs = append([]string{string(lt.UserSignals)}, inputs...)
 			extra = "taste embedding, category affinity, recent streams"
 			table, g = string(names.UserTable()), string(names.UserGroup())
 		}

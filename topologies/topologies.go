@@ -82,8 +82,15 @@ func (n Names) EntityGroup(entity string) goka.Group { return goka.Group(n.Prefi
 // EntityTable is the table topic of an entity's group.
 func (n Names) EntityTable(entity string) goka.Table { return goka.GroupTable(n.EntityGroup(entity)) }
 
-// EntityTopic carries the enriched events re-keyed to an entity.
-func (n Names) EntityTopic(entity string) goka.Stream { return n.stream("features-" + entity) }
+// EntityTopic carries the enriched events re-keyed to an entity. The
+// user's are user-signals: one record per user event carries the signal
+// and the event for the user's features (events.UserSignal).
+func (n Names) EntityTopic(entity string) goka.Stream {
+	if entity == "user" {
+		return n.stream(events.TopicUserSignals)
+	}
+	return n.stream("features-" + entity)
+}
 
 // InputTopic is the full name of an input topic such as events.TopicChat.
 func (n Names) InputTopic(topic string) string { return n.Prefix + topic }
@@ -201,6 +208,9 @@ func (t *Topology) Topics() []broker.TopicSpec {
 		specs = append(specs, broker.TopicSpec{Name: string(t.Names.EmbeddingDLQ()), Partitions: t.Partitions, RetentionMS: 4 * week})
 	}
 	for _, e := range t.Entities {
+		if e.Name == "user" { // user-signals, created above
+			continue
+		}
 		specs = append(specs,
 			broker.TopicSpec{Name: string(t.Names.EntityTopic(e.Name)), Partitions: t.Partitions, RetentionMS: week},
 			broker.TopicSpec{Name: string(pipeline.DLQ(t.Names.EntityTopic(e.Name))), Partitions: t.Partitions, RetentionMS: 4 * week})
@@ -262,7 +272,7 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 	for _, e := range t.Entities {
 		routes = append(routes, livestream.Route{Entity: e.Name, KeyField: e.KeyField, Topic: t.Names.EntityTopic(e.Name), Sources: e.sources()})
 		if e.Name == "user" {
-			userCfg.Features, userCfg.Enriched = e.Features, t.Names.EntityTopic(e.Name)
+			userCfg.Features = e.Features
 			continue
 		}
 		ecfg := entity.Config{

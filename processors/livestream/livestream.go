@@ -182,7 +182,9 @@ func New(cfg Config) (*pipeline.Group, error) {
 		edges = append(edges, goka.Output(pipeline.DLQ(in), new(codec.Bytes)))
 	}
 	for _, r := range cfg.Routes {
-		edges = append(edges, goka.Output(r.Topic, tables.JSONCodec[events.Enriched]{}))
+		if r.Topic != t.UserSignals { // the user's events ride on the signals (handle)
+			edges = append(edges, goka.Output(r.Topic, tables.JSONCodec[events.Enriched]{}))
+		}
 	}
 	if cfg.Vectors != "" {
 		edges = append(edges, goka.Input(cfg.Vectors, new(codec.Bytes), p.cache.EventInput(p.onVectorNow)),
@@ -260,11 +262,13 @@ func (p *processor) decode(ctx goka.Context, msg any, ev events.Validator, h *ev
 }
 
 // done stores the stream's new state and routes the event to the other
-// entities that aggregate it.
+// entities that aggregate it. A route to the user-signals topic (the user
+// entity's features) is not taken here: handle puts the event on the
+// user's signal record.
 func (p *processor) done(ctx goka.Context, st *tables.Livestream, source string, msg any, h *events.Header, ev any) {
 	p.cache.Set(ctx, st)
 	for _, r := range p.cfg.Routes {
-		if !r.accepts(source) {
+		if r.Topic == p.cfg.Topics.UserSignals || !r.accepts(source) {
 			continue
 		}
 		key := KeyOf(r.KeyField, ev, st)
@@ -276,6 +280,36 @@ func (p *processor) done(ctx goka.Context, st *tables.Livestream, source string,
 			Source: source, EventID: h.EventID, EventTime: h.EventTime, LivestreamID: st.LivestreamID,
 			SellerID: st.SellerID, Category: st.Category, Event: raw,
 		})
+	}
+}
+
+// emitUser sends the event's user its one record: the engagement signal,
+// with the event itself when a user feature reads its source (a route to
+// the user-signals topic), or the event alone when it makes no signal.
+func (p *processor) emitUser(ctx goka.Context, signal *events.UserSignal, st *tables.Livestream, source string, msg any, h *events.Header, ev any) {
+	for _, r := range p.cfg.Routes {
+		if r.Topic != p.cfg.Topics.UserSignals || !r.accepts(source) {
+			continue
+		}
+		userID := KeyOf(r.KeyField, ev, st)
+		if userID == "" {
+			break
+		}
+		rec := signal
+		if signal == nil || signal.UserID != userID {
+			rec = &events.UserSignal{EventID: h.EventID, EventTime: h.EventTime, UserID: userID,
+				LivestreamID: st.LivestreamID, SellerID: st.SellerID, Category: st.Category}
+		}
+		raw, _ := msg.([]byte)
+		rec.Source, rec.Event = source, raw
+		p.cache.Emit(ctx, p.cfg.Topics.UserSignals, userID, rec)
+		if rec == signal {
+			return
+		}
+		break
+	}
+	if signal != nil {
+		p.cache.Emit(ctx, p.cfg.Topics.UserSignals, signal.UserID, signal)
 	}
 }
 
@@ -366,8 +400,6 @@ func (p *processor) handle(ctx goka.Context, msg any, ev any, h *events.Header) 
 		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
 	}
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
-	if res.Signal != nil {
-		p.cache.Emit(ctx, p.cfg.Topics.UserSignals, res.Signal.UserID, res.Signal)
-	}
+	p.emitUser(ctx, res.Signal, st, res.Source, msg, h, ev)
 	p.done(ctx, st, res.Source, msg, h, ev)
 }

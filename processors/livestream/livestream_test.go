@@ -32,12 +32,17 @@ type harness struct {
 
 func newHarness(t *testing.T, emb models.Embedder) *harness {
 	t.Helper()
+	return newRoutedHarness(t, emb, nil)
+}
+
+func newRoutedHarness(t *testing.T, emb models.Embedder, routes []Route) *harness {
+	t.Helper()
 	feats, err := features.NewSet(features.LivestreamDefaults()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := pipeline.NewMetrics(prometheus.NewRegistry())
-	cfg := Config{Group: DefaultGroup, Topics: topics, Features: feats, Metrics: m}
+	cfg := Config{Group: DefaultGroup, Topics: topics, Features: feats, Metrics: m, Routes: routes}
 	if emb != nil {
 		cfg.Embedder = emb
 	}
@@ -176,6 +181,64 @@ func TestSignalsAreEnrichedAndUserKeyed(t *testing.T) {
 	}
 	if _, _, ok := signals.Next(); ok {
 		t.Fatal("unexpected extra signal")
+	}
+}
+
+// A user event sends its user one record: the signal, carrying the event
+// itself when a user feature reads its source; an event that makes no
+// signal but feeds a user feature goes alone. Other entities get enriched
+// events on their own topics.
+func TestUserRecordCarriesTheEventForUserFeatures(t *testing.T) {
+	h := newRoutedHarness(t, nil, []Route{
+		{Entity: "user", KeyField: "user_id", Topic: topics.UserSignals, Sources: []string{events.TopicViewing, events.TopicChat}},
+		{Entity: "seller", KeyField: "seller_id", Topic: "features-seller", Sources: []string{events.TopicAuctions}},
+	})
+	signals := h.gkt.NewQueueTracker(string(topics.UserSignals))
+	sellers := h.gkt.NewQueueTracker("features-seller")
+	h.send(topics.Livestreams, "ls-1", meta("e1", 0, events.StatusLive, "pokemon booster"))
+	join := events.Viewing{Header: hdr("v1", "ls-1", time.Second), Type: events.ViewingJoin, UserID: "u7"}
+	leave := events.Viewing{Header: hdr("v2", "ls-1", 2*time.Second), Type: events.ViewingLeave, UserID: "u7"}
+	sold := events.Auction{Header: hdr("a1", "ls-1", 3*time.Second), AuctionID: "a", Type: events.AuctionSold, UserID: "u8", Amount: 30, Currency: "USD"}
+	raw := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	for _, v := range []any{join, leave, sold} {
+		switch v.(type) {
+		case events.Auction:
+			h.send(topics.Auctions, "ls-1", v)
+		default:
+			h.send(topics.Viewing, "ls-1", v)
+		}
+	}
+	want := []struct {
+		key, source, event string
+		kind               events.SignalKind
+	}{
+		{"u7", events.TopicViewing, raw(join), events.SignalWatch},
+		{"u7", events.TopicViewing, raw(leave), ""},
+		{"u8", "", "", events.SignalBuy},
+	}
+	for _, w := range want {
+		key, v, ok := signals.Next()
+		if !ok {
+			t.Fatalf("missing record for %s (%q)", w.key, w.kind)
+		}
+		sig := v.(*events.UserSignal)
+		if key != w.key || sig.Kind != w.kind || sig.Source != w.source || string(sig.Event) != w.event ||
+			sig.Category != "trading-cards" || sig.SellerID != "s-1" || sig.LivestreamID != "ls-1" {
+			t.Fatalf("record %s %+v (event %s), want %+v", key, sig, sig.Event, w)
+		}
+		if err := sig.Validate(); err != nil {
+			t.Fatalf("record %s: %v", key, err)
+		}
+	}
+	if _, _, ok := signals.Next(); ok {
+		t.Fatal("unexpected extra user record")
+	}
+	key, v, ok := sellers.Next()
+	if en, _ := v.(*events.Enriched); !ok || key != "s-1" || en.Source != events.TopicAuctions || string(en.Event) != raw(sold) {
+		t.Fatalf("seller record %s %+v", key, v)
+	}
+	if _, _, ok := sellers.Next(); ok {
+		t.Fatal("unexpected extra seller record")
 	}
 }
 

@@ -40,10 +40,9 @@ type Config struct {
 	Weights     Weights
 	// HalfLife of taste and category affinity. Default 24h.
 	HalfLife time.Duration
-	// Features are the user entity's windowed features, fed by Enriched
-	// (events re-keyed by user_id); nil: none.
+	// Features are the user entity's windowed features, fed by the events
+	// the user-signals records carry (events.UserSignal.Event); nil: none.
 	Features *features.Set
-	Enriched goka.Stream
 	// Audience, if set, is the topic (keyed by livestream_id) to which the
 	// user's taste is sent when they start watching a stream, for the
 	// stream's audience embedding (see audience.go).
@@ -114,14 +113,6 @@ func New(cfg Config) (*pipeline.Group, error) {
 	if cfg.Sellers != "" {
 		edges = append(edges, goka.Output(cfg.Sellers, tables.JSONCodec[events.SellerSignal]{}))
 	}
-	if cfg.Features != nil {
-		if cfg.Enriched == "" {
-			return nil, errors.New("user: features need the enriched-events topic")
-		}
-		edges = append(edges,
-			goka.Input(cfg.Enriched, new(codec.Bytes), p.cache.Input(p.onEnriched)),
-			goka.Output(pipeline.DLQ(cfg.Enriched), new(codec.Bytes)))
-	}
 	return &pipeline.Group{
 		Graph:   goka.DefineGroup(cfg.Group, edges...),
 		Options: []goka.ProcessorOption{goka.WithRebalanceCallback(p.cache.Reset)},
@@ -129,14 +120,20 @@ func New(cfg Config) (*pipeline.Group, error) {
 	}, nil
 }
 
-// onEnriched folds an event re-keyed to this user into the user's features.
-func (p *processor) onEnriched(ctx goka.Context, msg any) {
+// onSignal folds a user's record into the user's state: the event into
+// the user's features, the signal into taste, category affinities and
+// recent streams.
+func (p *processor) onSignal(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
-	var ev events.Enriched
-	err := events.Decode(raw, &ev)
+	var sig events.UserSignal
+	err := events.Decode(raw, &sig)
+	if err == nil && sig.UserID != ctx.Key() {
+		err = &events.ValidationError{Field: "key", Reason: fmt.Sprintf("Kafka key %q differs from user_id %q", ctx.Key(), sig.UserID)}
+	}
 	var fev features.MapEvent
-	if err == nil {
-		fev, err = entity.Event(&ev)
+	enriched := sig.Enriched()
+	if err == nil && enriched != nil && p.cfg.Features != nil {
+		fev, err = entity.Event(enriched)
 	}
 	if err != nil {
 		pipeline.DeadLetter(ctx, p.cfg.Metrics, raw, err)
@@ -147,40 +144,23 @@ func (p *processor) onEnriched(ctx goka.Context, msg any) {
 		st = &tables.User{UserID: ctx.Key()}
 	}
 	outcome := "ok"
-	if p.cfg.Features.ApplyEvent(&st.Features, fev).Dropped() {
+	if enriched != nil && p.cfg.Features != nil && p.cfg.Features.ApplyEvent(&st.Features, fev).Dropped() {
 		outcome = "late"
 		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
 	}
+	if sig.Kind != "" {
+		audience := AudienceSignal(st, &sig)
+		seller := SellerSignal(st, &sig)
+		Apply(st, &sig, p.cfg.Weights, p.cfg.HalfLife)
+		if audience != nil && p.cfg.Audience != "" {
+			p.cache.Emit(ctx, p.cfg.Audience, audience.LivestreamID, audience)
+		}
+		if seller != nil && p.cfg.Sellers != "" {
+			p.cache.Emit(ctx, p.cfg.Sellers, seller.SellerID, seller)
+		}
+	}
+	p.cache.Set(ctx, st)
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
-	p.cache.Set(ctx, st)
-}
-
-func (p *processor) onSignal(ctx goka.Context, msg any) {
-	raw, _ := msg.([]byte)
-	var sig events.UserSignal
-	err := events.Decode(raw, &sig)
-	if err == nil && sig.UserID != ctx.Key() {
-		err = &events.ValidationError{Field: "key", Reason: fmt.Sprintf("Kafka key %q differs from user_id %q", ctx.Key(), sig.UserID)}
-	}
-	if err != nil {
-		pipeline.DeadLetter(ctx, p.cfg.Metrics, raw, err)
-		return
-	}
-	st := p.cache.Get(ctx)
-	if st == nil {
-		st = &tables.User{UserID: ctx.Key()}
-	}
-	audience := AudienceSignal(st, &sig)
-	seller := SellerSignal(st, &sig)
-	Apply(st, &sig, p.cfg.Weights, p.cfg.HalfLife)
-	if audience != nil && p.cfg.Audience != "" {
-		p.cache.Emit(ctx, p.cfg.Audience, audience.LivestreamID, audience)
-	}
-	if seller != nil && p.cfg.Sellers != "" {
-		p.cache.Emit(ctx, p.cfg.Sellers, seller.SellerID, seller)
-	}
-	p.cache.Set(ctx, st)
-	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), "ok").Inc()
 }
 
 // Apply folds one signal into a user's state.

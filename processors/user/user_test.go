@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/processors/pipeline/pipelinetest"
@@ -102,5 +103,58 @@ func TestBadSignalGoesToDeadLetter(t *testing.T) {
 	}
 	if v := gkt.TableValue(table, "u"); v != nil {
 		t.Fatalf("bad signals changed state: %+v", v)
+	}
+}
+
+// One user-signals record carries the signal, the event for the user's
+// features, or both; each half is applied once, and a record whose event
+// is not a JSON object is dead-lettered without touching the state.
+func TestRecordFeedsFeaturesAndTaste(t *testing.T) {
+	defs, err := features.Parse([]byte(`
+features:
+  - name: user_joins_1h
+    entity: user
+    sources: [viewing]
+    filter: type == "join"
+    aggregation: count
+    window: {type: tumbling, size: 1h, emit: current}
+    lateness: 1m
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := features.NewSet(defs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(Config{Group: DefaultGroup, UserSignals: "user-signals", Features: set, Metrics: pipeline.NewMetrics(prometheus.NewRegistry())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gkt := pipelinetest.Run(t, g)
+	dlq := gkt.NewQueueTracker("user-signals.dlq")
+	join := func(id string, at time.Duration) json.RawMessage {
+		b, _ := json.Marshal(events.Viewing{Header: events.Header{EventID: id, EventTime: t0.Add(at), LivestreamID: "ls"}, Type: events.ViewingJoin, UserID: "u"})
+		return b
+	}
+	both := sig("1", "u", "ls", events.SignalWatch, 0, "cards", []float32{1, 0})
+	both.Source, both.Event = events.TopicViewing, join("1", 0)
+	eventOnly := events.UserSignal{EventID: "2", EventTime: t0.Add(time.Second), UserID: "u", LivestreamID: "ls",
+		Source: events.TopicViewing, Event: join("2", time.Second)}
+	bad := eventOnly
+	bad.EventID, bad.Event = "3", json.RawMessage(`"not an object"`)
+	for _, s := range []events.UserSignal{both, eventOnly, bad} {
+		send(gkt, s)
+	}
+	st := gkt.TableValue(goka.GroupTable(DefaultGroup), "u").(*tables.User)
+	if n := set.Values(&st.Features, t0.Add(time.Minute))["user_joins_1h"]; n != 2 {
+		t.Fatalf("user_joins_1h = %v, want 2 (both records' events)", n)
+	}
+	if st.Signals[events.SignalWatch] != 1 || len(st.Recent) != 1 {
+		t.Fatalf("signals %v recent %+v: want the one signal applied once", st.Signals, st.Recent)
+	}
+	hdrs, _, _, ok := dlq.NextRawWithHeaders()
+	if !ok || string(hdrs[pipeline.HeaderReason]) != "invalid:event" {
+		t.Fatalf("dead letter reason %q, want invalid:event", hdrs[pipeline.HeaderReason])
 	}
 }

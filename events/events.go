@@ -239,7 +239,8 @@ func (e *Auction) Validate() error {
 // Validator is implemented by every event.
 type Validator interface{ Validate() error }
 
-// Decode parses JSON into v and validates it. Errors wrap ErrOversized for
+// Decode parses JSON (or, for a *UserSignal, its binary form: see
+// UserSignal.AppendBinary) into v and validates it. Errors wrap ErrOversized for
 // a value longer than MaxBytes(v) (checked before parsing), ErrMalformed for
 // undecodable input and *ValidationError for decodable but invalid events.
 // A field of the wrong type ("amount":"abc", "event_time":42) wraps both
@@ -250,6 +251,12 @@ func Decode(data []byte, v Validator) error {
 	// error as with json.Unmarshal.
 	if err := CheckSize(data, MaxBytes(v)); err != nil {
 		return err
+	}
+	if sig, ok := v.(*UserSignal); ok && len(data) > 0 && data[0] == UserSignalBinary {
+		if err := sig.UnmarshalBinary(data); err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		return v.Validate()
 	}
 	if err := fastjson.Unmarshal(data, v); err != nil {
 		if fe := fieldError(data, v); fe != nil {

@@ -127,6 +127,29 @@ func (JSONCodec[T]) Decode(data []byte) (any, error) {
 	return v, nil
 }
 
+// UserSignalCodec is the goka codec of the user-signals topic: it writes
+// the binary form (events.UserSignal.AppendBinary) and reads binary or
+// JSON.
+type UserSignalCodec struct{}
+
+// Encode encodes a *events.UserSignal.
+func (UserSignalCodec) Encode(value any) ([]byte, error) {
+	s, ok := value.(*events.UserSignal)
+	if !ok || s == nil {
+		return nil, fmt.Errorf("encoding %T: want *events.UserSignal", value)
+	}
+	return s.MarshalBinary()
+}
+
+// Decode decodes and validates a user signal.
+func (UserSignalCodec) Decode(data []byte) (any, error) {
+	s := new(events.UserSignal)
+	if err := events.Decode(data, s); err != nil {
+		return nil, fmt.Errorf("decoding a user signal: %w", err)
+	}
+	return s, nil
+}
+
 // Codecs of the three tables.
 type (
 	LivestreamCodec = Codec[Livestream, *Livestream]

@@ -99,10 +99,10 @@ func (p *processor) sweep(ctx goka.Context, _ any) {
 
 // Event is an enriched event as the entity's feature definitions read it:
 // the original event's fields plus the stream's seller_id and category.
-func Event(e *events.Enriched) (features.MapEvent, error) {
-	ev, err := livestream.FeatureEvent(e.Source, e.Event, e.SellerID, e.Category)
+func Event(e *events.Enriched) (features.Event, error) {
+	ev, err := livestream.DecodeFeatureEvent(e.Source, e.Event, e.SellerID, e.Category)
 	if err != nil {
-		return ev, fmt.Errorf("%w: %v", events.ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %v", events.ErrMalformed, err)
 	}
 	return ev, nil
 }
@@ -111,7 +111,7 @@ func (p *processor) onEvent(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
 	var ev events.Enriched
 	err := events.Decode(raw, &ev)
-	var fev features.MapEvent
+	var fev features.Event
 	if err == nil {
 		fev, err = Event(&ev)
 	}

@@ -1,6 +1,7 @@
 package livestream
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -103,4 +104,35 @@ func (e *typedEvent) Field(name string) (features.Value, bool) {
 		return omitted(e.category)
 	}
 	return features.Value{}, false
+}
+
+// DecodeFeatureEvent decodes an input event's JSON into its typed struct
+// and returns it as feature definitions read it, with the stream's seller_id
+// and category filling in: the same fields FeatureEvent gives for the same
+// JSON (TestTypedEventReadsAsItsJSON), without building a map per event.
+// The user and entity groups read the events the livestream group re-keys
+// with it.
+func DecodeFeatureEvent(source string, raw []byte, sellerID, category string) (features.Event, error) {
+	var ev events.Validator
+	var h *events.Header
+	switch source {
+	case events.TopicLivestreams:
+		e := &events.Livestream{}
+		ev, h = e, &e.Header
+	case events.TopicViewing:
+		e := &events.Viewing{}
+		ev, h = e, &e.Header
+	case events.TopicChat:
+		e := &events.Chat{}
+		ev, h = e, &e.Header
+	case events.TopicAuctions:
+		e := &events.Auction{}
+		ev, h = e, &e.Header
+	default:
+		return nil, fmt.Errorf("%q is not an input topic", source)
+	}
+	if err := events.Decode(raw, ev); err != nil {
+		return nil, err
+	}
+	return &typedEvent{source: source, header: h, ev: ev, sellerID: sellerID, category: category}, nil
 }

@@ -68,3 +68,30 @@ func TestTypedEventReadsAsItsJSON(t *testing.T) {
 		}
 	}
 }
+
+// How the user and entity groups read a re-keyed event: a map of its JSON
+// fields (FeatureEvent) or its typed struct (DecodeFeatureEvent), then one
+// field read as a filter would.
+func BenchmarkFeatureEvent(b *testing.B) {
+	raw := []byte(`{"event_id":"ev-123456","event_time":"2026-11-25T12:00:01.123Z","livestream_id":"ls-42","user_id":"u-777","type":"heartbeat"}`)
+	for _, c := range []struct {
+		name   string
+		decode func() (features.Event, error)
+	}{
+		{"map", func() (features.Event, error) { return FeatureEvent(events.TopicViewing, raw, "s-1", "cards") }},
+		{"typed", func() (features.Event, error) { return DecodeFeatureEvent(events.TopicViewing, raw, "s-1", "cards") }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ev, err := c.decode()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if v, ok := ev.Field("type"); !ok || v.Str() != "heartbeat" {
+					b.Fatalf("type = %v", v)
+				}
+			}
+		})
+	}
+}

@@ -175,7 +175,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		goka.Input(t.Viewing, new(codec.Bytes), p.cache.EventInput(p.onViewing)),
 		goka.Input(t.Chat, new(codec.Bytes), p.cache.EventInput(p.onChat)),
 		goka.Input(t.Auctions, new(codec.Bytes), p.cache.EventInput(p.onAuction)),
-		goka.Output(t.UserSignals, tables.JSONCodec[events.UserSignal]{}),
+		goka.Output(t.UserSignals, tables.UserSignalCodec{}),
 		goka.Persist(tables.LivestreamCodec{}),
 	}
 	for _, in := range t.Inputs() {

@@ -130,7 +130,7 @@ func (p *processor) onSignal(ctx goka.Context, msg any) {
 	if err == nil && sig.UserID != ctx.Key() {
 		err = &events.ValidationError{Field: "key", Reason: fmt.Sprintf("Kafka key %q differs from user_id %q", ctx.Key(), sig.UserID)}
 	}
-	var fev features.MapEvent
+	var fev features.Event
 	enriched := sig.Enriched()
 	if err == nil && enriched != nil && p.cfg.Features != nil {
 		fev, err = entity.Event(enriched)

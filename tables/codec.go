@@ -13,10 +13,12 @@ import (
 // codecVersion starts every binary table value; a JSON value starts with
 // '{', so both are told apart and older JSON values still decode. Version 2
 // added the applied offsets (binary, between the JSON and the features);
-// version 1 values still decode.
+// version 3 has the small fields in binary instead of JSON (values with
+// binaryFields: the user table). Versions 1 and 2 still decode.
 const (
 	codecVersion  byte = 2
 	codecVersion1 byte = 1
+	codecVersion3 byte = 3
 )
 
 // featured is a table value with windowed-feature state and applied
@@ -32,7 +34,8 @@ func (u *User) featureState() *features.State       { return &u.Features }
 func (e *Entity) featureState() *features.State     { return &e.Features }
 
 // Codec is the goka codec of the state tables: a version byte, the value's
-// small fields as JSON (length-prefixed), its applied offsets (count, then
+// small fields as JSON or, for values with binaryFields, binary
+// (length-prefixed), its applied offsets (count, then
 // uvarint key and varint offset per entry, keys ascending) and its feature state
 // in the features package's compact binary form. The feature state is most of a
 // value's bytes; encoding it as JSON (base64 inside a JSON document that
@@ -60,17 +63,25 @@ func (Codec[T, PT]) Decode(data []byte) (any, error) {
 
 // Marshal encodes a table value.
 func Marshal[T any, PT featured[T]](v *T) ([]byte, error) {
-	js, err := fastjson.Marshal(v) // the feature state is not part of the JSON
-
-	if err != nil {
-		return nil, fmt.Errorf("encoding %T: %w", v, err)
+	var out []byte
+	if bf, ok := any(v).(binaryFields); ok {
+		fields := bf.appendFields(make([]byte, 0, 512))
+		out = make([]byte, 0, 1+binary.MaxVarintLen64+len(fields)+256)
+		out = append(out, codecVersion3)
+		out = binary.AppendUvarint(out, uint64(len(fields)))
+		out = append(out, fields...)
+	} else {
+		js, err := fastjson.Marshal(v) // the feature state is not part of the JSON
+		if err != nil {
+			return nil, fmt.Errorf("encoding %T: %w", v, err)
+		}
+		out = make([]byte, 0, 1+binary.MaxVarintLen64+len(js)+256)
+		out = append(out, codecVersion)
+		out = binary.AppendUvarint(out, uint64(len(js)))
+		out = append(out, js...)
 	}
-	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(js)+256)
-	out = append(out, codecVersion)
-	out = binary.AppendUvarint(out, uint64(len(js)))
-	out = append(out, js...)
 	out = appendApplied(out, *PT(v).AppliedOffsets())
-	out, err = PT(v).featureState().AppendBinary(out)
+	out, err := PT(v).featureState().AppendBinary(out)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %T features: %w", v, err)
 	}
@@ -85,21 +96,26 @@ func Unmarshal[T any, PT featured[T]](data []byte, v *T) error {
 		}
 		return nil
 	}
-	if len(data) == 0 || (data[0] != codecVersion && data[0] != codecVersion1) {
+	bf, binFields := any(v).(binaryFields)
+	if len(data) == 0 || (data[0] != codecVersion && data[0] != codecVersion1 && (data[0] != codecVersion3 || !binFields)) {
 		return fmt.Errorf("decoding %T: unknown encoding", v)
 	}
 	n, k := binary.Uvarint(data[1:])
 	if k <= 0 || uint64(len(data)-1-k) < n {
 		return fmt.Errorf("decoding %T: %w", v, errors.New("truncated value"))
 	}
-	js := data[1+k : 1+k+int(n)]
-	if err := fastjson.Unmarshal(js, v); err != nil {
+	small := data[1+k : 1+k+int(n)]
+	if data[0] == codecVersion3 {
+		if err := bf.readFields(newFieldReader(small)); err != nil {
+			return fmt.Errorf("decoding %T: %w", v, err)
+		}
+	} else if err := fastjson.Unmarshal(small, v); err != nil {
 		return fmt.Errorf("decoding %T: %w", v, err)
 	}
 	rest := data[1+k+int(n):]
 	applied := PT(v).AppliedOffsets()
 	*applied = nil
-	if data[0] == codecVersion {
+	if data[0] != codecVersion1 {
 		var err error
 		if *applied, rest, err = readApplied(rest); err != nil {
 			return fmt.Errorf("decoding %T applied offsets: %w", v, err)

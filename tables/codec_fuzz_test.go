@@ -21,7 +21,7 @@ func realValues(tb testing.TB) (set *features.Set, out [][]byte) {
 	ls := &Livestream{LivestreamID: "ls-1", SellerID: "s-1", Title: "Vintage sneakers", Category: "sneakers",
 		Tags: []string{"jordan", "retro"}, Language: "en", Status: events.StatusLive, LiveSince: t0,
 		Embedding: events.Vector{0.5, -0.25, 0.125}, Viewers: map[string]int64{"u-1": t0.UnixMilli()}, Events: 60}
-	u := &User{UserID: "u-1"}
+	u := fullUser()
 	se := &Entity{ID: "s-1"}
 	for i := range 60 {
 		at := t0.Add(time.Duration(i) * 7 * time.Second)

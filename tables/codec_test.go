@@ -1,13 +1,17 @@
 package tables
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/models"
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 func TestCodecRoundTripAndLegacyJSON(t *testing.T) {
@@ -83,4 +87,105 @@ func TestCodecAppliedOffsets(t *testing.T) {
 	if o := old.(*User); o.UserID != "u1" || o.Applied != nil {
 		t.Fatalf("version-1 value decoded as %+v", o)
 	}
+}
+
+// fullUser has every small field set, with times in a zone other than UTC
+// and a zero time.
+func fullUser() *User {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	u := &User{UserID: "u-1", Taste: models.DecayedSum{Vector: events.Vector{0.5, -0.25, 1e-9}, Weight: 3.5, Time: t0},
+		Categories: map[string]models.DecayedValue{"sneakers": {Value: 2, Time: t0}, "cards": {Value: 0.5}},
+		Signals:    map[events.SignalKind]int64{events.SignalWatch: 40, events.SignalBuy: 1}, LastEvent: t0.Add(time.Hour),
+		Applied: map[uint64]int64{1<<40 | 3: 41}}
+	for i := range MaxRecent {
+		u.Recent = append(u.Recent, RecentStream{LivestreamID: fmt.Sprintf("ls-%d", i), Kind: events.SignalWatch, Time: t0.Add(-time.Duration(i) * time.Minute)})
+	}
+	return u
+}
+
+// A user's small fields are binary (version 3) and decode to what the JSON
+// of version 2 decodes to; a version-2 value still decodes.
+func TestUserFieldsBinary(t *testing.T) {
+	u := fullUser()
+	b, err := UserCodec{}.Encode(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != codecVersion3 {
+		t.Fatalf("user encoded as version %d, want 3", b[0])
+	}
+	js, _ := json.Marshal(u)
+	v2 := append([]byte{codecVersion}, binary.AppendUvarint(nil, uint64(len(js)))...)
+	v2 = append(v2, js...)
+	v2 = appendApplied(v2, u.Applied)
+	if v2, err = u.Features.AppendBinary(v2); err != nil {
+		t.Fatal(err)
+	}
+	fromV3, err := UserCodec{}.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromV2, err := UserCodec{}.Decode(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Times come back in UTC from version 3: compare them as instants.
+	got, want := utcTimes(fromV3.(*User)), utcTimes(fromV2.(*User))
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("version 3 decodes to %+v\nversion 2 to %+v", got, want)
+	}
+	if !got.Categories["cards"].Time.IsZero() || len(got.Recent) != MaxRecent {
+		t.Fatalf("zero time or recent streams lost: %+v", got)
+	}
+	for n := 1; n < len(b); n++ {
+		if _, err := (UserCodec{}).Decode(b[:n]); err == nil {
+			t.Fatalf("%d of %d bytes decoded", n, len(b))
+		}
+	}
+	// Livestream and entity values keep their JSON fields (version 2).
+	if b, _ := (EntityCodec{}).Encode(&Entity{ID: "s"}); b[0] != codecVersion {
+		t.Fatalf("entity encoded as version %d", b[0])
+	}
+}
+
+func utcTimes(u *User) *User {
+	u.Taste.Time, u.LastEvent = u.Taste.Time.UTC(), u.LastEvent.UTC()
+	for c, v := range u.Categories {
+		v.Time = v.Time.UTC()
+		u.Categories[c] = v
+	}
+	for i := range u.Recent {
+		u.Recent[i].Time = u.Recent[i].Time.UTC()
+	}
+	return u
+}
+
+// The user table's encoding, as every flush does it for each changed user:
+// version 2 (JSON fields) against version 3 (binary fields).
+func BenchmarkUserCodec(b *testing.B) {
+	u := fullUser()
+	b.Run("json-fields", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			js, err := fastjson.Marshal(u)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var back User
+			if err := fastjson.Unmarshal(js, &back); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("binary-fields", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 4096)
+		for b.Loop() {
+			bin := u.appendFields(buf[:0])
+			var back User
+			if err := back.readFields(newFieldReader(bin)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -62,6 +62,11 @@ func TestQuickHarness(t *testing.T) {
 	if tp.User.Expected <= 0 || tp.User.Handled != tp.User.Expected {
 		t.Errorf("user group handled %d of %d signals", tp.User.Handled, tp.User.Expected)
 	}
+	for _, fl := range []*FloorResult{tp.Floor, tp.TwoHopFloor} {
+		if fl == nil || fl.Events != 5000 || fl.EventsPerSec <= 0 || fl.EventsPerCPUSecond <= 0 {
+			t.Errorf("floor peer %+v, want 5000 events counted and timed", fl)
+		}
+	}
 	if tp.Livestream.WithStartupPerSec <= 0 || tp.Livestream.DoneSeconds < tp.Livestream.FirstSeconds || tp.ReadySeconds <= 0 {
 		t.Errorf("throughput timings %+v (ready %.2fs)", tp.Livestream, tp.ReadySeconds)
 	}

@@ -3,12 +3,15 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/livefeed/livefeed/app"
+	"github.com/livefeed/livefeed/broker"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // FloorResult is the peer of phase 1: a trivial goka group that only counts
@@ -30,44 +33,114 @@ type FloorResult struct {
 // counted event.
 func gokaFloor(ctx context.Context, a *app.App, inputs []string, n int64) (*FloorResult, error) {
 	group := goka.Group(a.Topology.Names.Prefix + "floor")
-	var count atomic.Int64
-	var first atomic.Int64 // unix nanos of the first event
-	cb := func(gc goka.Context, _ any) {
-		c, _ := gc.Value().(int64)
-		gc.SetValue(c + 1)
-		if count.Add(1) == 1 {
-			first.Store(time.Now().UnixNano())
-		}
+	var fc floorCounter
+	var edges []goka.Edge
+	for _, t := range inputs {
+		edges = append(edges, goka.Input(goka.Stream(t), new(codec.Bytes), func(gc goka.Context, _ any) {
+			countPerKey(gc)
+			fc.add()
+		}))
+	}
+	edges = append(edges, goka.Persist(new(codec.Int64)))
+	return fc.run(ctx, a, string(group), n, goka.DefineGroup(group, edges...))
+}
+
+// floorUsers is how many distinct keys the two-hop floor's second group
+// sees (the simulator's default user count is of that order).
+const floorUsers = 1000
+
+// gokaTwoHopFloor is the shape of livefeed's topology with no work in it:
+// a first group counts every input event per key and emits it, unchanged,
+// to a topic keyed by a user-like key (one record per event, as the
+// livestream group sends one per user event); a second group counts those
+// per key. Both write state as plain goka does (a goleveldb write and a
+// changelog record per event). n counts the second group's records.
+func gokaTwoHopFloor(ctx context.Context, a *app.App, inputs []string, n int64) (*FloorResult, error) {
+	prefix := a.Topology.Names.Prefix
+	first, second := goka.Group(prefix+"floor-hop1"), goka.Group(prefix+"floor-hop2")
+	hop := goka.Stream(prefix + "floor-hop")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Brokers()...))
+	if err != nil {
+		return nil, fmt.Errorf("creating the floor's topic client: %w", err)
+	}
+	_, err = broker.EnsureTopics(ctx, cl, a.Broker.Replication, []broker.TopicSpec{{Name: string(hop), Partitions: a.Topology.Partitions}})
+	cl.Close()
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", hop, err)
+	}
+	users := make([]string, floorUsers)
+	for i := range users {
+		users[i] = "u-" + strconv.Itoa(i)
 	}
 	var edges []goka.Edge
 	for _, t := range inputs {
-		edges = append(edges, goka.Input(goka.Stream(t), new(codec.Bytes), cb))
+		edges = append(edges, goka.Input(goka.Stream(t), new(codec.Bytes), func(gc goka.Context, msg any) {
+			countPerKey(gc)
+			gc.Emit(hop, users[gc.Offset()%floorUsers], msg)
+		}))
 	}
-	edges = append(edges, goka.Persist(new(codec.Int64)))
-	proc, err := goka.NewProcessor(a.Brokers(), goka.DefineGroup(group, edges...), a.Broker.ProcessorOptions()...)
-	if err != nil {
-		return nil, fmt.Errorf("creating the floor processor: %w", err)
+	edges = append(edges, goka.Output(hop, new(codec.Bytes)), goka.Persist(new(codec.Int64)))
+	var fc floorCounter
+	return fc.run(ctx, a, string(first)+" → "+string(second), n,
+		goka.DefineGroup(first, edges...),
+		goka.DefineGroup(second, goka.Input(hop, new(codec.Bytes), func(gc goka.Context, _ any) {
+			countPerKey(gc)
+			fc.add()
+		}), goka.Persist(new(codec.Int64))))
+}
+
+func countPerKey(gc goka.Context) {
+	c, _ := gc.Value().(int64)
+	gc.SetValue(c + 1)
+}
+
+// floorCounter counts a floor's records and notes when the first came.
+type floorCounter struct {
+	count atomic.Int64
+	first atomic.Int64 // unix nanos of the first record
+}
+
+func (fc *floorCounter) add() {
+	if fc.count.Add(1) == 1 {
+		fc.first.Store(time.Now().UnixNano())
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+}
+
+// run runs the graphs' processors until n records are counted, and times
+// them from the first (startup excluded, as in phase 1).
+func (fc *floorCounter) run(ctx context.Context, a *app.App, name string, n int64, graphs ...*goka.GroupGraph) (*FloorResult, error) {
+	const limit = 5 * time.Minute
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	cpuStart := processCPU()
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	done := make(chan error, len(graphs))
+	for _, g := range graphs {
+		proc, err := goka.NewProcessor(a.Brokers(), g, a.Broker.ProcessorOptions()...)
+		if err != nil {
+			return nil, fmt.Errorf("creating the floor processor %s: %w", g.Group(), err)
+		}
+		go func() { done <- proc.Run(ctx) }()
+	}
+	defer func() {
+		cancel()
+		for range graphs {
+			<-done
+		}
+	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for count.Load() < n {
+	for fc.count.Load() < n {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("floor processor: %d of %d events after %v: %w", count.Load(), n, 5*time.Minute, ctx.Err())
+			return nil, fmt.Errorf("floor %s: %d of %d records after %v: %w", name, fc.count.Load(), n, limit, ctx.Err())
 		case err := <-done:
 			done <- err
-			return nil, fmt.Errorf("floor processor stopped: %w", err)
+			return nil, fmt.Errorf("floor processor of %s stopped: %w", name, err)
 		case <-tick.C:
 		}
 	}
-	span := time.Since(time.Unix(0, first.Load()))
+	span := time.Since(time.Unix(0, fc.first.Load()))
 	cpu := processCPU() - cpuStart
-	return &FloorResult{Group: string(group), Events: n, Seconds: seconds(span), EventsPerSec: round1(float64(n) / span.Seconds()),
+	return &FloorResult{Group: name, Events: n, Seconds: seconds(span), EventsPerSec: round1(float64(n) / span.Seconds()),
 		CPUSeconds: seconds(cpu), EventsPerCPUSecond: perCPUSecond(n, cpu)}, nil
 }

@@ -42,6 +42,9 @@ type ThroughputResult struct {
 	// Floor is the peer in the same run: a trivial goka counting group on
 	// the same backlog (nil if it was not run).
 	Floor *FloorResult `json:"goka_floor,omitempty"`
+	// TwoHopFloor is the second peer: the topology's shape (a group that
+	// emits one record per event to a second group) with no work in it.
+	TwoHopFloor *FloorResult `json:"goka_two_hop_floor,omitempty"`
 	// Method describes how the numbers were taken.
 	Method string `json:"method"`
 }
@@ -291,5 +294,10 @@ func (r *runner) throughput(ctx context.Context) (*ThroughputResult, error) {
 		return res, err
 	}
 	r.progress("throughput: goka floor %.0f events/s", res.Floor.EventsPerSec)
+	r.progress("throughput: goka two-hop floor (count, emit one record per event to a second counting group)")
+	if res.TwoHopFloor, err = gokaTwoHopFloor(ctx, floorApp, inputs, int64(n)); err != nil {
+		return res, err
+	}
+	r.progress("throughput: goka two-hop floor %.0f events/s", res.TwoHopFloor.EventsPerSec)
 	return res, nil
 }

@@ -149,26 +149,15 @@ EOF
 
 start_jvm() { # $1 = node
   local n=$1 pid
-  # setsid + closed stdio: the JVM must not hold the caller's stdout, or
-  # `$(kafka-cluster.sh start)` would never see EOF. Every other inherited
-  # descriptor is closed too: a caller's lock (flock /tmp/heavy.lock go
-  # test …, whose test restarts a node) must not live on in the broker.
-  (
-  for fd in "/proc/$BASHPID/fd/"*; do
-    fd=${fd##*/}
-    if ((fd > 2)); then eval "exec $fd>&-"; fi
-  done
   # shellcheck disable=SC2086  # HEAP_OPTS / KAFKA_JVM_OPTS are word lists
-  exec setsid "$JAVA" $HEAP_OPTS \
+  run_detached "$(node_log "$n")" "$JAVA" $HEAP_OPTS \
     -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     -XX:CICompilerCount=2 -XX:ActiveProcessorCount=2 \
     -Dlog4j2.configurationFile="$CONF_DIR/log4j2.properties" -Dkafka.logs.dir="$(node_dir "$n")" \
     ${KAFKA_JVM_OPTS:-} \
-    -cp "$LIBS_DIR/*" kafka.Kafka "$(node_conf "$n")" \
-    </dev/null >>"$(node_log "$n")" 2>&1
-  ) &
-  pid=$!
+    -cp "$LIBS_DIR/*" kafka.Kafka "$(node_conf "$n")"
+  pid=$DETACHED_PID
   echo "$pid" >"$(node_pid_file "$n")"
   log "node $n: started (pid $pid) on $KAFKA_HOST:$(broker_port "$n"), log: $(node_log "$n")"
 }

@@ -72,7 +72,7 @@ broker_ready() {
 }
 
 # shellcheck source=deploy/kafka/lib.sh
-source "$SCRIPT_DIR/lib.sh" # write_log4j, port_open, java_tool
+source "$SCRIPT_DIR/lib.sh" # write_log4j, port_open, java_tool, run_detached
 KAFKA_HOST=$HOST
 
 # A CA and a server certificate for 127.0.0.1/localhost, valid 7 days; the
@@ -205,12 +205,11 @@ EOF
   log "starting SASL_SSL kafka $KAFKA_VERSION on $BROKERS, log: $LOG_FILE"
   : >"$LOG_FILE"
   # shellcheck disable=SC2086  # HEAP_OPTS is a word list
-  setsid "$JAVA" $HEAP_OPTS \
+  run_detached "$LOG_FILE" "$JAVA" $HEAP_OPTS \
     -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$CONF_DIR/log4j2.properties" -Dkafka.logs.dir="$DATA" \
-    -cp "$LIBS_DIR/*" kafka.Kafka "$CONF_DIR/server.properties" \
-    </dev/null >>"$LOG_FILE" 2>&1 &
-  pid=$!
+    -cp "$LIBS_DIR/*" kafka.Kafka "$CONF_DIR/server.properties"
+  pid=$DETACHED_PID
   echo "$pid" >"$PID_FILE"
 
   local deadline=$((SECONDS + START_TIMEOUT))

@@ -178,17 +178,14 @@ cmd_start() {
 
   log "starting kafka $KAFKA_VERSION (cluster $cluster_id) on $BROKERS, log: $LOG_FILE"
   : >"$LOG_FILE"
-  # setsid + closed stdio: the broker must not hold the caller's stdout, or
-  # `$(kafka.sh start)` would never see EOF.
   # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS / KAFKA_JVM_OPTS are word lists
-  setsid "$JAVA" $KAFKA_HEAP_OPTS \
+  run_detached "$LOG_FILE" "$JAVA" $KAFKA_HEAP_OPTS \
     -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$CONF_DIR/log4j2.properties" -Dkafka.logs.dir="$KAFKA_DATA" \
     ${KAFKA_JVM_OPTS:-} \
-    -cp "$LIBS_DIR/*" kafka.Kafka "$CONF_DIR/server.properties" \
-    </dev/null >>"$LOG_FILE" 2>&1 &
-  pid=$!
+    -cp "$LIBS_DIR/*" kafka.Kafka "$CONF_DIR/server.properties"
+  pid=$DETACHED_PID
   echo "$pid" >"$PID_FILE"
 
   local deadline=$((SECONDS + KAFKA_START_TIMEOUT))

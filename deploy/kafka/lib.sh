@@ -35,3 +35,31 @@ java_tool() {
     -Dlog4j2.configurationFile="$CONF_DIR/log4j2-tools.properties" \
     -cp "$LIBS_DIR/*" "$main" "$@"
 }
+
+# run_detached LOG CMD...: starts CMD in the background in a session of its
+# own, stdin from /dev/null, stdout and stderr appended to LOG, and with no
+# other descriptor of the caller: `$(kafka.sh start)` must see EOF, and a
+# caller's lock (flock /tmp/heavy.lock go test …, whose test restarts a
+# broker) must not live on in the broker. The pid (CMD's: setsid execs it)
+# is in DETACHED_PID once the subshell has exec'd it: until then
+# /proc/PID is still a copy of the calling script, and a caller that checks
+# the pid's command line (kafka-cluster.sh's running_pid) took the node for
+# dead; TestBrokerFault failed so in CI once, restarting a killed node on a
+# busy machine.
+run_detached() {
+  local log=$1 i
+  shift
+  (
+    for fd in "/proc/$BASHPID/fd/"*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec $fd>&-"; fi
+    done
+    exec setsid "$@" </dev/null >>"$log" 2>&1
+  ) &
+  DETACHED_PID=$!
+  for ((i = 0; i < 400; i++)); do # at most ~20 s
+    [[ -r /proc/$DETACHED_PID/cmdline ]] || break # it exited: the caller sees that
+    tr '\0' ' ' <"/proc/$DETACHED_PID/cmdline" 2>/dev/null | grep -qF -- "$1 " && break
+    sleep 0.05
+  done
+}

@@ -72,7 +72,7 @@ broker_ready() {
 }
 
 # shellcheck source=deploy/kafka/lib.sh
-source "$SCRIPT_DIR/lib.sh" # write_log4j, port_open, java_tool, run_detached
+source "$SCRIPT_DIR/lib.sh" # write_log4j, port_open, java_tool, run_detached, await_broker
 KAFKA_HOST=$HOST
 
 # A CA and a server certificate for 127.0.0.1/localhost, valid 7 days; the
@@ -212,23 +212,7 @@ EOF
   pid=$DETACHED_PID
   echo "$pid" >"$PID_FILE"
 
-  local deadline=$((SECONDS + START_TIMEOUT))
-  until broker_ready; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$PID_FILE"
-      log "broker exited during startup; last lines of $LOG_FILE:"
-      tail -n 60 "$LOG_FILE" >&2 || true
-      die "kafka failed to start"
-    fi
-    if ((SECONDS >= deadline)); then
-      log "broker not ready after ${START_TIMEOUT}s; last lines of $LOG_FILE:"
-      tail -n 60 "$LOG_FILE" >&2 || true
-      kill -KILL "$pid" 2>/dev/null || true
-      rm -f "$PID_FILE"
-      die "kafka did not become ready within ${START_TIMEOUT}s"
-    fi
-    sleep 0.25
-  done
+  await_broker "$pid" "$START_TIMEOUT"
   log "SASL_SSL kafka up (pid $pid) in $((SECONDS - t0))s"
   print_env
 }

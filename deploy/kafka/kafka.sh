@@ -188,23 +188,7 @@ cmd_start() {
   pid=$DETACHED_PID
   echo "$pid" >"$PID_FILE"
 
-  local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
-  until broker_ready; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$PID_FILE"
-      log "broker exited during startup; last lines of $LOG_FILE:"
-      tail -n 60 "$LOG_FILE" >&2 || true
-      die "kafka failed to start"
-    fi
-    if ((SECONDS >= deadline)); then
-      log "broker not ready after ${KAFKA_START_TIMEOUT}s; last lines of $LOG_FILE:"
-      tail -n 60 "$LOG_FILE" >&2 || true
-      kill -KILL "$pid" 2>/dev/null || true
-      rm -f "$PID_FILE"
-      die "kafka did not become ready within ${KAFKA_START_TIMEOUT}s"
-    fi
-    sleep 0.25
-  done
+  await_broker "$pid" "$KAFKA_START_TIMEOUT"
   log "kafka up (pid $pid) in $((SECONDS - t0))s"
   echo "KAFKA_BROKERS=$BROKERS"
 }

@@ -63,3 +63,26 @@ run_detached() {
     sleep 0.05
   done
 }
+
+# await_broker PID TIMEOUT: waits until the calling script's broker_ready
+# succeeds. If the broker exits first, or TIMEOUT seconds pass (the broker is
+# then killed), it prints the tail of $LOG_FILE, removes $PID_FILE and dies.
+await_broker() {
+  local pid=$1 timeout=$2 deadline=$((SECONDS + $2))
+  until broker_ready; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$PID_FILE"
+      log "broker exited during startup; last lines of $LOG_FILE:"
+      tail -n 60 "$LOG_FILE" >&2 || true
+      die "kafka failed to start"
+    fi
+    if ((SECONDS >= deadline)); then
+      log "broker not ready after ${timeout}s; last lines of $LOG_FILE:"
+      tail -n 60 "$LOG_FILE" >&2 || true
+      kill -KILL "$pid" 2>/dev/null || true
+      rm -f "$PID_FILE"
+      die "kafka did not become ready within ${timeout}s"
+    fi
+    sleep 0.25
+  done
+}

@@ -142,7 +142,7 @@ func TestUserFieldsBinary(t *testing.T) {
 			t.Fatalf("%d of %d bytes decoded", n, len(b))
 		}
 	}
-	// Livestream and entity values keep their JSON fields (version 2).
+	// Entity values keep their JSON fields (version 2).
 	if b, _ := (EntityCodec{}).Encode(&Entity{ID: "s"}); b[0] != codecVersion {
 		t.Fatalf("entity encoded as version %d", b[0])
 	}
@@ -186,6 +186,85 @@ func BenchmarkUserCodec(b *testing.B) {
 			if err := back.readFields(newFieldReader(bin)); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// fullLivestream has every small field set, viewers on a busy stream, and
+// times in a zone other than UTC.
+func fullLivestream(viewers int) *Livestream {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 5, time.FixedZone("CET", 3600))
+	l := &Livestream{LivestreamID: "ls-1", SellerID: "s-1", Title: "Vintage sneakers", Category: "sneakers",
+		Tags: []string{"jordan", "retro"}, Language: "en", Status: events.StatusLive, MetadataTime: t0, LiveSince: t0,
+		Embedding: events.Vector{0.5, -0.25}, EmbeddingModel: "m@1", EmbeddedText: "Vintage sneakers sneakers",
+		Content: events.Vector{0.25, 0.5}, ContentHash: "abc", ContentModel: "m@1", ContentTime: t0,
+		Audience: models.DecayedSum{Vector: events.Vector{1, 0}, Weight: 2, Time: t0}, Viewers: map[string]int64{},
+		Events: 1234, LateDropped: 5, Applied: map[uint64]int64{7: 9}}
+	for i := range viewers {
+		l.Viewers[fmt.Sprintf("u-%d", i)] = t0.UnixMilli() + int64(i)
+	}
+	return l
+}
+
+// A stream's small fields are binary (version 3) and decode to what the
+// JSON of version 2 decodes to; a version-2 value still decodes.
+func TestLivestreamFieldsBinary(t *testing.T) {
+	for _, l := range []*Livestream{fullLivestream(300), {LivestreamID: "bare"}} {
+		b, err := LivestreamCodec{}.Encode(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[0] != codecVersion3 {
+			t.Fatalf("livestream encoded as version %d, want 3", b[0])
+		}
+		js, _ := json.Marshal(l)
+		v2 := append([]byte{codecVersion}, binary.AppendUvarint(nil, uint64(len(js)))...)
+		v2 = append(v2, js...)
+		v2 = appendApplied(v2, l.Applied)
+		if v2, err = l.Features.AppendBinary(v2); err != nil {
+			t.Fatal(err)
+		}
+		fromV3, err := DecodeLivestream(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromV2, err := DecodeLivestream(v2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range []*Livestream{fromV3, fromV2} {
+			for _, tp := range []*time.Time{&x.MetadataTime, &x.LiveSince, &x.EndedAt, &x.ContentTime, &x.Audience.Time} {
+				*tp = tp.UTC()
+			}
+		}
+		if !reflect.DeepEqual(fromV3, fromV2) {
+			t.Fatalf("version 3 decodes to %+v\nversion 2 to %+v", fromV3, fromV2)
+		}
+		for n := 1; n < len(b); n++ {
+			if _, err := DecodeLivestream(b[:n]); err == nil {
+				t.Fatalf("%d of %d bytes decoded", n, len(b))
+			}
+		}
+	}
+}
+
+// A busy stream's table value as every flush encodes it: version 2 (JSON
+// fields) against version 3 (binary fields), 2,000 viewers.
+func BenchmarkLivestreamCodec(b *testing.B) {
+	l := fullLivestream(2000)
+	b.Run("json-fields", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := fastjson.Marshal(l); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("binary-fields", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 64<<10)
+		for b.Loop() {
+			buf = l.appendFields(buf[:0])
 		}
 	})
 }

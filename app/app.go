@@ -15,6 +15,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,6 +121,10 @@ type Config struct {
 	// adds to features; pipeline.State). Default 100ms; negative: write
 	// every change at once.
 	FlushInterval time.Duration
+	// Pprof mounts Go's profiler (net/http/pprof) at /debug/pprof/ on the
+	// processors' metrics listener and on serving's API listener. Off by
+	// default: a profile shows code paths and costs CPU while it runs.
+	Pprof bool
 	// FutureSkew is how far ahead of the processor's wall clock an event
 	// time may be; later events go to the dead-letter topic as "future".
 	// Default 1h (events.DefaultFutureSkew); negative: no check.
@@ -519,7 +524,7 @@ func (a *App) servingEntities() map[string]serving.Entity {
 // shuts the server down gracefully.
 func (a *App) Serve(ctx context.Context, svc *serving.Service, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           svc.Handler(a.Registry),
+		Handler:           a.withPprof(svc.Handler(a.Registry)),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -609,7 +614,7 @@ func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(body)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: a.withPprof(mux), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -673,4 +678,20 @@ func WriteLog(ctx context.Context, cfg Config, path string) error {
 		return fmt.Errorf("writing event log: %w", err)
 	}
 	return f.Close()
+}
+
+// withPprof serves Go's profiler at /debug/pprof/ beside h when the config
+// asks for it (Config.Pprof), and h alone otherwise.
+func (a *App) withPprof(h http.Handler) http.Handler {
+	if !a.cfg.Pprof {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
 }

@@ -113,3 +113,22 @@ func TestEmbedReadyz(t *testing.T) {
 		t.Fatalf("/readyz after the worker stopped: %d, want 503", got)
 	}
 }
+
+// --pprof serves Go's profiler beside /metrics, and only when asked for.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, on := range []bool{false, true} {
+		_, status := metricsApp(t, ctx, "pprof-", Config{NoEmbeddings: true, Pprof: on})
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if got := status("/debug/pprof/goroutine?debug=1"); got != want {
+			t.Errorf("pprof %v: /debug/pprof/goroutine %d, want %d", on, got, want)
+		}
+		if got := status("/metrics"); got != http.StatusOK {
+			t.Errorf("pprof %v: /metrics %d", on, got)
+		}
+	}
+}

@@ -187,6 +187,7 @@ func newFlags(name string, embedded, sim bool) *flags {
 	f.fs.DurationVar(&c.FlushInterval, "state-flush-interval", envDuration("state-flush-interval", 100*time.Millisecond), "how long a processor keeps a changed state in its write-behind cache before writing it to its table (negative: write every change at once)")
 	f.fs.DurationVar(&c.FutureSkew, "future-skew", envDuration("future-skew", time.Hour), "how far ahead of the processor's clock an event time may be; later events go to the dead-letter topic as \"future\" (negative: no check)")
 	f.fs.StringVar(&f.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
+	f.fs.BoolVar(&c.Pprof, "pprof", env("pprof", "") == "true", "serve Go's profiler at /debug/pprof/ on the --http listener (processors: metrics; serving: API)")
 	f.kafka.declare(f.fs, &c.Kafka)
 	if embedded {
 		f.fs.StringVar(&c.EmbeddedAddr, "embedded-addr", env("embedded-addr", "127.0.0.1:0"), "listen address of the embedded broker")

@@ -27,6 +27,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -55,6 +56,17 @@ type Item struct {
 	ViewersNow int
 	Vector     []float32 // unit length; nil if the stream has no embedding yet
 	Features   features.State
+
+	// engagement caches Engagement per second of query time for this
+	// version of the item (Upsert and snapshot loading give every version
+	// its own; nil: not cached).
+	engagement *atomic.Pointer[scoreAt]
+}
+
+// scoreAt is a score computed for one second of query time (Unix).
+type scoreAt struct {
+	sec   int64
+	score float64
 }
 
 // ItemFrom builds an index item from a livestream table value.
@@ -249,6 +261,7 @@ func (ix *Index) Upsert(partition int32, it *Item) {
 	s.setVector(row, v)
 	cp := *it
 	cp.Vector = nil
+	cp.engagement = new(atomic.Pointer[scoreAt])
 	s.items[row] = &cp
 }
 

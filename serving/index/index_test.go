@@ -489,3 +489,42 @@ func BenchmarkSearch(b *testing.B) {
 		})
 	}
 }
+
+// Engagement is computed once per second of query time for each version of
+// an item: within the second the cached score is returned, a new version
+// (Upsert) and a later second are scored afresh.
+func TestEngagementCachedPerSecondAndVersion(t *testing.T) {
+	fs := feats(t)
+	ix := NewWithOptions(1, fs, Options{})
+	base := now.Truncate(time.Second)
+	version := func(chats int) *Item {
+		it := &Item{ID: "ls", Status: events.StatusLive, ViewersNow: 3}
+		for i := range chats {
+			fs.ForEntity("livestream").ApplyEvent(&it.Features, features.MapEvent{Src: "chat",
+				At: base.Add(-time.Minute + time.Duration(i)*time.Millisecond), Fields: map[string]any{"user_id": "u", "text": "x"}})
+		}
+		ix.Upsert(0, it)
+		hits, _ := ix.Popular(1, &Filter{}, base)
+		return hits[0].Item
+	}
+	stored := version(10)
+	first := ix.Engagement(stored, base)
+	if want := ix.engagement(stored, base); first != want || first <= math.Log1p(3) {
+		t.Fatalf("engagement %v, computed %v (viewers alone give %v)", first, want, math.Log1p(3))
+	}
+	if again := ix.Engagement(stored, base.Add(999*time.Millisecond)); again != first {
+		t.Fatalf("same second as the first score: %v, cached %v", again, first)
+	}
+	// Ten minutes later the chat has left the 5-minute window: another
+	// second, so it is recomputed; the cache is then per that second.
+	if got := ix.Engagement(stored, base.Add(10*time.Minute)); got != math.Log1p(3) {
+		t.Fatalf("engagement 10 min later %v, want viewers only %v", got, math.Log1p(3))
+	}
+	if got := ix.Engagement(stored, base.Add(10*time.Minute+900*time.Millisecond)); got != math.Log1p(3) {
+		t.Fatalf("same second: %v", got)
+	}
+	// A new version with more chat is scored afresh.
+	if more := ix.Engagement(version(30), base); more <= first {
+		t.Fatalf("a new version with 30 chats scored %v, the old one with 10 %v", more, first)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -270,6 +271,7 @@ func (s *shard) readFrom(r *binio.Reader) error {
 		if _, dup := s.rowOf[it.ID]; dup {
 			return fmt.Errorf("row %d: duplicate id %q", row, it.ID)
 		}
+		it.engagement = new(atomic.Pointer[scoreAt])
 		s.items[row] = it
 		s.rowOf[it.ID] = uint32(row)
 	}

@@ -267,6 +267,26 @@ func Decode(data []byte, v Validator) error {
 	return v.Validate()
 }
 
+// DecodeInput decodes (Decode) a record of an input topic into its event
+// type, and returns it with its header.
+func DecodeInput(topic string, data []byte) (Validator, *Header, error) {
+	switch topic {
+	case TopicLivestreams:
+		e := new(Livestream)
+		return e, &e.Header, Decode(data, e)
+	case TopicViewing:
+		e := new(Viewing)
+		return e, &e.Header, Decode(data, e)
+	case TopicChat:
+		e := new(Chat)
+		return e, &e.Header, Decode(data, e)
+	case TopicAuctions:
+		e := new(Auction)
+		return e, &e.Header, Decode(data, e)
+	}
+	return nil, nil, fmt.Errorf("unknown topic %q", topic)
+}
+
 // CheckKey verifies that the Kafka key equals the event's livestream_id, so an
 // event can never be counted under a stream it does not belong to.
 func CheckKey(key string, h *Header) error {

@@ -65,27 +65,9 @@ func New(topo *topologies.Topology) *Engine {
 	}
 }
 
-func decodeInput(topic string, data []byte) (events.Validator, *events.Header, error) {
-	switch topic {
-	case events.TopicLivestreams:
-		e := new(events.Livestream)
-		return e, &e.Header, events.Decode(data, e)
-	case events.TopicViewing:
-		e := new(events.Viewing)
-		return e, &e.Header, events.Decode(data, e)
-	case events.TopicChat:
-		e := new(events.Chat)
-		return e, &e.Header, events.Decode(data, e)
-	case events.TopicAuctions:
-		e := new(events.Auction)
-		return e, &e.Header, events.Decode(data, e)
-	}
-	return nil, nil, fmt.Errorf("unknown topic %q", topic)
-}
-
 // Apply replays one record.
 func (en *Engine) Apply(ctx context.Context, r Record) {
-	ev, h, err := decodeInput(r.Topic, r.Value)
+	ev, h, err := events.DecodeInput(r.Topic, r.Value)
 	if err == nil {
 		err = events.CheckKey(r.Key, h)
 	}

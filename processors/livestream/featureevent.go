@@ -1,7 +1,6 @@
 package livestream
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -113,25 +112,8 @@ func (e *typedEvent) Field(name string) (features.Value, bool) {
 // The user and entity groups read the events the livestream group re-keys
 // with it.
 func DecodeFeatureEvent(source string, raw []byte, sellerID, category string) (features.Event, error) {
-	var ev events.Validator
-	var h *events.Header
-	switch source {
-	case events.TopicLivestreams:
-		e := &events.Livestream{}
-		ev, h = e, &e.Header
-	case events.TopicViewing:
-		e := &events.Viewing{}
-		ev, h = e, &e.Header
-	case events.TopicChat:
-		e := &events.Chat{}
-		ev, h = e, &e.Header
-	case events.TopicAuctions:
-		e := &events.Auction{}
-		ev, h = e, &e.Header
-	default:
-		return nil, fmt.Errorf("%q is not an input topic", source)
-	}
-	if err := events.Decode(raw, ev); err != nil {
+	ev, h, err := events.DecodeInput(source, raw)
+	if err != nil {
 		return nil, err
 	}
 	return &typedEvent{source: source, header: h, ev: ev, sellerID: sellerID, category: category}, nil

@@ -4,8 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"time"
+
+	"github.com/livefeed/livefeed/internal/wire"
 )
 
 // UserSignalBinary is the first byte of a user-signals record in its binary
@@ -13,9 +14,6 @@ import (
 // writes one such record per user event; JSON records still decode, so
 // tools and tests may write JSON.
 const UserSignalBinary byte = 0xB1
-
-// errTruncated: a binary record ends before its last field.
-var errTruncated = errors.New("truncated binary record")
 
 // AppendBinary appends the binary form of s: the marker byte, then the
 // strings (uvarint length, bytes), the event time (varint Unix
@@ -25,15 +23,11 @@ var errTruncated = errors.New("truncated binary record")
 func (s *UserSignal) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, UserSignalBinary)
 	for _, str := range [...]string{s.EventID, s.UserID, string(s.Kind), s.LivestreamID, s.SellerID, s.Category, s.Source} {
-		b = binary.AppendUvarint(b, uint64(len(str)))
-		b = append(b, str...)
+		b = wire.AppendString(b, str)
 	}
 	b = binary.AppendVarint(b, s.EventTime.UnixNano())
-	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Amount))
-	b = binary.AppendUvarint(b, uint64(len(s.Embedding)))
-	for _, x := range s.Embedding {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-	}
+	b = wire.AppendFloat64(b, s.Amount)
+	b = wire.AppendFloat32s(b, s.Embedding)
 	b = binary.AppendUvarint(b, uint64(len(s.Event)))
 	return append(b, s.Event...), nil
 }
@@ -50,96 +44,15 @@ func (s *UserSignal) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 || data[0] != UserSignalBinary {
 		return errors.New("not a binary user signal")
 	}
-	// One string for every text field: the fields are substrings of it.
-	all := string(data)
-	r := binReader{data: data, pos: 1}
-	var strs [7]string
-	for i := range strs {
-		n := r.length()
-		if r.err != nil {
-			return r.err
-		}
-		strs[i] = all[r.pos : r.pos+n]
-		r.pos += n
-	}
-	var kind string
-	s.EventID, s.UserID, kind, s.LivestreamID, s.SellerID, s.Category, s.Source = strs[0], strs[1], strs[2], strs[3], strs[4], strs[5], strs[6]
-	s.Kind = SignalKind(kind)
-	nanos := r.varint()
-	bits := r.uint64()
-	dims := r.length()
-	if r.err == nil && dims > (len(data)-r.pos)/4 {
-		r.err = errTruncated
-	}
-	if r.err != nil {
-		return r.err
-	}
-	s.EventTime, s.Amount = time.Unix(0, nanos).UTC(), math.Float64frombits(bits)
-	s.Embedding = nil
-	if dims > 0 {
-		s.Embedding = make(Vector, dims)
-		for i := range s.Embedding {
-			s.Embedding[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[r.pos:]))
-			r.pos += 4
-		}
-	}
-	n := r.length()
-	if r.err != nil {
-		return r.err
-	}
-	s.Event = nil
-	if n > 0 {
-		s.Event = append([]byte(nil), data[r.pos:r.pos+n]...)
-	}
-	if r.pos += n; r.pos != len(data) {
-		return fmt.Errorf("%d bytes after the record", len(data)-r.pos)
+	r := wire.NewReader(data[1:])
+	s.EventID, s.UserID, s.Kind = r.String(), r.String(), SignalKind(r.String())
+	s.LivestreamID, s.SellerID, s.Category, s.Source = r.String(), r.String(), r.String(), r.String()
+	s.EventTime = time.Unix(0, r.Varint()).UTC()
+	s.Amount = r.Float64()
+	s.Embedding = r.Float32s()
+	s.Event = r.Bytes()
+	if err := r.End(); err != nil {
+		return fmt.Errorf("binary user signal: %w", err)
 	}
 	return nil
-}
-
-// binReader reads a binary record; the first error sticks.
-type binReader struct {
-	data []byte
-	pos  int
-	err  error
-}
-
-// length reads a uvarint that counts bytes still in the record.
-func (r *binReader) length() int {
-	if r.err != nil {
-		return 0
-	}
-	n, k := binary.Uvarint(r.data[r.pos:])
-	if k <= 0 || n > uint64(len(r.data)-r.pos-k) {
-		r.err = errTruncated
-		return 0
-	}
-	r.pos += k
-	return int(n)
-}
-
-func (r *binReader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, k := binary.Varint(r.data[r.pos:])
-	if k <= 0 {
-		r.err = errTruncated
-		return 0
-	}
-	r.pos += k
-	return v
-}
-
-func (r *binReader) uint64() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	if len(r.data)-r.pos < 8 {
-		r.err = errTruncated
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(r.data[r.pos:])
-	r.pos += 8
-	return v
 }

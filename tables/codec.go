@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/internal/wire"
 	fastjson "github.com/segmentio/encoding/json"
 )
 
@@ -106,7 +107,7 @@ func Unmarshal[T any, PT featured[T]](data []byte, v *T) error {
 	}
 	small := data[1+k : 1+k+int(n)]
 	if data[0] == codecVersion3 {
-		if err := bf.readFields(newFieldReader(small)); err != nil {
+		if err := bf.readFields(wire.NewReader(small)); err != nil {
 			return fmt.Errorf("decoding %T: %w", v, err)
 		}
 	} else if err := fastjson.Unmarshal(small, v); err != nil {
@@ -154,28 +155,21 @@ func appendApplied(out []byte, applied map[uint64]int64) []byte {
 const maxApplied = 1 << 16
 
 func readApplied(data []byte) (map[uint64]int64, []byte, error) {
-	errTruncated := errors.New("truncated")
-	n, k := binary.Uvarint(data)
-	if k <= 0 || n > maxApplied || n > uint64(len(data)) {
-		return nil, nil, errTruncated
+	r := wire.NewReader(data)
+	n := r.Count(2) // an entry takes at least 2 bytes
+	if n > maxApplied {
+		return nil, nil, fmt.Errorf("%d applied offsets, at most %d", n, maxApplied)
 	}
-	data = data[k:]
-	if n == 0 {
-		return nil, data, nil
+	var applied map[uint64]int64
+	if n > 0 {
+		applied = make(map[uint64]int64, n)
 	}
-	applied := make(map[uint64]int64, n)
 	for range n {
-		key, k := binary.Uvarint(data)
-		if k <= 0 {
-			return nil, nil, errTruncated
-		}
-		data = data[k:]
-		off, k := binary.Varint(data)
-		if k <= 0 {
-			return nil, nil, errTruncated
-		}
-		data = data[k:]
-		applied[key] = off
+		key := r.Uvarint()
+		applied[key] = r.Varint()
 	}
-	return applied, data, nil
+	if err := r.Err(); err != nil {
+		return nil, nil, err
+	}
+	return applied, r.Rest(), nil
 }

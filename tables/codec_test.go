@@ -10,6 +10,7 @@ import (
 
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/internal/wire"
 	"github.com/livefeed/livefeed/models"
 	fastjson "github.com/segmentio/encoding/json"
 )
@@ -183,7 +184,7 @@ func BenchmarkUserCodec(b *testing.B) {
 		for b.Loop() {
 			bin := u.appendFields(buf[:0])
 			var back User
-			if err := back.readFields(newFieldReader(bin)); err != nil {
+			if err := back.readFields(wire.NewReader(bin)); err != nil {
 				b.Fatal(err)
 			}
 		}

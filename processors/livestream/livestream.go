@@ -152,6 +152,11 @@ type processor struct {
 	// retention is the longest window plus its lateness: how long after
 	// its end a stream's state can still change a value.
 	retention time.Duration
+	// userRoute is the route to the user-signals topic (the user entity's
+	// features), if any: its events ride on the user's signal record
+	// (emitUser). routes are the others, to enriched-event topics.
+	userRoute *Route
+	routes    []Route
 }
 
 // New builds the group.
@@ -163,6 +168,13 @@ func New(cfg Config) (*pipeline.Group, error) {
 		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	for _, d := range cfg.Features.All() {
 		p.retention = max(p.retention, d.Window.Size+d.Lateness)
+	}
+	for _, r := range cfg.Routes {
+		if r.Topic == cfg.Topics.UserSignals {
+			p.userRoute = &r
+		} else {
+			p.routes = append(p.routes, r)
+		}
 	}
 	p.updater = &Updater{Features: cfg.Features, ViewerTimeout: cfg.ViewerTimeout, Embedder: cfg.Embedder,
 		Metrics: cfg.Metrics, Logger: cfg.Logger}
@@ -181,10 +193,8 @@ func New(cfg Config) (*pipeline.Group, error) {
 	for _, in := range t.Inputs() {
 		edges = append(edges, goka.Output(pipeline.DLQ(in), new(codec.Bytes)))
 	}
-	for _, r := range cfg.Routes {
-		if r.Topic != t.UserSignals { // the user's events ride on the signals (handle)
-			edges = append(edges, goka.Output(r.Topic, tables.JSONCodec[events.Enriched]{}))
-		}
+	for _, r := range p.routes {
+		edges = append(edges, goka.Output(r.Topic, tables.JSONCodec[events.Enriched]{}))
 	}
 	if cfg.Vectors != "" {
 		edges = append(edges, goka.Input(cfg.Vectors, new(codec.Bytes), p.cache.EventInput(p.onVectorNow)),
@@ -262,13 +272,11 @@ func (p *processor) decode(ctx goka.Context, msg any, ev events.Validator, h *ev
 }
 
 // done stores the stream's new state and routes the event to the other
-// entities that aggregate it. A route to the user-signals topic (the user
-// entity's features) is not taken here: handle puts the event on the
-// user's signal record.
+// entities that aggregate it (the user's route is emitUser's).
 func (p *processor) done(ctx goka.Context, st *tables.Livestream, source string, msg any, h *events.Header, ev any) {
 	p.cache.Set(ctx, st)
-	for _, r := range p.cfg.Routes {
-		if r.Topic == p.cfg.Topics.UserSignals || !r.accepts(source) {
+	for _, r := range p.routes {
+		if !r.accepts(source) {
 			continue
 		}
 		key := KeyOf(r.KeyField, ev, st)
@@ -287,26 +295,20 @@ func (p *processor) done(ctx goka.Context, st *tables.Livestream, source string,
 // with the event itself when a user feature reads its source (a route to
 // the user-signals topic), or the event alone when it makes no signal.
 func (p *processor) emitUser(ctx goka.Context, signal *events.UserSignal, st *tables.Livestream, source string, msg any, h *events.Header, ev any) {
-	for _, r := range p.cfg.Routes {
-		if r.Topic != p.cfg.Topics.UserSignals || !r.accepts(source) {
-			continue
+	if r := p.userRoute; r != nil && r.accepts(source) {
+		if userID := KeyOf(r.KeyField, ev, st); userID != "" {
+			rec := signal
+			if signal == nil || signal.UserID != userID {
+				rec = &events.UserSignal{EventID: h.EventID, EventTime: h.EventTime, UserID: userID,
+					LivestreamID: st.LivestreamID, SellerID: st.SellerID, Category: st.Category}
+			}
+			raw, _ := msg.([]byte)
+			rec.Source, rec.Event = source, raw
+			p.cache.Emit(ctx, p.cfg.Topics.UserSignals, userID, rec)
+			if rec == signal {
+				return
+			}
 		}
-		userID := KeyOf(r.KeyField, ev, st)
-		if userID == "" {
-			break
-		}
-		rec := signal
-		if signal == nil || signal.UserID != userID {
-			rec = &events.UserSignal{EventID: h.EventID, EventTime: h.EventTime, UserID: userID,
-				LivestreamID: st.LivestreamID, SellerID: st.SellerID, Category: st.Category}
-		}
-		raw, _ := msg.([]byte)
-		rec.Source, rec.Event = source, raw
-		p.cache.Emit(ctx, p.cfg.Topics.UserSignals, userID, rec)
-		if rec == signal {
-			return
-		}
-		break
 	}
 	if signal != nil {
 		p.cache.Emit(ctx, p.cfg.Topics.UserSignals, signal.UserID, signal)

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/axiomhq/hyperloglog"
+	"github.com/livefeed/livefeed/internal/wire"
 )
 
 // The binary encoding of a State (version 1). Integers are varints
@@ -63,13 +65,14 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, codecMagic, codecVersion, 0)
 	wm := nanos(st.Watermark)
 	b = binary.AppendVarint(b, wm)
-	names := sortedKeys(st.Sources)
+	var buf [32]string
+	names := appendSortedKeys(buf[:0], st.Sources)
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	for _, n := range names {
 		b = appendString(b, n)
 		b = binary.AppendVarint(b, wm-nanos(st.Sources[n]))
 	}
-	names = sortedKeys(st.Series)
+	names = appendSortedKeys(names[:0], st.Series)
 	n := 0
 	for _, name := range names {
 		if st.Series[name] != nil {
@@ -77,7 +80,6 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(n))
-	var scratch []byte
 	for _, name := range names {
 		s := st.Series[name]
 		if s == nil {
@@ -88,16 +90,19 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(s.width))
 		body := s.raw
 		if body == nil {
-			var err error
-			if scratch, err = s.appendBody(scratch[:0]); err != nil {
-				return nil, fmt.Errorf("features: encoding %s: %w", name, err)
+			if !s.encOK {
+				enc, err := s.appendBody(s.enc[:0])
+				if err != nil {
+					return nil, fmt.Errorf("features: encoding %s: %w", name, err)
+				}
+				s.enc, s.encOK = enc, true
 			}
-			body = scratch
+			body = s.enc
 		}
 		b = binary.AppendUvarint(b, uint64(len(body)))
 		b = append(b, body...)
 	}
-	names = sortedKeys(st.Dropped)
+	names = appendSortedKeys(names[:0], st.Dropped)
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	for _, n := range names {
 		b = appendString(b, n)
@@ -148,12 +153,15 @@ func appendPartial(b []byte, kind partialKind, bk *bucket) ([]byte, error) {
 			b = append(b, raw...)
 			break
 		}
-		body, err := appendExt(nil, kind, bk.ext, startNs)
+		// The body goes straight into b and its length prefix is slid in
+		// front of it: no buffer per tile.
+		at := len(b)
+		var err error
+		b, err = appendExt(b, kind, bk.ext, startNs)
 		if err != nil {
 			return nil, err
 		}
-		b = binary.AppendUvarint(b, uint64(len(body)))
-		b = append(b, body...)
+		b = wire.PrefixLength(b, at)
 	case pDecay:
 		b = binary.AppendVarint(b, bk.t)
 		b = appendFloat(b, bk.x)
@@ -490,12 +498,15 @@ func fromNanos(ns int64) time.Time {
 	return time.Unix(0, ns).UTC()
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
+func sortedKeys[V any](m map[string]V) []string { return appendSortedKeys(nil, m) }
+
+// appendSortedKeys appends m's keys to out, sorted: with a stack buffer as
+// out, encoding a state allocates no key list.
+func appendSortedKeys[V any](out []string, m map[string]V) []string {
 	for k := range m {
 		out = append(out, k)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -590,7 +601,7 @@ func appendExt(b []byte, kind partialKind, ext any, startNs int64) ([]byte, erro
 		if sk == nil {
 			return b, nil
 		}
-		sk.Encode(&b, true)
+		return appendDD(b, sk), nil
 	case pTopK:
 		tk, _ := ext.(*topK)
 		if tk == nil {
@@ -603,6 +614,13 @@ func appendExt(b []byte, kind partialKind, ext any, startNs int64) ([]byte, erro
 		}
 	}
 	return b, nil
+}
+
+// appendDD appends a DDSketch's encoding. On its own because Encode takes
+// the slice's address, which moves it to the heap: only DDSketch tiles pay.
+func appendDD(b []byte, sk *ddsketch.DDSketch) []byte {
+	sk.Encode(&b, true)
+	return b
 }
 
 // decodeExt decodes a sketch or list partial; corrupt bytes give nil (an

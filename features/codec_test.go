@@ -184,3 +184,66 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		}
 	})
 }
+
+// TestCachedEncodingEqualsFresh: a state encoded after every few events
+// (each series keeps its encoding until a write or an eviction changes it,
+// as the write-behind flush does) encodes to the same bytes as the same
+// state built without intermediate encodings, through writes, evictions,
+// late events and decodes in between.
+func TestCachedEncodingEqualsFresh(t *testing.T) {
+	set := mustSet(t, LivestreamDefaults()...)
+	var cached, fresh State
+	rng := rand.New(rand.NewPCG(7, 8))
+	users := 40
+	var buf []byte
+	for i := range 6000 {
+		// Mostly in order over 90 minutes (windows slide, tiles expire),
+		// some late events, some far behind.
+		at := time.Duration(i) * 900 * time.Millisecond
+		if rng.IntN(10) == 0 {
+			at -= time.Duration(rng.IntN(120)) * time.Second
+		}
+		user := fmt.Sprint("u-", rng.IntN(users))
+		var e MapEvent
+		switch rng.IntN(5) {
+		case 0, 1:
+			e = ev("viewing", at, "type", []string{"join", "heartbeat", "leave"}[rng.IntN(3)], "user_id", user)
+		case 2:
+			e = ev("chat", at, "user_id", user, "text", "hi")
+		case 3:
+			e = ev("auctions", at, "type", []string{"bid", "sold", "start"}[rng.IntN(3)], "user_id", user,
+				"amount", float64(1+rng.IntN(500))/4, "currency", "USD", "auction_id", fmt.Sprint(i/50))
+		default:
+			e = ev("livestreams", at, "status", "live", "title", "t")
+		}
+		set.ApplyEvent(&cached, e)
+		set.ApplyEvent(&fresh, e)
+		if rng.IntN(4) == 0 {
+			var err error
+			if buf, err = cached.AppendBinary(buf[:0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if rng.IntN(500) == 0 { // a restart: the cached state comes back from its encoding
+			enc, _ := cached.MarshalBinary()
+			cached = State{}
+			if err := cached.UnmarshalBinary(enc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%97 == 0 {
+			got, err := cached.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var copyOfFresh State
+			want, _ := fresh.MarshalBinary()
+			if err := copyOfFresh.UnmarshalBinary(want); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("event %d: cached encoding differs from a fresh one (%d vs %d bytes)", i, len(got), len(want))
+			}
+		}
+	}
+}

@@ -182,7 +182,15 @@ type Series struct {
 	width int64 // ms
 	b     []bucket
 	raw   []byte // the encoded tiles, until decoded (see codec.go)
+	// enc is the encoding of b made by the last AppendBinary, kept until
+	// a write or an eviction changes the tiles: a flush re-encodes only
+	// the series that changed since the previous one.
+	enc   []byte
+	encOK bool
 }
+
+// changed invalidates the cached encoding: the tiles are about to change.
+func (s *Series) changed() { s.encOK = false }
 
 // bucket is one tile: the partial aggregate of the events whose time falls
 // in [start, start+width).
@@ -262,6 +270,7 @@ func (f *feature) evict(s *Series, horizon int64) {
 	}
 	if f.window.Kind == AllTime {
 		if len(s.b) == 1 && f.expiredDecay(&s.b[0], horizon) {
+			s.changed()
 			s.b = s.b[:0]
 		}
 		return
@@ -272,6 +281,7 @@ func (f *feature) evict(s *Series, horizon int64) {
 		i++
 	}
 	if i > 0 {
+		s.changed()
 		n := copy(s.b, s.b[i:])
 		clear(s.b[n:])
 		s.b = s.b[:n]
@@ -294,6 +304,7 @@ func (f *feature) idle(s *Series, horizon int64) bool {
 // eviction horizon before the event (unix ns).
 func (f *feature) add(s *Series, ev Event, t time.Time, horizon int64) {
 	s.load()
+	s.changed()
 	ms := t.UnixMilli()
 	start := f.tileStart(ms)
 	if f.window.Kind != AllTime && start < f.keepFrom(horizon) {

@@ -228,6 +228,7 @@ func (s *Set) ApplyEvent(st *State, ev Event) Outcome {
 		if ser == nil || !f.fits(ser) {
 			if ser != nil && f.legacy(ser) {
 				ser.kind, ser.width = f.kind, f.width
+				ser.changed()
 			} else {
 				ser = &Series{kind: f.kind, width: f.width}
 				st.Series[f.name] = ser

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/internal/wire"
@@ -64,19 +65,33 @@ func (Codec[T, PT]) Decode(data []byte) (any, error) {
 
 // Marshal encodes a table value.
 func Marshal[T any, PT featured[T]](v *T) ([]byte, error) {
-	var out []byte
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	out, err := appendValue[T, PT]((*bp)[:0], v)
+	if err != nil {
+		return nil, err
+	}
+	*bp = out
+	// One allocation of the exact size: the value is handed on (to the
+	// local store and the changelog), the scratch buffer is kept.
+	return slices.Clone(out), nil
+}
+
+// scratch holds encoding buffers: a busy stream's value is tens of KiB, and
+// growing a fresh slice to it took several allocations and copies per flush.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// appendValue appends v's encoding to out.
+func appendValue[T any, PT featured[T]](out []byte, v *T) ([]byte, error) {
 	if bf, ok := any(v).(binaryFields); ok {
-		fields := bf.appendFields(make([]byte, 0, 512))
-		out = make([]byte, 0, 1+binary.MaxVarintLen64+len(fields)+256)
 		out = append(out, codecVersion3)
-		out = binary.AppendUvarint(out, uint64(len(fields)))
-		out = append(out, fields...)
+		at := len(out)
+		out = wire.PrefixLength(bf.appendFields(out), at)
 	} else {
 		js, err := fastjson.Marshal(v) // the feature state is not part of the JSON
 		if err != nil {
 			return nil, fmt.Errorf("encoding %T: %w", v, err)
 		}
-		out = make([]byte, 0, 1+binary.MaxVarintLen64+len(js)+256)
 		out = append(out, codecVersion)
 		out = binary.AppendUvarint(out, uint64(len(js)))
 		out = append(out, js...)

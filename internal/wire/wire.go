@@ -22,6 +22,19 @@ func AppendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// PrefixLength inserts the uvarint length of b[at:] before it: a body is
+// appended in place first and its length slid in front, so no buffer is
+// needed per length-prefixed part.
+func PrefixLength(b []byte, at int) []byte {
+	n := len(b) - at
+	var pre [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(pre[:], uint64(n))
+	b = append(b, pre[:k]...)
+	copy(b[at+k:], b[at:at+n])
+	copy(b[at:], pre[:k])
+	return b
+}
+
 // AppendFloat64 appends f's IEEE 754 bits, little-endian.
 func AppendFloat64(b []byte, f float64) []byte {
 	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))

@@ -115,7 +115,8 @@ func (fc *floorCounter) run(ctx context.Context, a *app.App, name string, n int6
 	cpuStart := processCPU()
 	done := make(chan error, len(graphs))
 	for _, g := range graphs {
-		proc, err := goka.NewProcessor(a.Brokers(), g, a.Broker.ProcessorOptions()...)
+		// Plain goka with its own client (sarama): what a goka user gets.
+		proc, err := goka.NewProcessor(a.Brokers(), g, a.Broker.SaramaProcessorOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("creating the floor processor %s: %w", g.Group(), err)
 		}

@@ -1,9 +1,10 @@
 // Package broker is the one place where livefeed talks to Kafka's settings: the
-// key→partition function, the sarama configuration goka uses (protocol
-// version, offsets policy, group timings, producer flush), the goka options for
-// processors, views and emitters, topic creation with kadm, the embedded kfake
-// cluster, TLS and SASL for both client stacks (security.go) and the guard
-// that keeps local state from outliving its log.
+// key→partition function, the goka options for processors, views and
+// emitters (goka on franz-go, broker/kgoka: offsets policy, group timings,
+// producer linger and acks), topic creation with kadm, the embedded kfake
+// cluster, TLS and SASL (security.go), the guard that keeps local state from
+// outliving its log, and the sarama configuration of plain goka, kept for the
+// benchmark's goka floors.
 package broker
 
 import (
@@ -18,6 +19,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+
+	"github.com/livefeed/livefeed/broker/kgoka"
 )
 
 // ProtocolVersion is the Kafka protocol version sarama speaks. It works on the
@@ -48,13 +51,15 @@ type Config struct {
 	SessionTimeout time.Duration
 	// HeartbeatInterval of the consumer groups. Default 1s.
 	HeartbeatInterval time.Duration
-	// FlushFrequency of goka's producers: an emitted record waits at most this
-	// long before it is sent. Default 5ms (goka's default is 100ms).
+	// FlushFrequency of goka's producers (franz-go's linger): an emitted
+	// record waits at most this long before it is sent. Default 5ms (goka's
+	// default is 100ms).
 	FlushFrequency time.Duration
-	// Logger receives goka's and sarama's logs. Default slog.Default().
+	// Logger receives goka's and the Kafka clients' logs. Default
+	// slog.Default().
 	Logger *slog.Logger
-	// Security is TLS and SASL for every client, sarama and franz-go
-	// (security.go). Zero: PLAINTEXT.
+	// Security is TLS and SASL for every client (security.go). Zero:
+	// PLAINTEXT.
 	Security Security
 }
 
@@ -110,8 +115,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Sarama returns a fresh sarama configuration for one goka client. Goka's
-// global config is never touched.
+// Sarama returns a fresh sarama configuration for one plain goka client (the
+// benchmark's goka floors: SaramaProcessorOptions). Goka's global config is
+// never touched.
 func (c *Config) Sarama() *sarama.Config {
 	cfg := goka.DefaultConfig()
 	cfg.Version = ProtocolVersion
@@ -159,12 +165,43 @@ func (c *Config) saramaBuilders() (goka.ProducerBuilder, goka.ConsumerGroupBuild
 		goka.TopicManagerBuilderWithConfig(c.Sarama(), c.topicManagerConfig())
 }
 
+// Kgoka are goka's builders on franz-go with these settings: the clients
+// every livefeed processor, view and emitter runs on.
+func (c *Config) Kgoka() *kgoka.Builders {
+	return kgoka.New(kgoka.Options{
+		Client:            c.KgoOpts(),
+		SessionTimeout:    c.SessionTimeout,
+		HeartbeatInterval: c.HeartbeatInterval,
+		Linger:            c.FlushFrequency,
+		Partitioner:       Partitioner(),
+		Replication:       c.Replication,
+		StreamRetention:   7 * 24 * time.Hour,
+		Logger:            c.Logger,
+	})
+}
+
+func (c *Config) kgokaBuilders() (goka.ProducerBuilder, goka.ConsumerGroupBuilder, goka.SaramaConsumerBuilder, goka.TopicManagerBuilder) {
+	k := c.Kgoka()
+	return k.Producer(), k.ConsumerGroup(), k.Consumer(), k.TopicManager()
+}
+
 // ProcessorStateDir is where a processor's goleveldb state lives.
 func (c *Config) ProcessorStateDir() string { return filepath.Join(c.StateDir, "processor") }
 
-// ProcessorOptions are the goka options every livefeed processor runs with.
+// ProcessorOptions are the goka options every livefeed processor runs with:
+// goka on franz-go (broker/kgoka).
 func (c *Config) ProcessorOptions(extra ...goka.ProcessorOption) []goka.ProcessorOption {
-	pb, cgb, cb, tmb := c.saramaBuilders()
+	return c.processorOptions(c.kgokaBuilders, extra)
+}
+
+// SaramaProcessorOptions are ProcessorOptions on goka's own client, sarama:
+// what a plain goka user runs. Only the benchmark's goka floors use them.
+func (c *Config) SaramaProcessorOptions(extra ...goka.ProcessorOption) []goka.ProcessorOption {
+	return c.processorOptions(c.saramaBuilders, extra)
+}
+
+func (c *Config) processorOptions(builders func() (goka.ProducerBuilder, goka.ConsumerGroupBuilder, goka.SaramaConsumerBuilder, goka.TopicManagerBuilder), extra []goka.ProcessorOption) []goka.ProcessorOption {
+	pb, cgb, cb, tmb := builders()
 	opts := []goka.ProcessorOption{
 		goka.WithHasher(NewHasher),
 		goka.WithProducerBuilder(pb),
@@ -178,7 +215,7 @@ func (c *Config) ProcessorOptions(extra ...goka.ProcessorOption) []goka.Processo
 	return append(opts, extra...)
 }
 
-// Clients records the sarama consumers and topic managers goka builds for
+// Clients records the partition consumers and topic managers goka builds for
 // views: goka's View closes its partitions but never these, so each view
 // would leak its clients (and their goroutines) after Run returns.
 type Clients struct {
@@ -209,10 +246,10 @@ func (cs *Clients) Close() error {
 
 // ViewOptions are the goka options every livefeed view runs with. Views keep
 // their state in memory: serving rebuilds its index from the update callback
-// while the view recovers. The sarama clients the view builds are recorded in
+// while the view recovers. The clients the view builds are recorded in
 // clients, which the caller closes once the view has stopped.
 func (c *Config) ViewOptions(clients *Clients, extra ...goka.ViewOption) []goka.ViewOption {
-	_, _, cb, tmb := c.saramaBuilders()
+	_, _, cb, tmb := c.kgokaBuilders()
 	opts := []goka.ViewOption{
 		goka.WithViewHasher(NewHasher),
 		goka.WithViewConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
@@ -239,7 +276,7 @@ func (c *Config) ViewOptions(clients *Clients, extra ...goka.ViewOption) []goka.
 
 // EmitterOptions are the goka options every livefeed emitter runs with.
 func (c *Config) EmitterOptions(extra ...goka.EmitterOption) []goka.EmitterOption {
-	pb, _, _, tmb := c.saramaBuilders()
+	pb, _, _, tmb := c.kgokaBuilders()
 	opts := []goka.EmitterOption{
 		goka.WithEmitterHasher(NewHasher),
 		goka.WithEmitterProducerBuilder(pb),

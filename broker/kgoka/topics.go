@@ -1,0 +1,149 @@
+package kgoka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// errTopicNotFound is what Partitions returns for a topic that does not
+// exist (goka's own sentinel is unexported; it only logs the error).
+var errTopicNotFound = errors.New("requested topic was not found")
+
+// requestTimeout bounds each admin request of the topic manager.
+const requestTimeout = 30 * time.Second
+
+// topicManager is goka.TopicManager on kadm.
+type topicManager struct {
+	cl              *kgo.Client
+	adm             *kadm.Client
+	replication     int16
+	streamRetention time.Duration
+}
+
+func newTopicManager(b *Builders, brokers []string) (*topicManager, error) {
+	cl, err := kgo.NewClient(b.clientOpts(brokers, "")...)
+	if err != nil {
+		return nil, fmt.Errorf("creating kafka admin client: %w", err)
+	}
+	return &topicManager{cl: cl, adm: kadm.NewClient(cl), replication: b.opts.Replication, streamRetention: b.opts.StreamRetention}, nil
+}
+
+func (m *topicManager) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), requestTimeout)
+}
+
+// EnsureTableExists creates a compacted topic unless it exists.
+func (m *topicManager) EnsureTableExists(topic string, npar int) error {
+	return m.EnsureTopicExists(topic, npar, int(m.replication), map[string]string{"cleanup.policy": "compact"})
+}
+
+// EnsureStreamExists creates a topic with time retention unless it exists.
+func (m *topicManager) EnsureStreamExists(topic string, npar int) error {
+	return m.EnsureTopicExists(topic, npar, int(m.replication), map[string]string{
+		"cleanup.policy": "delete",
+		"retention.ms":   strconv.FormatInt(m.streamRetention.Milliseconds(), 10),
+	})
+}
+
+// EnsureTopicExists creates topic unless it exists; an existing topic must
+// have npar partitions (goka's co-partitioning depends on it). The config
+// of an existing topic is not compared (goka's default, "ignore").
+func (m *topicManager) EnsureTopicExists(topic string, npar, rfactor int, config map[string]string) error {
+	parts, err := m.Partitions(topic)
+	switch {
+	case err == nil:
+		if len(parts) != npar {
+			return fmt.Errorf("topic %s has %d partitions, goka needs %d", topic, len(parts), npar)
+		}
+		return nil
+	case !errors.Is(err, errTopicNotFound):
+		return err
+	}
+	cfg := make(map[string]*string, len(config))
+	for k, v := range config {
+		cfg[k] = kadm.StringPtr(v)
+	}
+	ctx, cancel := m.ctx()
+	defer cancel()
+	if _, err := m.adm.CreateTopic(ctx, int32(npar), int16(rfactor), cfg, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating topic %s (%d partitions, replication %d): %w", topic, npar, rfactor, err)
+	}
+	// Wait until the metadata lists the topic with a leader per partition.
+	for {
+		parts, err := m.Partitions(topic)
+		if err == nil && len(parts) == npar {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for topic %s to be created: %w", topic, errors.Join(err, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Partitions lists the partitions of topic, sorted.
+func (m *topicManager) Partitions(topic string) ([]int32, error) {
+	ctx, cancel := m.ctx()
+	defer cancel()
+	details, err := m.adm.ListTopics(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("listing topic %s: %w", topic, err)
+	}
+	d, ok := details[topic]
+	if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		return nil, errTopicNotFound
+	}
+	if d.Err != nil {
+		return nil, fmt.Errorf("listing topic %s: %w", topic, d.Err)
+	}
+	parts := d.Partitions.Numbers()
+	slices.Sort(parts)
+	return parts, nil
+}
+
+// GetOffset returns the oldest offset (sarama.OffsetOldest), the high
+// watermark (sarama.OffsetNewest) or the first offset at or after a
+// timestamp in milliseconds of one partition.
+func (m *topicManager) GetOffset(topic string, partition int32, t int64) (int64, error) {
+	ctx, cancel := m.ctx()
+	defer cancel()
+	var (
+		listed kadm.ListedOffsets
+		err    error
+	)
+	switch t {
+	case sarama.OffsetOldest:
+		listed, err = m.adm.ListStartOffsets(ctx, topic)
+	case sarama.OffsetNewest:
+		listed, err = m.adm.ListEndOffsets(ctx, topic)
+	default:
+		listed, err = m.adm.ListOffsetsAfterMilli(ctx, t, topic)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("listing offsets of %s: %w", topic, err)
+	}
+	o, ok := listed.Lookup(topic, partition)
+	if !ok {
+		return 0, fmt.Errorf("listing offsets of %s/%d: partition not found", topic, partition)
+	}
+	if o.Err != nil {
+		return 0, fmt.Errorf("listing offsets of %s/%d: %w", topic, partition, o.Err)
+	}
+	return o.Offset, nil
+}
+
+// Close closes the admin client.
+func (m *topicManager) Close() error {
+	m.cl.Close()
+	return nil
+}

@@ -170,10 +170,16 @@ func compare(want, got map[string]float64) string {
 	for name, w := range want {
 		g, ok := got[name]
 		if !ok {
-			return name + " missing"
+			return name + " missing online (offline: " + fmt.Sprint(w) + ")"
 		}
 		if math.Abs(w-g) > 1e-9*math.Max(1, math.Abs(w)) {
 			return fmt.Sprintf("%s = %v online, %v offline", name, g, w)
+		}
+	}
+	// A feature without a value (null) is absent on both sides.
+	for name, g := range got {
+		if _, ok := want[name]; !ok {
+			return fmt.Sprintf("%s = %v online, null offline", name, g)
 		}
 	}
 	return ""

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/livefeed/livefeed/api"
 	fastjson "github.com/segmentio/encoding/json"
 )
 
@@ -39,14 +40,15 @@ const (
 	MaxTagLen   = 64
 )
 
-// Status of a livestream.
-type Status string
+// Status of a livestream: the HTTP API's type (package api), so a stream's
+// status is one type from its event to the feed service's client.
+type Status = api.Status
 
 // Livestream statuses.
 const (
-	StatusScheduled Status = "scheduled"
-	StatusLive      Status = "live"
-	StatusEnded     Status = "ended"
+	StatusScheduled = api.StatusScheduled
+	StatusLive      = api.StatusLive
+	StatusEnded     = api.StatusEnded
 )
 
 // ViewingType is the kind of a viewing event.

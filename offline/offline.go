@@ -185,24 +185,26 @@ func (en *Engine) ReadLog(ctx context.Context, r io.Reader) (int, error) {
 	return n, nil
 }
 
-// Values are the features of every entity at a time: entity → id → name → value.
+// Values are the features of every entity at a time: entity → id → name →
+// value, as serving's "features" maps give them: a feature without a
+// numeric value (null: e.g. the max of an empty window) is absent.
 type Values map[string]map[string]map[string]float64
 
 // Values evaluates every feature of every entity at time at.
 func (en *Engine) Values(at time.Time) Values {
 	out := Values{"livestream": {}}
 	for id, st := range en.streams {
-		out["livestream"][id] = en.topo.Features.Values(&st.Features, at)
+		out["livestream"][id] = en.topo.Features.Numbers(&st.Features, at)
 	}
 	for _, e := range en.topo.Entities {
 		m := map[string]map[string]float64{}
 		if e.Name == "user" {
 			for id, u := range en.users {
-				m[id] = e.Features.Values(&u.Features, at)
+				m[id] = e.Features.Numbers(&u.Features, at)
 			}
 		} else {
 			for id, st := range en.others[e.Name] {
-				m[id] = e.Features.Values(&st.Features, at)
+				m[id] = e.Features.Numbers(&st.Features, at)
 			}
 		}
 		out[e.Name] = m

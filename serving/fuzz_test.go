@@ -2,7 +2,10 @@ package serving
 
 import (
 	"net/url"
+	"reflect"
 	"testing"
+
+	"github.com/livefeed/livefeed/api"
 )
 
 // FuzzRequestParams: no query string makes the recommendation parameters'
@@ -26,29 +29,18 @@ func FuzzRequestParams(f *testing.F) {
 		if err != nil {
 			return
 		}
-		flt, err := filterFromQuery(q, recommendationParams)
+		rr, req, err := s.recommendationRequest(q)
 		if err != nil {
 			return
 		}
-		flt.ExcludeStreams = splitList(q.Get("exclude"))
-		if err := s.checkFilter(flt, "filter"); err != nil {
-			return
-		}
-		if n := len(flt.Categories) + len(flt.ExcludeStreams); n > s.cfg.MaxFilterValues {
+		if n := len(req.filter.Categories) + len(req.filter.ExcludeStreams); n > s.cfg.MaxFilterValues {
 			t.Fatalf("accepted %d values", n)
 		}
-		mps, err := intParam(q, "max_per_seller")
-		if err != nil {
-			return
+		// What the server accepted, the client's encoding gives back.
+		if again, err := api.ParseRecommendationsRequest(rr.Query()); err != nil || !reflect.DeepEqual(again, rr) {
+			t.Fatalf("round trip of %q: %+v, %v; want %+v", raw, again, err, rr)
 		}
-		of, err := intParam(q, "overfetch")
-		if err != nil {
-			return
-		}
-		r, err := s.rankingFrom(q.Get("formula"), mps, of)
-		if err != nil {
-			return
-		}
+		r := req.rank
 		if got := r.fetch(200, s.cfg.MaxCandidates); got > s.cfg.MaxCandidates {
 			t.Fatalf("fetch %d over the cap", got)
 		}

@@ -7,11 +7,13 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/livefeed/livefeed/api"
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/serving/index"
@@ -77,6 +79,10 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 type httpError struct {
 	code int
 	msg  string
+	// expectedDims and receivedDims: a search vector of the wrong
+	// dimension (checkDim).
+	expectedDims []int
+	receivedDims int
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -89,9 +95,8 @@ func notFound(format string, args ...any) error {
 	return &httpError{code: http.StatusNotFound, msg: fmt.Sprintf(format, args...)}
 }
 
-type apiError struct {
-	Error string `json:"error"`
-}
+// apiError is the body of every error answer.
+type apiError = api.ErrorBody
 
 // writeError writes err as a JSON error: its own status for an httpError,
 // 413 for a body over the limit, else 500 (logged, not shown).
@@ -100,7 +105,7 @@ func (s *Service) writeError(w http.ResponseWriter, name string, err error) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &he):
-		writeJSON(w, he.code, apiError{Error: he.msg})
+		writeJSON(w, he.code, apiError{Error: he.msg, ExpectedDimensions: he.expectedDims, ReceivedDimensions: he.receivedDims})
 	case errors.As(err, &mbe):
 		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)})
 	default:
@@ -115,68 +120,28 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Result is one recommended or found stream.
-type Result struct {
-	LivestreamID string  `json:"livestream_id"`
-	Score        float64 `json:"score"`
-	// Similarity is the index's score (cosine, or engagement in the
-	// popular fallback) when a formula computed Score.
-	Similarity *float64           `json:"similarity,omitempty"`
-	Title      string             `json:"title"`
-	Category   string             `json:"category"`
-	SellerID   string             `json:"seller_id"`
-	Language   string             `json:"language"`
-	Status     events.Status      `json:"status"`
-	ViewersNow int                `json:"viewers_now"`
-	Features   map[string]float64 `json:"features"`
-}
-
-// Response is the body of recommendation, search and named-query answers.
-type Response struct {
-	UserID   string   `json:"user_id,omitempty"`
-	Query    string   `json:"query,omitempty"` // the named query
-	Strategy string   `json:"strategy"`        // taste, popular, vector, text
-	Results  []Result `json:"results"`
-	Scanned  int      `json:"scanned"`
-	Matched  int      `json:"matched"`
-	TookMS   float64  `json:"took_ms"`
-	Explain  *Explain `json:"explain,omitempty"` // with explain=true
-}
-
-// Explain is how an answer was computed (explain=true).
-type Explain struct {
-	Strategy string `json:"strategy"`
-	// FallbackFrom is "taste" when the taste search found nothing and the
-	// popular fallback answered.
-	FallbackFrom string `json:"fallback_from,omitempty"`
-	// Filter is the effective filter (defaults, named-query template and
-	// seen streams applied).
-	Filter *index.Filter `json:"filter"`
-	// K is the results asked for, Fetched the candidates asked of the index.
-	K       int `json:"k"`
-	Fetched int `json:"fetched"`
-	// FetchedPerPartition is the most each partition contributed to a
-	// vector search's candidates (at least k; see index.SearchCandidates).
-	FetchedPerPartition int `json:"fetched_per_partition,omitempty"`
-	// Plan is the partitions' common plan ("mixed" if they differ),
-	// Estimated the planner's estimate of the filtered set.
-	Plan       string             `json:"plan"`
-	Estimated  int                `json:"estimated"`
-	Partitions []PartitionExplain `json:"partitions"`
-	IndexMS    float64            `json:"index_ms"`
-	Ranking    *RankStats         `json:"ranking,omitempty"`
-}
-
-// PartitionExplain is one partition's share of the index query.
-type PartitionExplain struct {
-	Partition int     `json:"partition"`
-	Plan      string  `json:"plan"` // exact, graph, graph+exact, far-exact, none
-	Estimated int     `json:"estimated"`
-	Scanned   int     `json:"scanned"`
-	Matched   int     `json:"matched"`
-	TookMS    float64 `json:"took_ms"`
-	Far       bool    `json:"far,omitempty"`
-}
+// The answers' types are the API's (package api), shared with the client.
+type (
+	// Result is one recommended or found stream.
+	Result = api.Result
+	// Response is the body of recommendation, search and named-query
+	// answers.
+	Response = api.Response
+	// Explain is how an answer was computed (explain=true).
+	Explain = api.Explain
+	// PartitionExplain is one partition's share of the index query.
+	PartitionExplain = api.PartitionExplain
+	// RankStats explains the re-ranking of one answer.
+	RankStats = api.RankStats
+	// SearchRequest is the body of POST /v1/search.
+	SearchRequest = api.SearchRequest
+	// LivestreamFeatures is the body of GET /v1/features/livestream/{id}.
+	LivestreamFeatures = api.LivestreamFeatures
+	// UserFeatures is the body of GET /v1/features/user/{id}.
+	UserFeatures = api.UserFeatures
+	// EntityFeatures is the body of GET /v1/features/{entity}/{id}.
+	EntityFeatures = api.EntityFeatures
+)
 
 func round(x float64) float64 { return math.Round(x*1e6) / 1e6 }
 
@@ -234,7 +199,7 @@ func (s *Service) checkFilter(f *index.Filter, what string) error {
 	if len(f.Ranges) > s.cfg.MaxFilterRanges {
 		return badRequest("%s: %d ranges; the limit is %d", what, len(f.Ranges), s.cfg.MaxFilterRanges)
 	}
-	if err := f.Validate(s.cfg.Features); err != nil {
+	if err := index.ValidateFilter(f, s.cfg.Features); err != nil {
 		return badRequest("%s: %v", what, err)
 	}
 	return nil
@@ -270,18 +235,6 @@ const (
 	MaxOverFetch     = 100
 )
 
-func intParam(q url.Values, name string) (int, error) {
-	raw := q.Get(name)
-	if raw == "" {
-		return 0, nil
-	}
-	v, err := strconv.Atoi(raw)
-	if err != nil {
-		return 0, badRequest("%s: want an integer, got %q", name, raw)
-	}
-	return v, nil
-}
-
 func boolParam(q url.Values, name string) (bool, error) {
 	switch raw := q.Get(name); raw {
 	case "", "false", "0":
@@ -293,51 +246,38 @@ func boolParam(q url.Values, name string) (bool, error) {
 	}
 }
 
-// recommendationParams are the parameters of GET /v1/recommendations
-// besides the filter's.
-var recommendationParams = map[string]bool{
-	"user_id": true, "k": true, "exclude_seen": true, "exclude": true, "explain": true,
-	"formula": true, "max_per_seller": true, "overfetch": true,
+// recommendationRequest reads and checks a GET /v1/recommendations query
+// (api.ParseRecommendationsRequest, the client's encoding read back).
+func (s *Service) recommendationRequest(q url.Values) (api.RecommendationsRequest, knn, error) {
+	rr, err := api.ParseRecommendationsRequest(q)
+	if err != nil {
+		return rr, knn{}, badRequest("%v", err)
+	}
+	f := rr.Filter
+	f.ExcludeStreams = slices.Concat(f.ExcludeStreams, rr.Exclude)
+	req := knn{k: rr.K, filter: &f, explain: rr.Explain}
+	if req.k == 0 {
+		req.k = s.cfg.DefaultK
+	}
+	if req.k < 1 || req.k > s.cfg.MaxK {
+		return rr, knn{}, badRequest("k: want an integer in 1..%d, got %q", s.cfg.MaxK, q.Get("k"))
+	}
+	if err := s.checkFilter(req.filter, "filter"); err != nil {
+		return rr, knn{}, err
+	}
+	if req.rank, err = s.rankingFrom(rr.Formula, rr.MaxPerSeller, rr.OverFetch); err != nil {
+		return rr, knn{}, err
+	}
+	return rr, req, nil
 }
 
 func (s *Service) handleRecommendations(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
-	q := r.URL.Query()
-	userID := q.Get("user_id")
-	if userID == "" {
-		return badRequest("user_id: required")
-	}
-	k, err := s.parseK(q.Get("k"), s.cfg.DefaultK)
+	rr, req, err := s.recommendationRequest(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	f, err := filterFromQuery(q, recommendationParams)
-	if err != nil {
-		return err
-	}
-	f.ExcludeStreams = splitList(q.Get("exclude"))
-	if err := s.checkFilter(f, "filter"); err != nil {
-		return err
-	}
-	req := knn{k: k, filter: f}
-	var seen bool
-	for name, dst := range map[string]*bool{"explain": &req.explain, "exclude_seen": &seen} {
-		if *dst, err = boolParam(q, name); err != nil {
-			return err
-		}
-	}
-	mps, err := intParam(q, "max_per_seller")
-	if err != nil {
-		return err
-	}
-	of, err := intParam(q, "overfetch")
-	if err != nil {
-		return err
-	}
-	if req.rank, err = s.rankingFrom(q.Get("formula"), mps, of); err != nil {
-		return err
-	}
-	resp, err := s.recommend(userID, req, seen, start)
+	resp, err := s.recommend(rr.UserID, req, rr.ExcludeSeen, start)
 	if err != nil {
 		return err
 	}
@@ -441,7 +381,7 @@ func (s *Service) result(h index.Hit, now time.Time) Result {
 	return Result{
 		LivestreamID: it.ID, Score: finite(round(h.Score)), Title: it.Title, Category: it.Category,
 		SellerID: it.SellerID, Language: it.Language, Status: it.Status, ViewersNow: it.ViewersNow,
-		Features: s.cfg.Features.Values(&it.Features, now),
+		Features: s.cfg.Features.Numbers(&it.Features, now),
 	}
 }
 
@@ -450,24 +390,6 @@ func userTaste(u *tables.User) []float32 {
 		return nil
 	}
 	return u.Taste.Unit()
-}
-
-// SearchRequest is the body of POST /v1/search: a vector or a text, k, a
-// filter and optionally a ranking.
-type SearchRequest struct {
-	Vector []float32     `json:"vector,omitempty"`
-	Text   string        `json:"text,omitempty"`
-	K      int           `json:"k,omitempty"`
-	Filter *index.Filter `json:"filter,omitempty"`
-	// Formula re-ranks the candidates (see the README's formula language).
-	Formula string `json:"formula,omitempty"`
-	// MaxPerSeller caps results per seller; 0: no cap.
-	MaxPerSeller int `json:"max_per_seller,omitempty"`
-	// OverFetch is the candidates fetched per result when re-ranking.
-	OverFetch int `json:"overfetch,omitempty"`
-	// Exclude lists stream ids to leave out.
-	Exclude []string `json:"exclude,omitempty"`
-	Explain bool     `json:"explain,omitempty"`
 }
 
 func (s *Service) handleSearch(w http.ResponseWriter, r *http.Request) error {
@@ -507,8 +429,8 @@ func (s *Service) handleSearch(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("give either vector or text, not both")
 	case len(vec) > 0:
 		resp.Strategy = "vector"
-		if len(vec) > MaxVectorDim {
-			return badRequest("vector: %d dimensions; the limit is %d", len(vec), MaxVectorDim)
+		if err := s.checkDim(len(vec)); err != nil {
+			return err
 		}
 		for i, x := range vec {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
@@ -546,27 +468,28 @@ func (s *Service) handleSearch(w http.ResponseWriter, r *http.Request) error {
 // MaxVectorDim bounds a search vector's dimensions.
 const MaxVectorDim = 4096
 
-// LivestreamFeatures is the body of GET /v1/features/livestream/{id}.
-type LivestreamFeatures struct {
-	LivestreamID string             `json:"livestream_id"`
-	SellerID     string             `json:"seller_id"`
-	Title        string             `json:"title"`
-	Category     string             `json:"category"`
-	Tags         []string           `json:"tags,omitempty"`
-	Language     string             `json:"language"`
-	Status       events.Status      `json:"status"`
-	LiveSince    time.Time          `json:"live_since,omitzero"`
-	ViewersNow   int                `json:"viewers_now"`
-	Features     map[string]float64 `json:"features"`
-	// Values are the features as typed values: numbers, null for an empty
-	// window's mean/min/max, lists for last_k_distinct, {key, count} lists
-	// for top_k. Features gives each as one number (a list's length).
-	Values         map[string]any `json:"values"`
-	Watermark      time.Time      `json:"watermark,omitzero"`
-	EmbeddingModel string         `json:"embedding_model,omitempty"`
-	Embedding      []float32      `json:"embedding,omitempty"`
-	Events         int64          `json:"events"`
-	LateDropped    int64          `json:"late_dropped"`
+// checkDim checks a query vector's dimension against the index's: the
+// dimensions of the vectors it holds, or while it holds none the text
+// model's. A vector of another dimension could match nothing, so it is a
+// 400 naming both rather than an empty answer.
+func (s *Service) checkDim(n int) error {
+	if n > MaxVectorDim {
+		return badRequest("vector: %d dimensions; the limit is %d", n, MaxVectorDim)
+	}
+	dims := s.index.Dims()
+	if len(dims) == 0 && s.cfg.Embedder != nil {
+		dims = []int{s.cfg.Embedder.Dim()}
+	}
+	if len(dims) == 0 || slices.Contains(dims, n) {
+		return nil
+	}
+	want := make([]string, len(dims))
+	for i, d := range dims {
+		want[i] = strconv.Itoa(d)
+	}
+	return &httpError{code: http.StatusBadRequest,
+		msg:          fmt.Sprintf("vector: %d dimensions; the index's vectors have %s", n, strings.Join(want, " or ")),
+		expectedDims: dims, receivedDims: n}
 }
 
 func (s *Service) handleLivestreamFeatures(w http.ResponseWriter, r *http.Request) error {
@@ -585,7 +508,7 @@ func (s *Service) handleLivestreamFeatures(w http.ResponseWriter, r *http.Reques
 	out := LivestreamFeatures{
 		LivestreamID: ls.LivestreamID, SellerID: ls.SellerID, Title: ls.Title, Category: ls.Category,
 		Tags: ls.Tags, Language: ls.Language, Status: ls.Status, LiveSince: ls.LiveSince,
-		ViewersNow: ls.ViewersNow(), Features: s.cfg.Features.Values(&ls.Features, at),
+		ViewersNow: ls.ViewersNow(), Features: s.cfg.Features.Numbers(&ls.Features, at),
 		Values:    typed(s.cfg.Features.Results(&ls.Features, at)),
 		Watermark: ls.Features.Watermark, EmbeddingModel: ls.EmbeddingModel, Events: ls.Events, LateDropped: ls.LateDropped,
 	}
@@ -594,19 +517,6 @@ func (s *Service) handleLivestreamFeatures(w http.ResponseWriter, r *http.Reques
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// UserFeatures is the body of GET /v1/features/user/{id}.
-type UserFeatures struct {
-	UserID     string                      `json:"user_id"`
-	Categories map[string]float64          `json:"categories"`
-	Recent     []tables.RecentStream       `json:"recent"`
-	Signals    map[events.SignalKind]int64 `json:"signals"`
-	LastEvent  time.Time                   `json:"last_event,omitzero"`
-	HasTaste   bool                        `json:"has_taste"`
-	Taste      []float32                   `json:"taste,omitempty"`
-	Features   map[string]float64          `json:"features,omitempty"`
-	Values     map[string]any              `json:"values,omitempty"`
 }
 
 func (s *Service) handleUserFeatures(w http.ResponseWriter, r *http.Request) error {
@@ -627,10 +537,18 @@ func (s *Service) handleUserFeatures(w http.ResponseWriter, r *http.Request) err
 		cats[c] = round(v.Value)
 	}
 	taste := u.Taste.Unit()
-	out := UserFeatures{UserID: u.UserID, Categories: cats, Recent: u.Recent, Signals: u.Signals,
+	recent := make([]api.RecentStream, len(u.Recent))
+	for i, rs := range u.Recent {
+		recent[i] = api.RecentStream{LivestreamID: rs.LivestreamID, Kind: string(rs.Kind), Time: rs.Time}
+	}
+	signals := make(map[string]int64, len(u.Signals))
+	for k, n := range u.Signals {
+		signals[string(k)] = n
+	}
+	out := UserFeatures{UserID: u.UserID, Categories: cats, Recent: recent, Signals: signals,
 		LastEvent: u.LastEvent, HasTaste: taste != nil}
 	if e, ok := s.cfg.Entities["user"]; ok {
-		out.Features = e.Features.Values(&u.Features, at)
+		out.Features = e.Features.Numbers(&u.Features, at)
 		out.Values = typed(e.Features.Results(&u.Features, at))
 	}
 	if r.URL.Query().Get("embedding") == "true" {
@@ -638,25 +556,6 @@ func (s *Service) handleUserFeatures(w http.ResponseWriter, r *http.Request) err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// EntityFeatures is the body of GET /v1/features/{entity}/{id} for entities
-// other than livestream and user.
-type EntityFeatures struct {
-	Entity      string             `json:"entity"`
-	ID          string             `json:"id"`
-	Features    map[string]float64 `json:"features"`
-	Values      map[string]any     `json:"values"`
-	Watermark   time.Time          `json:"watermark,omitzero"`
-	Events      int64              `json:"events"`
-	LateDropped int64              `json:"late_dropped"`
-	// HasEmbedding says the entity has an embedding (a seller's: its
-	// streams' content blended with its buyers' tastes); EmbeddingModel is
-	// the model of its content part (empty for buyers only) and Embedding,
-	// with ?embedding=true, the unit vector.
-	HasEmbedding   bool      `json:"has_embedding,omitempty"`
-	EmbeddingModel string    `json:"embedding_model,omitempty"`
-	Embedding      []float32 `json:"embedding,omitempty"`
 }
 
 func (s *Service) handleEntityFeatures(w http.ResponseWriter, r *http.Request) error {
@@ -682,7 +581,7 @@ func (s *Service) handleEntityFeatures(w http.ResponseWriter, r *http.Request) e
 	}
 	set := s.cfg.Entities[entity].Features
 	out := EntityFeatures{
-		Entity: entity, ID: id, Features: set.Values(&st.Features, at), Values: typed(set.Results(&st.Features, at)),
+		Entity: entity, ID: id, Features: set.Numbers(&st.Features, at), Values: typed(set.Results(&st.Features, at)),
 		Watermark: st.Features.Watermark, Events: st.Events, LateDropped: st.LateDropped,
 		HasEmbedding: len(st.Embedding) > 0, EmbeddingModel: st.EmbeddingModel,
 	}
@@ -693,12 +592,27 @@ func (s *Service) handleEntityFeatures(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
-// typed is the JSON form of typed feature values (features.Result encodes
-// itself as a number, null, a string or a list).
-func typed(rs map[string]features.Result) map[string]any {
-	out := make(map[string]any, len(rs))
+// typed is the API form of typed feature values: null for an empty value
+// or a non-finite number, else the number, string, list or top-k entries.
+func typed(rs map[string]features.Result) map[string]api.Value {
+	out := make(map[string]api.Value, len(rs))
 	for k, r := range rs {
-		out[k] = r
+		var v api.Value
+		switch {
+		case r.Kind == features.ListResult:
+			v = api.Value{Kind: api.List, Items: r.Items}
+		case r.Kind == features.TopResult:
+			v = api.Value{Kind: api.Top, Top: make([]api.KeyCount, len(r.Top))}
+			for i, kc := range r.Top {
+				v.Top[i] = api.KeyCount{Key: kc.Key, Count: kc.Count}
+			}
+		case r.Empty:
+		case r.Kind == features.StringResult:
+			v = api.Value{Kind: api.Text, Text: r.Text}
+		case !math.IsNaN(r.Number) && !math.IsInf(r.Number, 0):
+			v = api.Value{Kind: api.Num, Number: r.Number}
+		}
+		out[k] = v
 	}
 	return out
 }

@@ -1,10 +1,12 @@
 package serving
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/livefeed/livefeed/api"
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/serving/index"
@@ -390,7 +393,7 @@ func compileQuery(spec querySpec, base string, feats *features.Set, maxK int, at
 				continue
 			}
 			if set.key == "status" {
-				if err := (&index.Filter{Status: []events.Status{events.Status(it)}}).Validate(feats); err != nil {
+				if err := index.ValidateFilter(&index.Filter{Status: []events.Status{events.Status(it)}}, feats); err != nil {
 					errs = append(errs, at(ipath, "%v", err))
 				}
 			}
@@ -603,8 +606,42 @@ func (q *Query) filter(args map[string]*argValue) *index.Filter {
 }
 
 func (s *Service) handleListQueries(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{"queries": s.queries.All()})
+	out := api.QueryList{Queries: []api.NamedQuery{}}
+	for _, q := range s.queries.All() {
+		nq, err := q.describe()
+		if err != nil {
+			return err
+		}
+		out.Queries = append(out.Queries, nq)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// describe is the query as GET /v1/queries lists it.
+func (q *Query) describe() (api.NamedQuery, error) {
+	filter, err := json.Marshal(q.Filter)
+	if err != nil {
+		return api.NamedQuery{}, fmt.Errorf("encoding query %s's filter: %w", q.Name, err)
+	}
+	nq := api.NamedQuery{Name: q.Name, Description: q.Description, Params: make([]api.Param, len(q.Params)), Filter: filter,
+		Formula: q.Formula, K: q.K, MaxPerSeller: q.MaxPerSeller, OverFetch: q.OverFetch, ExcludeSeen: q.ExcludeSeen}
+	for i, p := range q.Params {
+		nq.Params[i] = api.Param{Name: p.Name, Type: p.Type, Description: p.Description, Required: p.Required}
+		if d := p.dflt; d != nil {
+			var a api.Arg
+			switch p.Type {
+			case ParamString:
+				a = api.String(d.strs[0])
+			case ParamStrings:
+				a = api.Strings(d.strs...)
+			default:
+				a = api.Number(d.num)
+			}
+			nq.Params[i].Default = &a
+		}
+	}
+	return nq, nil
 }
 
 func (s *Service) handleQuery(w http.ResponseWriter, r *http.Request) error {
@@ -633,16 +670,8 @@ func (s *Service) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// QueryRequest is the body of POST /v1/queries/{name}: the GET parameters
-// as JSON. A strings parameter takes a list or a comma-separated string, a
-// number parameter a number or a numeric string.
-type QueryRequest struct {
-	UserID  string         `json:"user_id"`
-	K       int            `json:"k,omitempty"`
-	Explain bool           `json:"explain,omitempty"`
-	Exclude []string       `json:"exclude,omitempty"`
-	Params  map[string]any `json:"params,omitempty"`
-}
+// QueryRequest is the body of POST /v1/queries/{name} (api.QueryRequest).
+type QueryRequest = api.QueryRequest
 
 func (s *Service) handleQueryPost(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
@@ -650,13 +679,16 @@ func (s *Service) handleQueryPost(w http.ResponseWriter, r *http.Request) error 
 	if !ok {
 		return notFound("no named query %q (GET /v1/queries lists them)", r.PathValue("name"))
 	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err // over MaxBodyBytes: 413
+	}
 	var body QueryRequest
-	dec := json.NewDecoder(r.Body)
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
+		if errors.Is(err, api.ErrArg) {
+			return badRequest("%s", badArg(raw))
 		}
 		return badRequest("body: %v", err)
 	}
@@ -671,26 +703,7 @@ func (s *Service) handleQueryPost(w http.ResponseWriter, r *http.Request) error 
 		if slices.Contains(reservedParams, name) {
 			return badRequest("params.%s: give %s at the top level of the body", name, name)
 		}
-		var raw string
-		switch x := v.(type) {
-		case string:
-			raw = x
-		case float64:
-			raw = strconv.FormatFloat(x, 'g', -1, 64)
-		case []any:
-			parts := make([]string, len(x))
-			for i, it := range x {
-				str, ok := it.(string)
-				if !ok {
-					return badRequest("params.%s[%d]: want a string", name, i)
-				}
-				parts[i] = str
-			}
-			raw = strings.Join(parts, ",")
-		default:
-			return badRequest("params.%s: want a string, a number or a list of strings", name)
-		}
-		vals.Set(name, raw)
+		vals.Set(name, v.Raw())
 	}
 	req, userID, err := s.queryRequest(q, vals)
 	if err != nil {
@@ -704,6 +717,23 @@ func (s *Service) handleQueryPost(w http.ResponseWriter, r *http.Request) error 
 	s.metrics.namedQueries.WithLabelValues(q.Name).Inc()
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// badArg names the parameter of a POST /v1/queries body whose value is not
+// an api.Arg.
+func badArg(body []byte) string {
+	var raw struct {
+		Params map[string]json.RawMessage `json:"params"`
+	}
+	if json.Unmarshal(body, &raw) == nil {
+		for name, v := range raw.Params {
+			var a api.Arg
+			if a.UnmarshalJSON(v) != nil {
+				return fmt.Sprintf("params.%s: %v", name, api.ErrArg)
+			}
+		}
+	}
+	return "params: " + api.ErrArg.Error()
 }
 
 // queryRequest binds a named query's parameters from a request.

@@ -109,23 +109,6 @@ func (r *ranking) fetch(k, maxCandidates int) int {
 	return max(k, min(k*r.overFetch, maxCandidates))
 }
 
-// RankStats explains the re-ranking of one answer.
-type RankStats struct {
-	Formula      string `json:"formula,omitempty"`
-	OverFetch    int    `json:"overfetch"`
-	MaxPerSeller int    `json:"max_per_seller,omitempty"`
-	// Candidates is how many hits the index returned for re-ranking.
-	Candidates int `json:"candidates"`
-	// Evaluated is how many times the formula ran; NonFinite how many
-	// results were NaN or infinite (NaN ranks last).
-	Evaluated int `json:"evaluated"`
-	NonFinite int `json:"non_finite,omitempty"`
-	// DroppedByDiversity counts candidates skipped because their seller
-	// already had MaxPerSeller results.
-	DroppedByDiversity int     `json:"dropped_by_diversity"`
-	TookMS             float64 `json:"took_ms"`
-}
-
 // ranked is a hit after re-ranking: Score is the formula's value,
 // Similarity the index's score.
 type ranked struct {
@@ -172,7 +155,14 @@ func (s *Service) rerank(hits []index.Hit, k int, r *ranking, similarity bool, n
 				case slotLiveMinutes:
 					vals[j] = liveMinutes(it, now)
 				case slotFeature:
-					vals[j] = sl.def.Value(it.Features.Series[sl.def.Name], now)
+					// A feature without a value (null) is NaN: it makes
+					// the formula NaN, which ranks last, unless the formula
+					// says what to use instead (coalesce(feature, 0)).
+					x, ok := sl.def.Number(it.Features.Series[sl.def.Name], now)
+					if !ok {
+						x = math.NaN()
+					}
+					vals[j] = x
 				}
 			}
 			v := sc.expr.Eval(vals)

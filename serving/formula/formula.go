@@ -7,8 +7,10 @@
 //	unary   = ("-" | "+") unary | primary
 //	primary = number | variable | function "(" expr { "," expr } ")" | "(" expr ")"
 //
-// Functions: log, log1p, exp, sqrt, abs (one argument), pow (two), min and
-// max (two or more). Variables are names ([A-Za-z_$][A-Za-z0-9_]*) that the
+// Functions: log, log1p, exp, sqrt, abs (one argument), pow and coalesce
+// (two), min and max (two or more). coalesce(x, y) is x, or y when x is NaN:
+// serving gives a feature without a value (null) as NaN, so
+// coalesce(max_bid_5m, 0) reads a missing value as 0. Variables are names ([A-Za-z_$][A-Za-z0-9_]*) that the
 // caller declares when parsing; each gets a slot, and Eval reads the values
 // from a slice in slot order. Parsing bounds the source length, nesting depth,
 // node count and evaluation stack; evaluation is a loop over a postfix
@@ -56,6 +58,7 @@ const (
 	opPow
 	opMin
 	opMax
+	opCoalesce
 )
 
 type instr struct {
@@ -70,12 +73,12 @@ var functions = map[string]struct {
 	arity int
 }{
 	"log": {opLog, 1}, "log1p": {opLog1p, 1}, "exp": {opExp, 1}, "sqrt": {opSqrt, 1}, "abs": {opAbs, 1},
-	"pow": {opPow, 2}, "min": {opMin, -2}, "max": {opMax, -2},
+	"pow": {opPow, 2}, "min": {opMin, -2}, "max": {opMax, -2}, "coalesce": {opCoalesce, 2},
 }
 
 // Functions lists the function names (documentation, error messages).
 func Functions() []string {
-	return []string{"log", "log1p", "exp", "sqrt", "abs", "pow", "min", "max"}
+	return []string{"log", "log1p", "exp", "sqrt", "abs", "pow", "min", "max", "coalesce"}
 }
 
 // Expr is a parsed formula. It is immutable and safe for concurrent use.
@@ -125,7 +128,7 @@ func (e *Expr) stackDepth() int {
 		switch in.op {
 		case opConst, opVar:
 			d++
-		case opAdd, opSub, opMul, opDiv, opPow:
+		case opAdd, opSub, opMul, opDiv, opPow, opCoalesce:
 			d--
 		case opMin, opMax:
 			d -= int(in.n) - 1
@@ -176,6 +179,11 @@ func (e *Expr) Eval(vals []float64) float64 {
 		case opPow:
 			sp--
 			st[sp-1] = math.Pow(st[sp-1], st[sp])
+		case opCoalesce:
+			sp--
+			if math.IsNaN(st[sp-1]) {
+				st[sp-1] = st[sp]
+			}
 		case opMin, opMax:
 			n := int(in.n)
 			x := st[sp-n]

@@ -29,6 +29,10 @@ func TestEval(t *testing.T) {
 		{"min(viewers_now, 5, bids_5m) + max(1, 2)", 3 + 2},
 		{"max(similarity, similarity * 2)", 1.6},
 		{"viewers_now / (bids_5m - 3)", math.Inf(1)},
+		// coalesce: the first argument unless it is NaN (a null feature).
+		{"coalesce(bids_5m, 7)", 3},
+		{"coalesce(log(-1), 7) + 1", 8},
+		{"coalesce(log(-1), log(-1) + 1)", math.NaN()},
 	}
 	for _, c := range cases {
 		e, err := Parse(c.src, isVar)
@@ -39,7 +43,7 @@ func TestEval(t *testing.T) {
 		for i, n := range e.Vars() {
 			vals[i] = vars[n]
 		}
-		if got := e.Eval(vals); math.Abs(got-c.want) > 1e-12 && got != c.want {
+		if got := e.Eval(vals); math.Abs(got-c.want) > 1e-12 && got != c.want && !(math.IsNaN(got) && math.IsNaN(c.want)) {
 			t.Errorf("%s = %v, want %v", c.src, got, c.want)
 		}
 	}

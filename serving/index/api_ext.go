@@ -1,6 +1,7 @@
 package index
 
 import (
+	"slices"
 	"time"
 
 	"github.com/livefeed/livefeed/models"
@@ -29,7 +30,25 @@ func (ix *Index) SearchCandidates(vec []float32, k, total int, f *Filter, now ti
 	if f == nil {
 		f = &Filter{}
 	}
-	cf := f.compile(ix.feats, now)
+	cf := compileFilter(f, ix.feats, now)
 	per := ix.CandidatesPerPartition(k, total)
 	return ix.run(total, func(s *shard) shardResult { return ix.searchShard(s, q, per, f, cf) })
+}
+
+// Dims returns the dimensions of the vectors the index holds, ascending:
+// one while every stream's vector comes from one model, two while a new
+// model's vectors replace an old one's. Empty while no stream has a vector.
+func (ix *Index) Dims() []int {
+	var dims []int
+	for _, s := range ix.snapshotShards() {
+		s.mu.RLock()
+		for _, vg := range s.graphs {
+			if vg.g.Live() > 0 && !slices.Contains(dims, vg.g.Dim()) {
+				dims = append(dims, vg.g.Dim())
+			}
+		}
+		s.mu.RUnlock()
+	}
+	slices.Sort(dims)
+	return dims
 }

@@ -5,36 +5,28 @@ import (
 	"slices"
 	"time"
 
+	"github.com/livefeed/livefeed/api"
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 )
 
 // Range bounds a numeric attribute: viewers_now, live_minutes or any
-// windowed feature name. Nil bounds are open.
-type Range struct {
-	Field string   `json:"field"`
-	Min   *float64 `json:"min,omitempty"`
-	Max   *float64 `json:"max,omitempty"`
-}
+// windowed feature name. Nil bounds are open. A feature without a value
+// (null) is in no range.
+type Range = api.Range
 
-// Filter restricts a query. Empty sets mean "any".
-type Filter struct {
-	Status         []events.Status `json:"status,omitempty"`
-	Categories     []string        `json:"category,omitempty"`
-	Languages      []string        `json:"language,omitempty"`
-	ExcludeSellers []string        `json:"exclude_sellers,omitempty"`
-	ExcludeStreams []string        `json:"exclude_streams,omitempty"`
-	Ranges         []Range         `json:"ranges,omitempty"`
-}
+// Filter restricts a query. Empty sets mean "any". It is the HTTP API's
+// type: what a request carries is what the index runs.
+type Filter = api.Filter
 
 // Built-in numeric attributes besides the windowed features.
 const (
-	AttrViewersNow  = "viewers_now"
-	AttrLiveMinutes = "live_minutes"
+	AttrViewersNow  = api.AttrViewersNow
+	AttrLiveMinutes = api.AttrLiveMinutes
 )
 
-// Validate checks the filter against the known attributes.
-func (f *Filter) Validate(feats *features.Set) error {
+// ValidateFilter checks a filter against the known attributes.
+func ValidateFilter(f *Filter, feats *features.Set) error {
 	for _, s := range f.Status {
 		switch s {
 		case events.StatusScheduled, events.StatusLive:
@@ -87,7 +79,7 @@ func set(xs []string) map[string]bool {
 	return m
 }
 
-func (f *Filter) compile(feats *features.Set, now time.Time) *compiled {
+func compileFilter(f *Filter, feats *features.Set, now time.Time) *compiled {
 	c := &compiled{
 		status: f.Status, cats: set(f.Categories), langs: set(f.Languages),
 		noSellers: set(f.ExcludeSellers), noStreams: set(f.ExcludeStreams), now: now,
@@ -102,20 +94,28 @@ func (f *Filter) compile(feats *features.Set, now time.Time) *compiled {
 	return c
 }
 
-// Attr returns a numeric attribute of an item at time now.
-func attr(it *Item, field string, def *features.Definition, now time.Time) float64 {
+// attr returns a numeric attribute of an item at time now; ok is false for
+// a feature without a numeric value (null: e.g. the max of an empty
+// window), which no range matches.
+func attr(it *Item, field string, def *features.Definition, now time.Time) (v float64, ok bool) {
 	switch {
 	case def != nil:
-		return def.Value(it.Features.Series[def.Name], now)
+		return def.Number(it.Features.Series[def.Name], now)
 	case field == AttrViewersNow:
-		return float64(it.ViewersNow)
+		return float64(it.ViewersNow), true
 	case field == AttrLiveMinutes:
 		if it.LiveSince.IsZero() || it.Status != events.StatusLive {
-			return 0
+			return 0, true
 		}
-		return now.Sub(it.LiveSince).Minutes()
+		return now.Sub(it.LiveSince).Minutes(), true
 	}
-	return 0
+	return 0, false
+}
+
+// in reports whether v, a value of the range's field, lies in it; a field
+// without a value (ok false) is in no range.
+func (r *compiledRange) in(v float64, ok bool) bool {
+	return ok && (r.Min == nil || v >= *r.Min) && (r.Max == nil || v <= *r.Max)
 }
 
 func (c *compiled) match(it *Item) bool {
@@ -131,9 +131,9 @@ func (c *compiled) match(it *Item) bool {
 	if c.noSellers[it.SellerID] || c.noStreams[it.ID] {
 		return false
 	}
-	for _, r := range c.ranges {
-		v := attr(it, r.Field, r.def, c.now)
-		if (r.Min != nil && v < *r.Min) || (r.Max != nil && v > *r.Max) {
+	for i := range c.ranges {
+		r := &c.ranges[i]
+		if !r.in(attr(it, r.Field, r.def, c.now)) {
 			return false
 		}
 	}

@@ -92,7 +92,7 @@ func build(t testing.TB, items []*Item, partitions int, opts Options) *Index {
 
 // bruteForce is the reference: filter, score every item, sort.
 func bruteForce(items []*Item, q []float32, k int, f *Filter, fs *features.Set) []string {
-	cf := f.compile(fs, now)
+	cf := compileFilter(f, fs, now)
 	type scored struct {
 		id string
 		s  float32
@@ -131,7 +131,7 @@ func TestExactPlanEqualsBruteForceUnderFilters(t *testing.T) {
 		{Categories: []string{"nope"}},
 	}
 	for i, f := range filters {
-		if err := f.Validate(ix.feats); err != nil {
+		if err := ValidateFilter(f, ix.feats); err != nil {
 			t.Fatal(err)
 		}
 		hits, st := ix.Search(q, 20, f, now)
@@ -441,12 +441,12 @@ func TestFilterValidation(t *testing.T) {
 		{Ranges: []Range{{Field: "chat_1m", Min: &two, Max: &one}}},
 	}
 	for i, f := range bad {
-		if err := f.Validate(fs); err == nil {
+		if err := ValidateFilter(&f, fs); err == nil {
 			t.Errorf("case %d accepted", i)
 		}
 	}
 	ok := Filter{Ranges: []Range{{Field: "chat_1m", Min: &one}, {Field: AttrLiveMinutes, Max: &two}}}
-	if err := ok.Validate(fs); err != nil {
+	if err := ValidateFilter(&ok, fs); err != nil {
 		t.Fatal(err)
 	}
 }

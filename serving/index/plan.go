@@ -101,9 +101,9 @@ func (p *pred) match(row uint32) bool {
 	}
 	if len(p.residual) > 0 {
 		it := s.items[row]
-		for _, r := range p.residual {
-			v := attr(it, r.Field, r.def, p.now)
-			if (r.Min != nil && v < *r.Min) || (r.Max != nil && v > *r.Max) {
+		for i := range p.residual {
+			r := &p.residual[i]
+			if !r.in(attr(it, r.Field, r.def, p.now)) {
 				return false
 			}
 		}

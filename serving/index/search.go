@@ -151,7 +151,7 @@ func (ix *Index) Search(vec []float32, k int, f *Filter, now time.Time) ([]Hit, 
 	if f == nil {
 		f = &Filter{}
 	}
-	cf := f.compile(ix.feats, now)
+	cf := compileFilter(f, ix.feats, now)
 	return ix.run(k, func(s *shard) shardResult { return ix.searchShard(s, q, k, f, cf) })
 }
 
@@ -161,7 +161,7 @@ func (ix *Index) Popular(k int, f *Filter, now time.Time) ([]Hit, Stats) {
 	if f == nil {
 		f = &Filter{}
 	}
-	cf := f.compile(ix.feats, now)
+	cf := compileFilter(f, ix.feats, now)
 	return ix.run(k, func(s *shard) shardResult { return ix.popularShard(s, k, f, cf) })
 }
 
@@ -197,8 +197,8 @@ func (ix *Index) engagement(it *Item, now time.Time) float64 {
 }
 
 // Attr returns an item's numeric attribute (viewers_now, live_minutes or a
-// feature) at time now.
-func (ix *Index) Attr(it *Item, field string, now time.Time) float64 {
+// feature) at time now; ok is false for a feature without a value (null).
+func (ix *Index) Attr(it *Item, field string, now time.Time) (v float64, ok bool) {
 	if d, ok := ix.feats.Get(field); ok {
 		return attr(it, field, &d, now)
 	}

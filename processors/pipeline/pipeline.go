@@ -22,6 +22,11 @@ type Metrics struct {
 	LateDropped *prometheus.CounterVec // group, topic
 	IdleDeleted *prometheus.CounterVec // group
 	Duplicates  *prometheus.CounterVec // group, topic
+	// StateQueued is the encoded bytes of the write-behind state that are
+	// flushed but not yet acknowledged by the changelog, by table;
+	// StateWaits the callbacks that waited because it was at its limit.
+	StateQueued *prometheus.GaugeVec   // table
+	StateWaits  *prometheus.CounterVec // table
 	EmbedErrors prometheus.Counter
 	Embeddings  prometheus.Counter
 	EmbedTime   prometheus.Histogram
@@ -50,6 +55,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livefeed_duplicates_absorbed_total",
 			Help: "Records skipped because their origin offset was already applied to the key's state (replays after a crash or a rebalance), by group and topic.",
 		}, []string{"group", "topic"}),
+		StateQueued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "livefeed_state_queued_bytes",
+			Help: "Encoded table values flushed by the write-behind state and not yet acknowledged by the changelog, by table.",
+		}, []string{"table"}),
+		StateWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_state_backpressure_waits_total",
+			Help: "Callbacks that waited because the write-behind state's queue was at its byte limit, by table.",
+		}, []string{"table"}),
 		EmbedErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livefeed_embed_errors_total",
 			Help: "Content embeddings that failed (the stream keeps its previous vector).",
@@ -65,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.EmbedErrors, m.Embeddings, m.EmbedTime)
+		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.StateQueued, m.StateWaits, m.EmbedErrors, m.Embeddings, m.EmbedTime)
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"container/list"
+	"context"
 	"errors"
 	"fmt"
 	"hash"
@@ -66,6 +67,12 @@ type State[T any] struct {
 	writesMu sync.Mutex
 	writes   []*write
 	queued   chan struct{} // a write was queued (capacity 1)
+	// queuedBytes is the encoded size of the flushed values not yet
+	// acknowledged by the changelog; callbacks wait on room while it is
+	// over MaxQueuedBytes (until stopped). Guarded by writesMu.
+	queuedBytes int64
+	room        *sync.Cond
+	stopped     bool
 }
 
 // StateOptions tune a State. Zero values take the defaults.
@@ -79,6 +86,12 @@ type StateOptions struct {
 	FlushInterval time.Duration
 	// MaxDirty flushes a partition when this many keys wait. Default 20000.
 	MaxDirty int
+	// MaxQueuedBytes bounds the encoded values flushed and not yet
+	// acknowledged by the changelog: past it, callbacks wait before their
+	// next record until acknowledgements bring it under (backpressure
+	// instead of a queue that grows while the changelog lags). Default
+	// 64 MiB per group table.
+	MaxQueuedBytes int64
 	// Metrics count the duplicates absorbed (default: unregistered).
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -95,15 +108,55 @@ func NewState[T any](table goka.Table, codec goka.Codec, opts StateOptions) *Sta
 	if opts.MaxDirty == 0 {
 		opts.MaxDirty = 20000
 	}
+	if opts.MaxQueuedBytes == 0 {
+		opts.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	return &State[T]{table: table, codec: codec, opts: opts, log: opts.Logger,
+	s := &State[T]{table: table, codec: codec, opts: opts, log: opts.Logger,
 		parts: map[int32]*partState[T]{}, stores: map[int32]*tableStorage{},
 		emits: newEmitTracker(), queued: make(chan struct{}, 1)}
+	s.room = sync.NewCond(&s.writesMu)
+	return s
+}
+
+// DefaultMaxQueuedBytes is StateOptions.MaxQueuedBytes's default.
+const DefaultMaxQueuedBytes = 64 << 20
+
+// waitRoom waits while the flushed, unacknowledged values are over
+// MaxQueuedBytes, or until c is done or the state stops. Called before a
+// callback takes its partition's lock: the writer needs that lock to
+// finish a write.
+func (s *State[T]) waitRoom(c context.Context) {
+	s.writesMu.Lock()
+	defer s.writesMu.Unlock()
+	if s.queuedBytes <= s.opts.MaxQueuedBytes || s.stopped {
+		return
+	}
+	s.opts.Metrics.StateWaits.WithLabelValues(string(s.table)).Inc()
+	stop := context.AfterFunc(c, func() {
+		s.writesMu.Lock()
+		s.writesMu.Unlock()
+		s.room.Broadcast()
+	})
+	defer stop()
+	for s.queuedBytes > s.opts.MaxQueuedBytes && !s.stopped && c.Err() == nil {
+		s.room.Wait()
+	}
+}
+
+// unqueue takes n acknowledged (or failed) bytes off the queue.
+func (s *State[T]) unqueue(n int64) {
+	s.writesMu.Lock()
+	s.queuedBytes -= n
+	q := s.queuedBytes
+	s.writesMu.Unlock()
+	s.room.Broadcast()
+	s.opts.Metrics.StateQueued.WithLabelValues(string(s.table)).Set(float64(q))
 }
 
 // writeThrough: every change goes to goka's SetValue at once — when
@@ -185,6 +238,7 @@ func (s *State[T]) input(cb goka.ProcessCallback, carried bool) goka.ProcessCall
 			cb(ctx, msg)
 			return
 		}
+		s.waitRoom(ctx.Context())
 		ps := s.part(ctx.Partition())
 		commit := ctx.DeferCommit()
 		ps.mu.Lock()
@@ -433,6 +487,12 @@ func (s *State[T]) Run(stop <-chan struct{}) {
 		s.writer(stop)
 	}()
 	defer wg.Wait()
+	defer func() { // callbacks waiting for room go on; their writes will fail
+		s.writesMu.Lock()
+		s.stopped = true
+		s.writesMu.Unlock()
+		s.room.Broadcast()
+	}()
 	t := time.NewTicker(max(s.opts.FlushInterval/2, time.Millisecond))
 	defer t.Stop()
 	for {
@@ -465,6 +525,7 @@ type write struct {
 	epoch     uint64
 	keys      []string
 	encoded   [][]byte // nil: a tombstone
+	size      int64    // Σ len(encoded), counted in State.queuedBytes
 }
 
 // flush encodes the partition's dirty values and queues them for the
@@ -500,6 +561,7 @@ func (s *State[T]) flush(partition int32, ps *partState[T]) {
 				}
 			}
 			w.keys, w.encoded = append(w.keys, key), append(w.encoded, enc)
+			w.size += int64(len(enc))
 		}
 	}
 
@@ -534,7 +596,10 @@ func (s *State[T]) flush(partition int32, ps *partState[T]) {
 	w.epoch = s.emits.barrier()
 	s.writesMu.Lock()
 	s.writes = append(s.writes, w)
+	s.queuedBytes += w.size
+	q := s.queuedBytes
 	s.writesMu.Unlock()
+	s.opts.Metrics.StateQueued.WithLabelValues(string(s.table)).Set(float64(q))
 	select {
 	case s.queued <- struct{}{}:
 	default:
@@ -564,6 +629,7 @@ func (s *State[T]) writer(stop <-chan struct{}) {
 		ps := s.part(w.partition)
 		if err := s.emits.wait(w.epoch, stop); err != nil {
 			w.release()
+			s.unqueue(w.size)
 			s.failed(ps, w.gen, fmt.Errorf("flushing table %s partition %d: %w", s.table, w.partition, err))
 			continue
 		}
@@ -586,11 +652,14 @@ func (s *State[T]) write(ps *partState[T], w *write) {
 	err := w.st.db.Write(&batch, nil)
 	w.release()
 	if err != nil {
+		s.unqueue(w.size)
 		s.failed(ps, w.gen, fmt.Errorf("writing %s/%d: %w", s.table, w.partition, err))
 		return
 	}
 	for i, key := range w.keys {
+		n := int64(len(w.encoded[i]))
 		w.producer.EmitWithHeaders(string(s.table), key, w.encoded[i], nil).ThenWithMessage(func(msg *sarama.ProducerMessage, err error) {
+			s.unqueue(n)
 			s.acked(ps, w.gen, w.st, msg, err)
 		})
 	}

@@ -54,9 +54,10 @@ func (c *counter) onEvent(ctx goka.Context, _ any) {
 
 // run runs the counter group until ctx is done, wired as topologies.Run
 // wires a group.
-func runCounter(ctx context.Context, t *testing.T, bc *broker.Config, group goka.Group, input goka.Stream, m *Metrics) error {
+func runCounter(ctx context.Context, t *testing.T, bc *broker.Config, group goka.Group, input goka.Stream, so StateOptions) error {
 	c := &counter{}
-	c.state = NewState[count](goka.GroupTable(group), countCodec{}, StateOptions{FlushInterval: 20 * time.Millisecond, Metrics: m})
+	so.FlushInterval = 20 * time.Millisecond
+	c.state = NewState[count](goka.GroupTable(group), countCodec{}, so)
 	g := goka.DefineGroup(group,
 		goka.Input(input, new(codec.Bytes), c.state.Input(c.onEvent)),
 		goka.Persist(countCodec{}))
@@ -96,6 +97,8 @@ type counterRig struct {
 	adm     *kadm.Client
 	want    map[string]int64
 	metrics *Metrics
+	// maxQueued is the State's MaxQueuedBytes (0: the default).
+	maxQueued int64
 }
 
 func newCounterRig(t *testing.T, name string) *counterRig {
@@ -160,7 +163,9 @@ func (r *counterRig) processUntilCommitted(total int64) {
 	bc.Defaults()
 	pctx, stop := context.WithCancel(r.ctx)
 	done := make(chan error, 1)
-	go func() { done <- runCounter(pctx, r.t, bc, r.group, r.input, r.metrics) }()
+	go func() {
+		done <- runCounter(pctx, r.t, bc, r.group, r.input, StateOptions{Metrics: r.metrics, MaxQueuedBytes: r.maxQueued})
+	}()
 	for {
 		committed := r.committed()
 		if committed == total {
@@ -339,5 +344,22 @@ func TestStateAbsorbsReEmittedRecords(t *testing.T) {
 	r.exact()
 	if d := r.duplicates(); d != 300 {
 		t.Errorf("%v duplicates absorbed, want the 300 re-emitted records", d)
+	}
+}
+
+// A queue limit below one flush's size makes every callback after a flush
+// wait for the changelog's acknowledgements (backpressure): processing
+// goes on, nothing is lost, and the waits are counted.
+func TestStateBoundsItsWriteQueue(t *testing.T) {
+	r := newCounterRig(t, "bounded")
+	r.maxQueued = 1
+	r.produce(3000, nil)
+	r.processUntilCommitted(3000)
+	r.exact()
+	if w := testutil.ToFloat64(r.metrics.StateWaits.WithLabelValues(r.table())); w == 0 {
+		t.Error("no callback waited with a 1-byte queue limit")
+	}
+	if q := testutil.ToFloat64(r.metrics.StateQueued.WithLabelValues(r.table())); q != 0 {
+		t.Errorf("%v bytes still queued after every commit", q)
 	}
 }

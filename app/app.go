@@ -531,6 +531,10 @@ func (a *App) Serve(ctx context.Context, svc *serving.Service, ln net.Listener) 
 	defer cancel()
 	viewErr := make(chan error, 1)
 	go func() { viewErr <- svc.Run(ctx) }()
+	// In `demo` the processors run in this process: their groups' lag goes
+	// to this /metrics (the console's health page) as `process` reports it.
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); a.watchGroupLag(ctx) }()
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 	var err error
@@ -547,6 +551,7 @@ func (a *App) Serve(ctx context.Context, svc *serving.Service, ln net.Listener) 
 	defer stop()
 	_ = srv.Shutdown(shutdownCtx)
 	cancel()
+	<-lagDone
 	if e := <-viewErr; err == nil && e != nil && !errors.Is(e, context.Canceled) {
 		err = fmt.Errorf("serving views: %w", e)
 	}

@@ -124,3 +124,17 @@ func (g *groupLag) report() map[string]any {
 	}
 	return out
 }
+
+// watchGroupLag reads the processor groups' lag (run) from the moment this
+// process runs the processors until ctx is done; in a process that never
+// runs them (`livefeed serve`) it only waits for ctx.
+func (a *App) watchGroupLag(ctx context.Context) {
+	for !a.runsProcessors.Load() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	a.groupLag.run(ctx, a)
+}

@@ -45,6 +45,7 @@ func (s *Service) routes(gatherer prometheus.Gatherer) []route {
 		api("GET /v1/features/livestream/{id}", "features_livestream", s.handleLivestreamFeatures),
 		api("GET /v1/features/user/{id}", "features_user", s.handleUserFeatures),
 		api("GET /v1/features/{entity}/{id}", "features_entity", s.handleEntityFeatures),
+		api("GET /v1/features", "features_catalog", s.handleFeatureCatalog),
 		{pattern: "GET /healthz", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		})},
@@ -69,6 +70,7 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 	for _, rt := range s.routes(gatherer) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
+	mountConsole(mux) // the web console at GET / (console.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 	})

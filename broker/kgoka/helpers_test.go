@@ -114,3 +114,8 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, s
 	}
 	t.Fatalf("%s: not within %v: %s", what, d, last)
 }
+
+func kgokaWithQueue(t *testing.T, records int) *kgoka.Builders {
+	t.Helper()
+	return kgoka.New(kgoka.Options{SessionTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond, QueueRecords: records})
+}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math"
 	"net"
@@ -24,8 +23,8 @@ import (
 
 	"github.com/livefeed/livefeed/broker"
 	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/internal/buildinfo"
 	"github.com/livefeed/livefeed/models"
-	"github.com/livefeed/livefeed/models/testmodel"
 	"github.com/livefeed/livefeed/processors/embedding"
 	"github.com/livefeed/livefeed/processors/entity"
 	"github.com/livefeed/livefeed/processors/livestream"
@@ -64,8 +63,10 @@ type Config struct {
 	// TopicPrefix is prepended to every topic and group name. Default "".
 	TopicPrefix string
 	// ModelDir is a sentence-embedding model directory (model.onnx,
-	// tokenizer.json, config.json). Empty: a small generated BERT-style test
-	// model in DataDir/models/livefeed-test.
+	// tokenizer.json, config.json). TestModel ("test") or empty: the small
+	// generated random-weight test model in DataDir/models/livefeed-test,
+	// logged at warn level at every start (cmd/livefeed's process, serve
+	// and embed refuse an empty one).
 	ModelDir string
 	// EmbedBackend is "go" (pure Go, default) or "ort" (ONNX Runtime; the
 	// binary must be built with -tags ORT, see deploy/models/ort.sh).
@@ -248,6 +249,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a := &App{cfg: cfg, Registry: prometheus.NewRegistry()}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := buildinfo.Read()
+	cfg.Logger.Info("livefeed", "build", build)
+	if err := buildinfo.Register(a.Registry, build); err != nil {
+		return nil, err
+	}
 	a.groupLag = newGroupLag(a.Registry)
 
 	var brokers []string
@@ -295,6 +301,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.closers = append(a.closers, closeTopo)
 	a.Topology, a.Features, a.Embedder = topo, topo.Features, topo.Embedder
+	if err := registerModelInfo(a.Registry, cfg, topo.Embedder); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.Topology.Metrics = pipeline.NewMetrics(a.Registry)
 	a.Topology.Embedding.Metrics = embedding.NewMetrics(a.Registry)
 	a.Topology.VectorMetrics = livestream.NewVectorMetrics(a.Registry)
@@ -374,26 +384,6 @@ func OfflineTopology(ctx context.Context, cfg Config) (*topologies.Topology, fun
 		return nil, nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	return buildTopology(ctx, cfg)
-}
-
-func loadEmbedder(ctx context.Context, cfg Config) (*models.HugotEmbedder, error) {
-	dir := cfg.ModelDir
-	if dir == "" {
-		dir = filepath.Join(cfg.DataDir, "models", "livefeed-test")
-		if _, err := os.Stat(filepath.Join(dir, "model.onnx")); errors.Is(err, fs.ErrNotExist) {
-			cfg.Logger.Info("generating the small test embedding model", "dir", dir)
-			if err := testmodel.Write(dir, testmodel.DefaultOptions()); err != nil {
-				return nil, fmt.Errorf("generating test model: %w", err)
-			}
-		}
-	}
-	start := time.Now()
-	e, err := models.NewHugotEmbedder(ctx, models.HugotConfig{ModelDir: dir, Backend: cfg.EmbedBackend, ORTLibraryDir: cfg.ORTLibDir})
-	if err != nil {
-		return nil, fmt.Errorf("loading embedding model: %w", err)
-	}
-	cfg.Logger.Info("embedding model loaded", "dir", dir, "version", e.Version(), "dim", e.Dim(), "took", time.Since(start).Round(time.Millisecond))
-	return e, nil
 }
 
 // Close releases what New acquired, in reverse order.

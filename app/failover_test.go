@@ -214,7 +214,7 @@ func startServe(t *testing.T, ctx context.Context, exe, brokers, prefix string, 
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "serve", "--brokers="+brokers, "--topic-prefix="+prefix, fmt.Sprintf("--partitions=%d", partitions),
-		"--data="+filepath.Join(dir, "serve"), "--http="+addr)
+		"--data="+filepath.Join(dir, "serve"), "--http="+addr, "--model=test")
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -150,6 +150,9 @@ func (rs *Replicas) Start(i int) error {
 		"--data=" + r.DataDir,
 		"--http=" + addr,
 		"--client-id=" + r.Name,
+		// The generated test model: failover measures partitions moving,
+		// not ranking (Args may name another).
+		"--model=test",
 	}, rs.cfg.Args...)
 	cmd := exec.Command(rs.cfg.Exe, args...)
 	cmd.Stdout, cmd.Stderr = log, log

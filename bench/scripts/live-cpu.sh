@@ -7,9 +7,10 @@
 #   eval "$(deploy/kafka/kafka.sh start)"
 #   bench/scripts/live-cpu.sh ./livefeed [RATE] [SECONDS]      # 10000, 40
 #   LIVEFEED_PPROF=true ... then go tool pprof http://127.0.0.1:18121/debug/pprof/profile?seconds=20
+#   LIVEFEED_MODEL=DIR ... embeds with a real model (default: the generated test model)
 set -euo pipefail
 if (($# < 1)); then
-  sed -n '2,10p' "$0" >&2
+  sed -n '2,11p' "$0" >&2
   exit 2
 fi
 lf=$1 rate=${2:-10000} secs=${3:-40}
@@ -18,7 +19,7 @@ prefix=live-$(date +%s%N)-
 dir=$(mktemp -d)
 "$lf" topics create --brokers "$brokers" --topic-prefix "$prefix" --log-level warn >/dev/null
 "$lf" process --brokers "$brokers" --topic-prefix "$prefix" --data "$dir/proc" --http 127.0.0.1:18121 \
-  --log-level warn >"$dir/process.log" 2>&1 &
+  --model "${LIVEFEED_MODEL:-test}" --log-level warn >"$dir/process.log" 2>&1 &
 proc=$!
 sleep 4
 "$lf" simulate --brokers "$brokers" --topic-prefix "$prefix" --rate "$rate" --log-level warn >"$dir/simulate.log" 2>&1 &

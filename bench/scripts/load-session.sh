@@ -5,14 +5,15 @@ set -u
 LF=${LF:-./livefeed}   # go build -o livefeed ./cmd/livefeed
 BROKERS=${KAFKA_BROKERS:-127.0.0.1:19092}   # eval "$(deploy/kafka/kafka.sh start)"
 RATE=${RATE:-10000}; QPS=${QPS:-1000}; DUR=${DUR:-60s}; WARM=${WARM:-30}
+MODEL=${MODEL:-test}   # the generated test model; MODEL=$(deploy/models/fetch.sh all-minilm-l6-v2) for the real one
 P=load-$(date +%s)-
 D=/tmp/load/run-$P; mkdir -p $D
 echo "prefix $P  date $(date -u +%FT%TZ)  $(uptime)"
 $LF topics create --brokers $BROKERS --topic-prefix $P --log-level warn || exit 1
-$LF process --brokers $BROKERS --topic-prefix $P --data $D/proc --http 127.0.0.1:18101 --log-level warn >$D/process.log 2>&1 & PROC=$!
+$LF process --brokers $BROKERS --topic-prefix $P --model "$MODEL" --data $D/proc --http 127.0.0.1:18101 --log-level warn >$D/process.log 2>&1 & PROC=$!
 for i in $(seq 60); do curl -sf http://127.0.0.1:18101/readyz >/dev/null && break; sleep 1; done
 echo "process ready after ~${i}s"
-$LF serve --brokers $BROKERS --topic-prefix $P --data $D/serve --http 127.0.0.1:18102 --log-level warn >$D/serve.log 2>&1 & SERVE=$!
+$LF serve --brokers $BROKERS --topic-prefix $P --model "$MODEL" --data $D/serve --http 127.0.0.1:18102 --log-level warn >$D/serve.log 2>&1 & SERVE=$!
 sleep 3
 $LF simulate --brokers $BROKERS --topic-prefix $P --rate $RATE --log-level warn >$D/simulate.log 2>&1 & SIM=$!
 for i in $(seq 60); do curl -sf http://127.0.0.1:18102/readyz >/dev/null && break; sleep 1; done

@@ -41,11 +41,9 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	f := newFlags("bench pipeline", true, false)
 	// Bench defaults differ from the servers': a temporary data dir, any
-	// free local port, and quiet logs (the report is the output).
+	// free local port, and quiet logs (the report is the output). The
+	// environment (LIVEFEED_DATA, ...) still overrides them in parse.
 	for name, def := range map[string]string{"data": "", "http": "127.0.0.1:0", "log-level": "warn"} {
-		if _, ok := os.LookupEnv("LIVEFEED_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); ok {
-			continue
-		}
 		fl := f.fs.Lookup(name)
 		if fl == nil {
 			continue

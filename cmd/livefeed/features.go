@@ -46,6 +46,7 @@ func runFeatures(ctx context.Context, args []string) error {
 
 func runFeaturesCompute(ctx context.Context, args []string) error {
 	f := newFlags("features compute", false, false)
+	f.needModel = true // the vectors must come from the model the processors ran
 	var eventsPath, at string
 	f.fs.StringVar(&eventsPath, "events", "", "event log (JSONL records {topic, key, value}); - for stdin")
 	f.fs.StringVar(&at, "at", "", "evaluate windows at this time (RFC 3339); default: the newest event time in the log")

@@ -19,15 +19,15 @@ type kafkaFlags struct {
 }
 
 func (k *kafkaFlags) declare(fs *flag.FlagSet, sec *broker.Security) {
-	fs.BoolVar(&sec.TLS, "kafka-tls", env("kafka-tls", "") == "true", "connect to Kafka over TLS (implied by the other --kafka-tls-*/--kafka-ca-file/--kafka-cert-file flags)")
-	fs.StringVar(&sec.CAFile, "kafka-ca-file", env("kafka-ca-file", ""), "PEM file of the CAs that sign the brokers' certificates (empty: system roots)")
-	fs.StringVar(&sec.CertFile, "kafka-cert-file", env("kafka-cert-file", ""), "PEM client certificate for mutual TLS (with --kafka-key-file)")
-	fs.StringVar(&sec.KeyFile, "kafka-key-file", env("kafka-key-file", ""), "PEM client key for mutual TLS")
-	fs.BoolVar(&sec.InsecureSkipVerify, "kafka-tls-insecure-skip-verify", env("kafka-tls-insecure-skip-verify", "") == "true", "accept any broker certificate (tests only)")
-	fs.StringVar(&sec.SASLMechanism, "kafka-sasl-mechanism", env("kafka-sasl-mechanism", ""), "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL); Confluent Cloud: PLAIN with --kafka-tls")
-	fs.StringVar(&sec.Username, "kafka-username", env("kafka-username", ""), "SASL username (Confluent Cloud: the API key)")
+	fs.BoolVar(&sec.TLS, "kafka-tls", false, "connect to Kafka over TLS (implied by the other --kafka-tls-*/--kafka-ca-file/--kafka-cert-file flags)")
+	fs.StringVar(&sec.CAFile, "kafka-ca-file", "", "PEM file of the CAs that sign the brokers' certificates (empty: system roots)")
+	fs.StringVar(&sec.CertFile, "kafka-cert-file", "", "PEM client certificate for mutual TLS (with --kafka-key-file)")
+	fs.StringVar(&sec.KeyFile, "kafka-key-file", "", "PEM client key for mutual TLS")
+	fs.BoolVar(&sec.InsecureSkipVerify, "kafka-tls-insecure-skip-verify", false, "accept any broker certificate (tests only)")
+	fs.StringVar(&sec.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL); Confluent Cloud: PLAIN with --kafka-tls")
+	fs.StringVar(&sec.Username, "kafka-username", "", "SASL username (Confluent Cloud: the API key)")
 	fs.StringVar(&k.password, "kafka-password", "", "SASL password (Confluent Cloud: the API secret); prefer LIVEFEED_KAFKA_PASSWORD or --kafka-password-file, a flag shows in the process list")
-	fs.StringVar(&k.passwordFile, "kafka-password-file", env("kafka-password-file", ""), "file holding the SASL password (e.g. a mounted Kubernetes secret)")
+	fs.StringVar(&k.passwordFile, "kafka-password-file", "", "file holding the SASL password (e.g. a mounted Kubernetes secret)")
 }
 
 // resolve sets the password from the flag, the environment or the file.

@@ -10,6 +10,7 @@
 //	livefeed embed    --brokers=...    the embedding worker alone (with process --no-embedding-worker)
 //	livefeed models testmodel DIR      write the small generated test model
 //	livefeed models pull NAME          download an ONNX model from Hugging Face
+//	livefeed version                   module version, VCS revision and time, Go version
 package main
 
 import (
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/app"
+	"github.com/livefeed/livefeed/internal/buildinfo"
 	"github.com/livefeed/livefeed/processors/user"
 	"golang.org/x/sync/errgroup"
 )
@@ -50,10 +52,18 @@ Commands:
   embed             run only the embedding worker against --brokers (pair with process --no-embedding-worker)
   models testmodel DIR   write the small generated BERT-style test model to DIR
   models pull NAME       download an ONNX sentence-embedding model from Hugging Face (then --model DIR)
+  version           the build: module version, VCS revision and time, Go version
 
 Run 'livefeed <command> -h' for its flags. Every flag can also be set as an
 environment variable LIVEFEED_<FLAG> (dashes become underscores), e.g.
-LIVEFEED_BROKERS=127.0.0.1:9092.
+LIVEFEED_BROKERS=127.0.0.1:9092; the command line wins. Values are parsed as
+strictly as flags: a bad one (LIVEFEED_PARTITIONS=eight, a duration without
+its unit) stops the command with an error naming it.
+
+process, serve and embed need an embedding model: --model DIR (a real model,
+deploy/models/fetch.sh all-minilm-l6-v2), or --model test for the generated
+random-weight test model (noise: tests and trials only), or --no-embeddings.
+demo and bench pipeline default to --model test.
 `
 
 func main() {
@@ -108,6 +118,12 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return runModels(args)
 	case "embed":
 		return runEmbed(ctx, args)
+	case "version", "--version":
+		if len(args) > 0 {
+			return errors.New("usage: livefeed version")
+		}
+		fmt.Print(buildinfo.Read())
+		return nil
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return nil
@@ -124,34 +140,22 @@ type flags struct {
 	kafka    kafkaFlags
 	// tasteWeights is --taste-weights, parsed by parse.
 	tasteWeights string
+	// fromEnv: the flags set from LIVEFEED_<FLAG> (flag → variable).
+	fromEnv map[string]string
+	// needModel: the command runs on real traffic (process, serve, embed,
+	// features compute), so --model must be named unless --no-embeddings.
+	needModel bool
+	// noModel: the command embeds nothing (simulate, topics create).
+	noModel bool
 }
 
-func env(name, def string) string {
-	if v, ok := os.LookupEnv("LIVEFEED_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); ok {
+// source names where a flag's value came from, for errors: --name or its
+// environment variable.
+func (f *flags) source(name string) string {
+	if v, ok := f.fromEnv[name]; ok {
 		return v
 	}
-	return def
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(env(name, strconv.Itoa(def))); err == nil {
-		return v
-	}
-	return def
-}
-
-func envFloat(name string, def float64) float64 {
-	if v, err := strconv.ParseFloat(env(name, strconv.FormatFloat(def, 'g', -1, 64)), 64); err == nil {
-		return v
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(env(name, def.String())); err == nil {
-		return v
-	}
-	return def
+	return "--" + name
 }
 
 // newFlags declares the flags shared by all commands; sim adds the
@@ -163,40 +167,46 @@ func newFlags(name string, embedded, sim bool) *flags {
 	if embedded {
 		brokersHelp += " (empty: embedded in-process cluster)"
 	}
-	f.fs.StringVar(&c.Brokers, "brokers", env("brokers", ""), brokersHelp)
-	f.fs.StringVar(&c.DataDir, "data", env("data", "data"), "data directory: local state, embedded broker log, generated model")
-	f.fs.StringVar(&c.HTTPAddr, "http", env("http", ":8080"), "HTTP listen address")
-	f.fs.IntVar(&c.Partitions, "partitions", envInt("partitions", 8), "partitions of every topic")
-	f.fs.IntVar(&c.Replication, "replication", envInt("replication", 1), "replication factor of every topic livefeed creates (3 on a 3-broker cluster with min.insync.replicas=2: one broker down loses nothing)")
-	f.fs.StringVar(&c.TopicPrefix, "topic-prefix", env("topic-prefix", ""), "prefix of every topic and group name")
-	f.fs.StringVar(&c.FeaturesFile, "features", env("features", ""), "feature-definition file (YAML); empty: the built-in defaults (features/defaults.yaml)")
-	f.fs.StringVar(&c.ModelDir, "model", env("model", ""), "embedding model dir (model.onnx, tokenizer.json, config.json); empty: generated test model")
-	f.fs.StringVar(&c.EmbedBackend, "embed-backend", env("embed-backend", "go"), "embedding backend: go (pure Go) or ort (ONNX Runtime; build with -tags ORT)")
-	f.fs.StringVar(&c.ORTLibDir, "ort-lib", env("ort-lib", os.Getenv("LIVEFEED_ORT_LIB_DIR")), "directory of libonnxruntime.so for --embed-backend ort")
-	f.fs.BoolVar(&c.NoEmbeddings, "no-embeddings", env("no-embeddings", "") == "true", "disable content embeddings and text search")
-	f.fs.DurationVar(&c.TasteHalfLife, "taste-half-life", envDuration("taste-half-life", 24*time.Hour), "half-life of user tastes")
-	f.fs.StringVar(&f.tasteWeights, "taste-weights", env("taste-weights", user.DefaultWeights().String()), "how much each signal kind moves a user's taste, kind=weight comma separated (kinds left out keep their default)")
-	f.fs.DurationVar(&c.SellerContentHalfLife, "seller-content-half-life", envDuration("seller-content-half-life", 7*24*time.Hour), "half-life of a stream's content in its seller's embedding")
-	f.fs.DurationVar(&c.SellerBuyerHalfLife, "seller-buyer-half-life", envDuration("seller-buyer-half-life", 30*24*time.Hour), "half-life of a buyer's taste in the seller's embedding")
-	f.fs.Float64Var(&c.SellerBuyerWeight, "seller-buyer-weight", envFloat("seller-buyer-weight", 0.3), "share of the buyers' tastes in a seller's embedding, 0..1 (negative: content only)")
-	f.fs.Float64Var(&c.AudienceWeight, "audience-weight", envFloat("audience-weight", 0.3), "share of the viewers' tastes in a stream's served vector, 0..1 (negative: content only)")
-	f.fs.DurationVar(&c.AudienceHalfLife, "audience-half-life", envDuration("audience-half-life", 30*time.Minute), "half-life of a viewer in a stream's audience embedding")
-	f.fs.IntVar(&c.EmbedBatch, "embed-batch", envInt("embed-batch", 32), "embedding worker: most stream texts per model call")
-	f.fs.DurationVar(&c.EmbedDelay, "embed-delay", envDuration("embed-delay", 20*time.Millisecond), "embedding worker: longest wait for a batch to fill")
-	f.fs.BoolVar(&c.NoEmbeddingWorker, "no-embedding-worker", env("no-embedding-worker", "") == "true", "process: do not run the embedding worker (run livefeed embed instead)")
-	f.fs.DurationVar(&c.FlushInterval, "state-flush-interval", envDuration("state-flush-interval", 100*time.Millisecond), "how long a processor keeps a changed state in its write-behind cache before writing it to its table (negative: write every change at once)")
-	f.fs.DurationVar(&c.FutureSkew, "future-skew", envDuration("future-skew", time.Hour), "how far ahead of the processor's clock an event time may be; later events go to the dead-letter topic as \"future\" (negative: no check)")
-	f.fs.StringVar(&f.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
-	f.fs.BoolVar(&c.Pprof, "pprof", env("pprof", "") == "true", "serve Go's profiler at /debug/pprof/ on the --http listener (processors: metrics; serving: API)")
+	f.fs.StringVar(&c.Brokers, "brokers", "", brokersHelp)
+	f.fs.StringVar(&c.DataDir, "data", "data", "data directory: local state, embedded broker log, generated model")
+	f.fs.StringVar(&c.HTTPAddr, "http", ":8080", "HTTP listen address")
+	f.fs.IntVar(&c.Partitions, "partitions", 8, "partitions of every topic")
+	f.fs.IntVar(&c.Replication, "replication", 1, "replication factor of every topic livefeed creates (3 on a 3-broker cluster with min.insync.replicas=2: one broker down loses nothing)")
+	f.fs.StringVar(&c.TopicPrefix, "topic-prefix", "", "prefix of every topic and group name")
+	f.fs.StringVar(&c.FeaturesFile, "features", "", "feature-definition file (YAML); empty: the built-in defaults (features/defaults.yaml)")
+	// demo and bench pipeline (the embedded commands) default to the
+	// generated test model; the others must name one (parse).
+	modelDef, modelHelp := "", "embedding model dir (model.onnx, tokenizer.json, config.json; deploy/models/fetch.sh fetches one), or \"test\": the generated random-weight test model, whose vectors are noise; required unless --no-embeddings"
+	if embedded {
+		modelDef, modelHelp = app.TestModel, "embedding model dir (model.onnx, tokenizer.json, config.json; deploy/models/fetch.sh fetches one), or \"test\": the generated random-weight test model, whose vectors are noise"
+	}
+	f.fs.StringVar(&c.ModelDir, "model", modelDef, modelHelp)
+	f.fs.StringVar(&c.EmbedBackend, "embed-backend", "go", "embedding backend: go (pure Go) or ort (ONNX Runtime; build with -tags ORT)")
+	f.fs.StringVar(&c.ORTLibDir, "ort-lib", os.Getenv("LIVEFEED_ORT_LIB_DIR"), "directory of libonnxruntime.so for --embed-backend ort")
+	f.fs.BoolVar(&c.NoEmbeddings, "no-embeddings", false, "disable content embeddings and text search")
+	f.fs.DurationVar(&c.TasteHalfLife, "taste-half-life", 24*time.Hour, "half-life of user tastes")
+	f.fs.StringVar(&f.tasteWeights, "taste-weights", user.DefaultWeights().String(), "how much each signal kind moves a user's taste, kind=weight comma separated (kinds left out keep their default)")
+	f.fs.DurationVar(&c.SellerContentHalfLife, "seller-content-half-life", 7*24*time.Hour, "half-life of a stream's content in its seller's embedding")
+	f.fs.DurationVar(&c.SellerBuyerHalfLife, "seller-buyer-half-life", 30*24*time.Hour, "half-life of a buyer's taste in the seller's embedding")
+	f.fs.Float64Var(&c.SellerBuyerWeight, "seller-buyer-weight", 0.3, "share of the buyers' tastes in a seller's embedding, 0..1 (negative: content only)")
+	f.fs.Float64Var(&c.AudienceWeight, "audience-weight", 0.3, "share of the viewers' tastes in a stream's served vector, 0..1 (negative: content only)")
+	f.fs.DurationVar(&c.AudienceHalfLife, "audience-half-life", 30*time.Minute, "half-life of a viewer in a stream's audience embedding")
+	f.fs.IntVar(&c.EmbedBatch, "embed-batch", 32, "embedding worker: most stream texts per model call")
+	f.fs.DurationVar(&c.EmbedDelay, "embed-delay", 20*time.Millisecond, "embedding worker: longest wait for a batch to fill")
+	f.fs.BoolVar(&c.NoEmbeddingWorker, "no-embedding-worker", false, "process: do not run the embedding worker (run livefeed embed instead)")
+	f.fs.DurationVar(&c.FlushInterval, "state-flush-interval", 100*time.Millisecond, "how long a processor keeps a changed state in its write-behind cache before writing it to its table (negative: write every change at once)")
+	f.fs.DurationVar(&c.FutureSkew, "future-skew", time.Hour, "how far ahead of the processor's clock an event time may be; later events go to the dead-letter topic as \"future\" (negative: no check)")
+	f.fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the --http listener (processors: metrics; serving: API)")
 	f.kafka.declare(f.fs, &c.Kafka)
 	if embedded {
-		f.fs.StringVar(&c.EmbeddedAddr, "embedded-addr", env("embedded-addr", "127.0.0.1:0"), "listen address of the embedded broker")
+		f.fs.StringVar(&c.EmbeddedAddr, "embedded-addr", "127.0.0.1:0", "listen address of the embedded broker")
 	}
 	if sim {
-		f.fs.Float64Var(&c.SimRate, "rate", envFloat("rate", 200), "simulated events per second (0: as fast as possible)")
-		f.fs.Int64Var(&c.SimSeed, "seed", int64(envInt("seed", 1)), "simulator seed")
-		f.fs.IntVar(&c.SimLimit, "limit", envInt("limit", 0), "stop after this many events (0: never)")
-		f.fs.Float64Var(&c.SimBadFraction, "bad-fraction", envFloat("bad-fraction", 0.001), "share of deliberately malformed events")
+		f.fs.Float64Var(&c.SimRate, "rate", 200, "simulated events per second (0: as fast as possible)")
+		f.fs.Int64Var(&c.SimSeed, "seed", 1, "simulator seed")
+		f.fs.IntVar(&c.SimLimit, "limit", 0, "stop after this many events (0: never)")
+		f.fs.Float64Var(&c.SimBadFraction, "bad-fraction", 0.001, "share of deliberately malformed events")
 	}
 	return f
 }
@@ -205,18 +215,26 @@ func newFlags(name string, embedded, sim bool) *flags {
 // flag has no environment default, so --help never prints it.
 func (f *flags) servingFlags() {
 	c := &f.cfg
-	f.fs.StringVar(&c.QueriesFile, "queries", env("queries", ""), "named-query file (YAML); empty: the built-in serving/queries.yaml")
+	f.fs.StringVar(&c.QueriesFile, "queries", "", "named-query file (YAML); empty: the built-in serving/queries.yaml")
 	f.fs.StringVar(&c.APIToken, "api-token", "", "bearer token the /v1 API requires (empty: $LIVEFEED_API_TOKEN; unset: no auth); prefer the environment, flags show in ps")
-	f.fs.StringVar(&c.ServingSnapshot.Dir, "snapshot-dir", env("snapshot-dir", ""), "serving index snapshot + local livestream view state, for restarts in seconds (empty: off)")
-	f.fs.DurationVar(&c.ServingSnapshot.Every, "snapshot-every", envDuration("snapshot-every", 10*time.Minute), "period of index snapshots while serving (with --snapshot-dir; 0: only on shutdown)")
-	f.fs.DurationVar(&c.StaleAfter, "stale-after", envDuration("stale-after", 5*time.Second), "report a serving view \"stale\" in /readyz when it is staler than this (negative: never)")
-	f.fs.DurationVar(&c.MaxStaleness, "max-staleness", envDuration("max-staleness", 0), "/readyz answers 503 while a serving view is staler than this (0: stay ready and serve the last state, e.g. through a broker outage)")
-	f.fs.BoolVar(&c.ServingSnapshot.Index.Quantize, "index-quantize", env("index-quantize", "") == "true", "int8-quantized serving index with float32 rescoring (build with GOEXPERIMENT=simd for its AVX2 kernel)")
+	f.fs.StringVar(&c.ServingSnapshot.Dir, "snapshot-dir", "", "serving index snapshot + local livestream view state, for restarts in seconds (empty: off)")
+	f.fs.DurationVar(&c.ServingSnapshot.Every, "snapshot-every", 10*time.Minute, "period of index snapshots while serving (with --snapshot-dir; 0: only on shutdown)")
+	f.fs.DurationVar(&c.StaleAfter, "stale-after", 5*time.Second, "report a serving view \"stale\" in /readyz when it is staler than this (negative: never)")
+	f.fs.DurationVar(&c.MaxStaleness, "max-staleness", 0, "/readyz answers 503 while a serving view is staler than this (0: stay ready and serve the last state, e.g. through a broker outage)")
+	f.fs.BoolVar(&c.ServingSnapshot.Index.Quantize, "index-quantize", false, "int8-quantized serving index with float32 rescoring (build with GOEXPERIMENT=simd for its AVX2 kernel)")
 }
 
 func (f *flags) parse(args []string, needBrokers bool) error {
 	if err := f.fs.Parse(args); err != nil {
+		return explainFlagError(f.fs, err)
+	}
+	fromEnv, err := applyEnv(f.fs)
+	if err != nil {
 		return err
+	}
+	f.fromEnv = fromEnv
+	if f.noModel {
+		f.cfg.NoEmbeddings = true
 	}
 	if f.fs.Lookup("api-token") != nil && f.cfg.APIToken == "" {
 		f.cfg.APIToken = os.Getenv("LIVEFEED_API_TOKEN")
@@ -229,17 +247,22 @@ func (f *flags) parse(args []string, needBrokers bool) error {
 	}
 	w, err := user.ParseWeights(f.tasteWeights)
 	if err != nil {
-		return fmt.Errorf("--taste-weights: %w", err)
+		return fmt.Errorf("%s: %w", f.source("taste-weights"), err)
 	}
 	f.cfg.TasteWeights = w
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return fmt.Errorf("%s=%q: want debug, info, warn or error", f.source("log-level"), f.logLevel)
 	}
 	f.cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(f.cfg.Logger)
+	warnUnknownEnv(f.fs, f.cfg.Logger)
 	if needBrokers && f.cfg.Brokers == "" {
 		return errors.New("--brokers (or LIVEFEED_BROKERS) is required")
+	}
+	if f.needModel && !f.cfg.NoEmbeddings && f.cfg.ModelDir == "" {
+		return fmt.Errorf("livefeed %s needs an embedding model: --model DIR (or LIVEFEED_MODEL=DIR; deploy/models/fetch.sh all-minilm-l6-v2 fetches one), "+
+			"--model test for the generated random-weight test model (its vectors are noise: tests and trials only), or --no-embeddings", f.fs.Name())
 	}
 	return nil
 }
@@ -328,9 +351,10 @@ func displayAddr(a net.Addr) string {
 
 func runProcess(ctx context.Context, args []string) error {
 	f := newFlags("process", false, false)
-	clientID := f.fs.String("client-id", env("client-id", ""), "Kafka client id of this replica, shown as the member's client id in the consumer groups (e.g. the pod name; empty: livefeed)")
-	session := f.fs.Duration("session-timeout", envDuration("session-timeout", 0), "consumer-group session timeout: how long a dead replica keeps its partitions (0: 6s, the least Kafka accepts by default: group.min.session.timeout.ms)")
-	heartbeat := f.fs.Duration("heartbeat-interval", envDuration("heartbeat-interval", 0), "consumer-group heartbeat interval, at most a third of the session timeout (0: 1s)")
+	f.needModel = true
+	clientID := f.fs.String("client-id", "", "Kafka client id of this replica, shown as the member's client id in the consumer groups (e.g. the pod name; empty: livefeed)")
+	session := f.fs.Duration("session-timeout", 0, "consumer-group session timeout: how long a dead replica keeps its partitions (0: 6s, the least Kafka accepts by default: group.min.session.timeout.ms)")
+	heartbeat := f.fs.Duration("heartbeat-interval", 0, "consumer-group heartbeat interval, at most a third of the session timeout (0: 1s)")
 	a, err := openApp(ctx, f, args, true)
 	if err != nil {
 		return err
@@ -360,6 +384,7 @@ func runProcess(ctx context.Context, args []string) error {
 
 func runServe(ctx context.Context, args []string) error {
 	f := newFlags("serve", false, false)
+	f.needModel = true
 	f.servingFlags()
 	a, err := openApp(ctx, f, args, true)
 	if err != nil {
@@ -380,7 +405,7 @@ func runServe(ctx context.Context, args []string) error {
 
 func runSimulate(ctx context.Context, args []string) error {
 	f := newFlags("simulate", false, true)
-	f.cfg.NoEmbeddings = true // the simulator embeds nothing
+	f.noModel = true // the simulator embeds nothing
 	var out string
 	f.fs.StringVar(&out, "out", "", "write the events to this JSONL file (records {topic, key, value}) instead of Kafka; needs --limit")
 	if hasFlag(args, "out") {
@@ -406,7 +431,7 @@ func runSimulate(ctx context.Context, args []string) error {
 
 func runTopicsCreate(ctx context.Context, args []string) error {
 	f := newFlags("topics create", false, false)
-	f.cfg.NoEmbeddings = true // no model needed to create topics
+	f.noModel = true // no model needed to create topics
 	a, err := openApp(ctx, f, args, true)
 	if err != nil {
 		return err

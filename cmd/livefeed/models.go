@@ -75,6 +75,7 @@ func runModelsPull(args []string) error {
 // run the processors with --no-embedding-worker then).
 func runEmbed(ctx context.Context, args []string) error {
 	f := newFlags("embed", false, false)
+	f.needModel = true
 	a, err := openApp(ctx, f, args, true)
 	if err != nil {
 		return err

@@ -239,6 +239,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if g := text("#hl-groups"); !strings.Contains(g, "livestream") || !strings.Contains(g, "user") {
 		t.Fatalf("groups: %q", g)
 	}
+	waitJS("the processor groups' lag", `document.querySelector('#hl-lag').textContent.includes('group ')`, 20*time.Second)
 	time.Sleep(2500 * time.Millisecond) // sparklines with a few points
 	checkConsole("health")
 	shot("health")

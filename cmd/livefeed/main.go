@@ -315,6 +315,7 @@ func runDemo(ctx context.Context, args []string) error {
 		fmt.Printf(`
 livefeed demo is running: brokers %s, simulator at %g events/s.
 
+  console %s/   (open it in a browser)
   API     %s
   try     curl '%s/v1/recommendations?user_id=u-0001&k=5'
           curl '%s/v1/recommendations?user_id=u-0001&k=5&category=trading-cards&min_viewers=2'
@@ -324,7 +325,7 @@ livefeed demo is running: brokers %s, simulator at %g events/s.
   metrics %s/metrics
 
 Ctrl-C stops it; a second run continues where this one stopped (data in %s).
-`, strings.Join(a.Brokers(), ","), f.cfg.SimRate, url, url, url, url, url, url, url, url, f.cfg.DataDir)
+`, strings.Join(a.Brokers(), ","), f.cfg.SimRate, url, url, url, url, url, url, url, url, url, f.cfg.DataDir)
 		_, err := a.Simulate(gctx)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("simulator: %w", err)

@@ -70,6 +70,7 @@ function fmt(v) {
 
 function fmtSeconds(v) {
   if (v === null || v === undefined || Number.isNaN(v)) return '–';
+  if (v < 0.01) return nf2.format(v * 1000) + ' ms';
   if (v < 1) return nf0.format(v * 1000) + ' ms';
   if (v < 120) return nf1.format(v) + ' s';
   if (v < 7200) return nf1.format(v / 60) + ' min';

@@ -898,7 +898,7 @@ const Features = {
         h('span', null, 'mean ', h('b', { text: fmt(d.mean) })),
         h('span', null, 'p90 ', h('b', { text: fmt(d.p90) })),
         h('span', null, 'max ', h('b', { text: fmt(d.max) }))),
-      h('div', { class: 'trend' }, sparkline(means, { width: 120, height: 18, color: 'green' }), `mean, last ${means.length} refreshes (5 s)`));
+      h('div', { class: 'trend' }, sparkline(means, { width: 120, height: 18, color: 'green' }), `mean over ${means.length} ${means.length === 1 ? 'refresh' : 'refreshes'}, every 5 s`));
   },
 };
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/livefeed/livefeed/api"
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/serving/index"
@@ -40,66 +41,14 @@ const (
 	DefaultCatalogBins = 20
 )
 
-// FeatureCatalog is the body of GET /v1/features: every served feature
-// with its definition and the current distribution of its values.
-type FeatureCatalog struct {
-	Entities []EntityCatalog `json:"entities"`
-	At       time.Time       `json:"at"`
-	TookMS   float64         `json:"took_ms"`
-}
-
-// EntityCatalog is one entity's features.
-type EntityCatalog struct {
-	Entity string `json:"entity"`
-	// Population says what the distributions are over ("live streams in
-	// the index", "first N users by key"); Count is how many were read and
-	// Truncated whether there were more.
-	Population string        `json:"population"`
-	Count      int           `json:"count"`
-	Truncated  bool          `json:"truncated,omitempty"`
-	Error      string        `json:"error,omitempty"` // the table could not be read (e.g. recovering)
-	Features   []FeatureInfo `json:"features"`
-}
-
-// FeatureInfo is one feature's definition, in the words of the YAML file,
-// and its distribution.
-type FeatureInfo struct {
-	Name         string       `json:"name"`
-	Description  string       `json:"description,omitempty"`
-	Entity       string       `json:"entity"`
-	Sources      []string     `json:"sources"`
-	Filter       string       `json:"filter,omitempty"`
-	Field        string       `json:"field,omitempty"`
-	Aggregation  string       `json:"aggregation"`
-	Window       string       `json:"window"`
-	Lateness     string       `json:"lateness"`
-	K            int          `json:"k,omitempty"`
-	P            float64      `json:"p,omitempty"`
-	HalfLife     string       `json:"half_life,omitempty"`
-	Per          string       `json:"per,omitempty"`
-	Distribution Distribution `json:"distribution"`
-}
-
-// Distribution summarizes a feature's current values across entities (as
-// numbers: a list's length for last_k_distinct and top_k).
-type Distribution struct {
-	Count   int     `json:"count"`
-	NonZero int     `json:"non_zero"`
-	Min     float64 `json:"min"`
-	Max     float64 `json:"max"`
-	Mean    float64 `json:"mean"`
-	P50     float64 `json:"p50"`
-	P90     float64 `json:"p90"`
-	// Bins are equal-width over [Min, Max]; empty when Count is 0.
-	Bins []Bin `json:"bins"`
-}
-
-// Bin is one histogram bin: values in [Lo, Hi) (the last bin includes Hi).
-type Bin struct {
-	Lo    float64 `json:"lo"`
-	Hi    float64 `json:"hi"`
-	Count int     `json:"count"`
-}
+// The feature catalogue's wire types are package api's (api/catalog.go).
+type (
+	FeatureCatalog = api.FeatureCatalog
+	EntityCatalog  = api.EntityCatalog
+	FeatureInfo    = api.FeatureInfo
+	Distribution   = api.Distribution
+	Bin            = api.Bin
+)
 
 func (s *Service) handleFeatureCatalog(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()

@@ -36,12 +36,12 @@ func TestConsoleMounted(t *testing.T) {
 func TestDistribution(t *testing.T) {
 	d := distribution([]float64{4, 0, 1, 2, 3, 0, 10}, 5)
 	want := Distribution{Count: 7, NonZero: 5, Min: 0, Max: 10, Mean: 20.0 / 7, P50: 2, P90: 10,
-		Bins: []Bin{{0, 2, 3}, {2, 4, 2}, {4, 6, 1}, {6, 8, 0}, {8, 10, 1}}}
+		Bins: []Bin{{Lo: 0, Hi: 2, Count: 3}, {Lo: 2, Hi: 4, Count: 2}, {Lo: 4, Hi: 6, Count: 1}, {Lo: 6, Hi: 8, Count: 0}, {Lo: 8, Hi: 10, Count: 1}}}
 	want.Mean = round(want.Mean)
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("got  %+v\nwant %+v", d, want)
 	}
-	if d := distribution([]float64{3, 3}, 5); d.Count != 2 || len(d.Bins) != 1 || d.Bins[0] != (Bin{3, 3, 2}) {
+	if d := distribution([]float64{3, 3}, 5); d.Count != 2 || len(d.Bins) != 1 || d.Bins[0] != (Bin{Lo: 3, Hi: 3, Count: 2}) {
 		t.Fatalf("equal values: %+v", d)
 	}
 	if d := distribution(nil, 5); d.Count != 0 || d.Bins == nil || len(d.Bins) != 0 {

@@ -223,6 +223,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	checkConsole("recommendations")
 	shot("recommendations")
 
+	// A named query: its parameters become inputs; the answer says which
+	// query ran and how it ranked.
+	do("choosing for_you", chromedp.SetValue(chromedp.CSS("#rc-query"), "for_you"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#rc-query').dispatchEvent(new Event('change'))`))
+	do("its parameters", chromedp.WaitVisible(chromedp.CSS(`#rc-params input[data-param="decay_minutes"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#rc-params input[data-param="category"]`), "sneakers,trading-cards"),
+		chromedp.Click(chromedp.CSS(`#rc-form button[type=submit]`)))
+	waitJS("the named query's answer", `document.querySelector('#rc-meta').textContent.includes('for_you')`, 30*time.Second)
+	if ex := text("#rc-explain"); !strings.Contains(ex, "max per seller") || !strings.Contains(ex, "sneakers") {
+		t.Fatalf("for_you explain: %q", ex)
+	}
+	checkConsole("named query")
+
 	// Text search finds the probe stream by its title.
 	do("the search page", chromedp.Navigate(r.url+"/#search"))
 	do("searching", chromedp.SendKeys(chromedp.CSS("#sr-text"), "vintage jordan sneakers"), chromedp.Click(chromedp.CSS(`#sr-form button[type=submit]`)))

@@ -329,4 +329,3 @@ func jsonFields(t reflect.Type) []string {
 	sort.Strings(out)
 	return out
 }
-

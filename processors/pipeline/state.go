@@ -17,6 +17,8 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 )
 
 // State is a group's table state with a write-behind record cache in front
@@ -73,6 +75,9 @@ type State[T any] struct {
 	queuedBytes int64
 	room        *sync.Cond
 	stopped     bool
+	// batch is the writer's leveldb batch, reset and reused for every
+	// write (it grew from nothing to a flush's size on every write).
+	batch leveldb.Batch
 }
 
 // StateOptions tune a State. Zero values take the defaults.
@@ -420,7 +425,7 @@ func (s *State[T]) ProcessorOptions(dir string, pb goka.ProducerBuilder) []goka.
 			if topic != string(s.table) {
 				return fallback(topic, partition)
 			}
-			db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), nil)
+			db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), storageOptions())
 			if err != nil {
 				return nil, fmt.Errorf("opening leveldb of %s/%d: %w", topic, partition, err)
 			}
@@ -458,6 +463,11 @@ func (s *State[T]) trackStorage(partition int32, st *tableStorage) func() {
 		s.mu.Unlock()
 	}
 }
+
+// storageOptions open a table partition's goleveldb. A bloom filter (10
+// bits per key) answers most reads of keys not in the table (a user's
+// first event) without reading a block from every level.
+func storageOptions() *opt.Options { return &opt.Options{Filter: filter.NewBloomFilter(10)} }
 
 // tableStorage is goka's goleveldb storage of one table partition, with
 // the database at hand for batched writes; it forgets itself when goka
@@ -641,7 +651,8 @@ func (s *State[T]) writer(stop <-chan struct{}) {
 // the changelog; the generation completes when every record is
 // acknowledged.
 func (s *State[T]) write(ps *partState[T], w *write) {
-	var batch leveldb.Batch
+	batch := &s.batch // only the writer goroutine writes
+	batch.Reset()
 	for i, key := range w.keys {
 		if w.encoded[i] == nil {
 			batch.Delete([]byte(key))
@@ -649,7 +660,7 @@ func (s *State[T]) write(ps *partState[T], w *write) {
 			batch.Put([]byte(key), w.encoded[i])
 		}
 	}
-	err := w.st.db.Write(&batch, nil)
+	err := w.st.db.Write(batch, nil)
 	w.release()
 	if err != nil {
 		s.unqueue(w.size)

@@ -97,8 +97,10 @@ type counterRig struct {
 	adm     *kadm.Client
 	want    map[string]int64
 	metrics *Metrics
-	// maxQueued is the State's MaxQueuedBytes (0: the default).
+	// maxQueued and maxDirty are the State's MaxQueuedBytes and MaxDirty
+	// (0: the defaults).
 	maxQueued int64
+	maxDirty  int
 }
 
 func newCounterRig(t *testing.T, name string) *counterRig {
@@ -164,7 +166,7 @@ func (r *counterRig) processUntilCommitted(total int64) {
 	pctx, stop := context.WithCancel(r.ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- runCounter(pctx, r.t, bc, r.group, r.input, StateOptions{Metrics: r.metrics, MaxQueuedBytes: r.maxQueued})
+		done <- runCounter(pctx, r.t, bc, r.group, r.input, StateOptions{Metrics: r.metrics, MaxQueuedBytes: r.maxQueued, MaxDirty: r.maxDirty})
 	}()
 	for {
 		committed := r.committed()
@@ -347,14 +349,15 @@ func TestStateAbsorbsReEmittedRecords(t *testing.T) {
 	}
 }
 
-// A queue limit below one flush's size makes every callback after a flush
+// A queue limit below one flush's size makes the callback after a flush
 // wait for the changelog's acknowledgements (backpressure): processing
-// goes on, nothing is lost, and the waits are counted.
+// goes on, nothing is lost, and the waits are counted. (A flush after every
+// record, so that callbacks do meet a full queue.)
 func TestStateBoundsItsWriteQueue(t *testing.T) {
 	r := newCounterRig(t, "bounded")
-	r.maxQueued = 1
-	r.produce(3000, nil)
-	r.processUntilCommitted(3000)
+	r.maxQueued, r.maxDirty = 1, 1
+	r.produce(400, nil)
+	r.processUntilCommitted(400)
 	r.exact()
 	if w := testutil.ToFloat64(r.metrics.StateWaits.WithLabelValues(r.table())); w == 0 {
 		t.Error("no callback waited with a 1-byte queue limit")

@@ -45,14 +45,19 @@ step "Dockerfile: hadolint $HADOLINT_VERSION"
 "$TOOLS/venv/bin/hadolint" deploy/Dockerfile
 
 step "the image's build: CGO_ENABLED=0 go build ./cmd/livefeed (static)"
-grep -q 'CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o /out/livefeed ./cmd/livefeed' deploy/Dockerfile \
+bi=github.com/livefeed/livefeed/internal/buildinfo
+# shellcheck disable=SC2016  # the Dockerfile's ${VERSION} and ${REVISION}, literally
+grep -qF 'CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w -X github.com/livefeed/livefeed/internal/buildinfo.version=${VERSION} -X github.com/livefeed/livefeed/internal/buildinfo.revision=${REVISION}" -o /out/livefeed ./cmd/livefeed' deploy/Dockerfile \
   || { echo "deploy/Dockerfile no longer runs the build checked here; update deploy/validate.sh" >&2; exit 1; }
-CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o "$tmp/livefeed" ./cmd/livefeed
+revision=$(git rev-parse HEAD 2>/dev/null || echo validate)
+CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w -X $bi.version=v0.0.0-validate -X $bi.revision=$revision" -o "$tmp/livefeed" ./cmd/livefeed
 go version -m "$tmp/livefeed" | grep -q 'CGO_ENABLED=0' || { echo "built with cgo" >&2; exit 1; }
 if command -v readelf >/dev/null && readelf -l "$tmp/livefeed" | grep -q INTERP; then
   echo "the binary is dynamically linked (has an ELF interpreter)" >&2; exit 1
 fi
 "$tmp/livefeed" help >/dev/null
+"$tmp/livefeed" version | grep -q "^revision  $revision" \
+  || { echo "livefeed version does not show the revision passed at link time" >&2; exit 1; }
 echo "static binary: $(( $(stat -c %s "$tmp/livefeed") / 1048576 )) MB"
 
 if command -v shellcheck >/dev/null; then

@@ -23,12 +23,17 @@ func loadCompose(t *testing.T, path string) (*types.Project, error) {
 
 // The compose file satisfies the compose-spec schema and compose-go's
 // consistency checks, builds the image from deploy/Dockerfile, starts topic
-// creation after a healthy Kafka and livefeed after the topics, and sets only
-// LIVEFEED_* variables that the commands read.
+// creation after a healthy Kafka and livefeed after the topics, sets only
+// LIVEFEED_* variables that the commands read, and runs process and serve on
+// the real model the image carries.
 func TestComposeFile(t *testing.T) {
 	p, err := loadCompose(t, "../compose/compose.yaml")
 	if err != nil {
 		t.Fatalf("compose file: %v", err)
+	}
+	models, err := imageModels("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, name := range []string{"kafka", "topics", "process", "serve", "simulate", "kafka-exporter", "prometheus", "grafana"} {
 		if _, err := p.GetService(name); err != nil {
@@ -77,6 +82,15 @@ func TestComposeFile(t *testing.T) {
 			continue
 		}
 		checkEnv(t, "compose service "+name, cmd, env)
+		envValues := map[string]string{}
+		for k, v := range s.Environment {
+			if v != nil {
+				envValues[k] = *v
+			}
+		}
+		if err := checkModel(cmd, s.Command, envValues, models); err != nil {
+			t.Errorf("compose service %s: %v", name, err)
+		}
 		if v, ok := s.Environment["LIVEFEED_BROKERS"]; !ok || v == nil || !strings.HasPrefix(*v, "kafka:") {
 			t.Errorf("%s: LIVEFEED_BROKERS must point at the kafka service", name)
 		}

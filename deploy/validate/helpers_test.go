@@ -68,7 +68,9 @@ func commandFlags(t *testing.T, command ...string) map[string]bool {
 	if f, ok := flagsCache[key]; ok {
 		return f
 	}
-	cmd := exec.Command(livefeedBin(t), append(command, "-h")...)
+	// A copy: command may be a slice of a manifest's args, which append
+	// would overwrite.
+	cmd := exec.Command(livefeedBin(t), append(append([]string(nil), command...), "-h")...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

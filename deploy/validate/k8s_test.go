@@ -54,10 +54,15 @@ func labelsMatch(selector, labels any) bool {
 // Service with an HPA, probes on /healthz and /readyz of the port --http
 // listens on, requests and limits everywhere, non-root read-only containers,
 // disruption budgets and services that select real pods, only Secrets and
-// ConfigMaps that exist, and only LIVEFEED_* variables that the commands read.
+// ConfigMaps that exist, only LIVEFEED_* variables that the commands read,
+// and process and serve on the real model the image carries.
 // (Schema validation: kubernetes-validate in deploy/validate.sh.)
 func TestKubernetesManifests(t *testing.T) {
 	kust, objs := k8sObjects(t)
+	models, err := imageModels("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	generated := map[string][]string{} // generated ConfigMap → keys
 	var sharedEnv []string
@@ -218,6 +223,17 @@ func TestKubernetesManifests(t *testing.T) {
 				}
 			}
 			checkEnv(t, cname, cmd, env)
+			envValues := map[string]string{}
+			for _, l := range sharedEnv {
+				k, v, _ := strings.Cut(l, "=")
+				envValues[k] = v
+			}
+			for _, e := range list(c, "env") {
+				envValues[str(e, "name")] = str(e, "value")
+			}
+			if err := checkModel(cmd, args, envValues, models); err != nil {
+				t.Errorf("%s: %v", cname, err)
+			}
 			for _, e := range list(c, "env") {
 				if strings.HasSuffix(str(e, "name"), "_FILE") && !mountedFile(mounts, volumes, generated, str(e, "value")) {
 					t.Errorf("%s: %s=%s is not a mounted file", cname, str(e, "name"), str(e, "value"))

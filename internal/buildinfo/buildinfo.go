@@ -37,13 +37,30 @@ type Info struct {
 	GoVersion string
 }
 
+// Set at link time for builds without VCS stamping, such as the image's,
+// whose build context has no .git (deploy/Dockerfile):
+//
+//	go build -ldflags "-X github.com/livefeed/livefeed/internal/buildinfo.revision=$(git rev-parse HEAD)"
+//
+// A value set here wins over the recorded one.
+var version, revision string
+
 // Read returns the running binary's build information.
 func Read() Info {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return FromBuildInfo(nil)
+	bi, _ := debug.ReadBuildInfo()
+	return withLinked(FromBuildInfo(bi), version, revision)
+}
+
+// withLinked overrides i's version and revision with the link-time values
+// that are set.
+func withLinked(i Info, version, revision string) Info {
+	if version != "" {
+		i.Version = version
 	}
-	return FromBuildInfo(bi)
+	if revision != "" {
+		i.Revision = revision
+	}
+	return i
 }
 
 // FromBuildInfo extracts Info from bi; nil or missing fields become Unknown

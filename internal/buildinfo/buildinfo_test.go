@@ -47,6 +47,13 @@ func TestFromBuildInfo(t *testing.T) {
 	if Read().GoVersion == "" {
 		t.Error("Read: no Go version")
 	}
+	linked := withLinked(Info{Version: "(devel)", Revision: Unknown}, "v0.2.0", "abc123")
+	if linked.Version != "v0.2.0" || linked.Revision != "abc123" {
+		t.Errorf("link-time values not used: %+v", linked)
+	}
+	if kept := withLinked(want, "", ""); kept != want {
+		t.Errorf("empty link-time values changed %+v to %+v", want, kept)
+	}
 }
 
 func TestRegister(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -66,13 +65,13 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 	wm := nanos(st.Watermark)
 	b = binary.AppendVarint(b, wm)
 	var buf [32]string
-	names := appendSortedKeys(buf[:0], st.Sources)
+	names := wire.AppendSortedKeys(buf[:0], st.Sources)
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	for _, n := range names {
 		b = appendString(b, n)
 		b = binary.AppendVarint(b, wm-nanos(st.Sources[n]))
 	}
-	names = appendSortedKeys(names[:0], st.Series)
+	names = wire.AppendSortedKeys(names[:0], st.Series)
 	n := 0
 	for _, name := range names {
 		if st.Series[name] != nil {
@@ -102,7 +101,7 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(body)))
 		b = append(b, body...)
 	}
-	names = appendSortedKeys(names[:0], st.Dropped)
+	names = wire.AppendSortedKeys(names[:0], st.Dropped)
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	for _, n := range names {
 		b = appendString(b, n)
@@ -498,17 +497,7 @@ func fromNanos(ns int64) time.Time {
 	return time.Unix(0, ns).UTC()
 }
 
-func sortedKeys[V any](m map[string]V) []string { return appendSortedKeys(nil, m) }
-
-// appendSortedKeys appends m's keys to out, sorted: with a stack buffer as
-// out, encoding a state allocates no key list.
-func appendSortedKeys[V any](out []string, m map[string]V) []string {
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return wire.AppendSortedKeys(nil, m) }
 
 // legacyJSON is the JSON state written before the binary encoding.
 type legacyJSON struct {

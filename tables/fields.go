@@ -2,8 +2,6 @@ package tables
 
 import (
 	"encoding/binary"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -30,7 +28,8 @@ func (u *User) appendFields(b []byte) []byte {
 	b = wire.AppendString(b, u.UserID)
 	b = appendDecayedSum(b, &u.Taste)
 	b = binary.AppendUvarint(b, uint64(len(u.Categories)))
-	for _, c := range slices.Sorted(maps.Keys(u.Categories)) {
+	var cats [32]string
+	for _, c := range wire.AppendSortedKeys(cats[:0], u.Categories) {
 		b = wire.AppendString(b, c)
 		b = wire.AppendFloat64(b, u.Categories[c].Value)
 		b = wire.AppendTime(b, u.Categories[c].Time)
@@ -42,7 +41,8 @@ func (u *User) appendFields(b []byte) []byte {
 		b = wire.AppendTime(b, r.Time)
 	}
 	b = binary.AppendUvarint(b, uint64(len(u.Signals)))
-	for _, k := range slices.Sorted(maps.Keys(u.Signals)) {
+	var kinds [16]events.SignalKind
+	for _, k := range wire.AppendSortedKeys(kinds[:0], u.Signals) {
 		b = wire.AppendString(b, string(k))
 		b = binary.AppendVarint(b, u.Signals[k])
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -33,6 +34,17 @@ func PrefixLength(b []byte, at int) []byte {
 	copy(b[at+k:], b[at:at+n])
 	copy(b[at:], pre[:k])
 	return b
+}
+
+// AppendSortedKeys appends m's keys to out, sorted, for encodings that
+// must not depend on map order; with a stack buffer as out it allocates
+// nothing.
+func AppendSortedKeys[K ~string, V any](out []K, m map[K]V) []K {
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // AppendFloat64 appends f's IEEE 754 bits, little-endian.

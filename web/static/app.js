@@ -730,7 +730,7 @@ const Health = {
       h('div', { class: 'big' }, v, unit ? h('small', { text: unit }) : null), sparkline(series, { width: 160, height: 26, color }));
     if (prev) {
       clear($('#hl-tiles'),
-        tile('input events / s', fmt(evRate), 'processors', this.push('t:ev', evRate)),
+        tile('events / s', fmt(evRate), 'all groups', this.push('t:ev', evRate)),
         tile('live streams indexed', fmt(one('livefeed_index_streams') || 0), '', this.push('t:idx', one('livefeed_index_streams') || 0), 'green'),
         tile('serving staleness', fmtSeconds(stale), 'worst view', this.push('t:stale', stale), 'amber'),
         tile('dead letters', fmt(dlqTotal), 'since start', this.push('t:dlq', dlqTotal), 'violet'),
@@ -898,7 +898,7 @@ const Features = {
         h('span', null, 'mean ', h('b', { text: fmt(d.mean) })),
         h('span', null, 'p90 ', h('b', { text: fmt(d.p90) })),
         h('span', null, 'max ', h('b', { text: fmt(d.max) }))),
-      h('div', { class: 'trend' }, sparkline(means, { width: 120, height: 18, color: 'green' }), `mean over ${means.length} ${means.length === 1 ? 'refresh' : 'refreshes'}, every 5 s`));
+      h('div', { class: 'trend' }, sparkline(means, { width: 120, height: 18, color: 'green' }), `mean, last ${means.length * 5} s`));
   },
 };
 

@@ -62,7 +62,7 @@ func TestQuickHarness(t *testing.T) {
 	if tp.User.Expected <= 0 || tp.User.Handled != tp.User.Expected {
 		t.Errorf("user group handled %d of %d signals", tp.User.Handled, tp.User.Expected)
 	}
-	for _, fl := range []*FloorResult{tp.Floor, tp.TwoHopFloor} {
+	for _, fl := range []*FloorResult{tp.Floor, tp.TwoHopFloor, tp.FranzFloor} {
 		if fl == nil || fl.Events != 5000 || fl.EventsPerSec <= 0 || fl.EventsPerCPUSecond <= 0 {
 			t.Errorf("floor peer %+v, want 5000 events counted and timed", fl)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -143,5 +144,75 @@ func (fc *floorCounter) run(ctx context.Context, a *app.App, name string, n int6
 	span := time.Since(time.Unix(0, fc.first.Load()))
 	cpu := processCPU() - cpuStart
 	return &FloorResult{Group: name, Events: n, Seconds: seconds(span), EventsPerSec: round1(float64(n) / span.Seconds()),
+		CPUSeconds: seconds(cpu), EventsPerCPUSecond: perCPUSecond(n, cpu)}, nil
+}
+
+// franzFloor is the transport's ceiling, no goka: one franz-go client in a
+// consumer group reads the input topics from the start, counts per key in a
+// Go map, produces one record per event to a user-keyed topic (acks=all,
+// idempotent, murmur2) and commits after each poll once that poll's records
+// are acknowledged. It is what any stream processor on this broker and
+// client pays before it keeps state or runs a callback.
+func franzFloor(ctx context.Context, a *app.App, inputs []string, n int64) (*FloorResult, error) {
+	prefix := a.Topology.Names.Prefix
+	group, hop := prefix+"floor-franz", prefix+"floor-franz-hop"
+	cl, err := kgo.NewClient(a.Broker.KgoOpts(
+		kgo.ConsumerGroup(group), kgo.ConsumeTopics(inputs...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(),
+		kgo.RecordPartitioner(broker.Partitioner()), kgo.ProducerLinger(5*time.Millisecond))...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the franz-go floor's client: %w", err)
+	}
+	defer cl.Close()
+	if _, err := broker.EnsureTopics(ctx, cl, a.Broker.Replication, []broker.TopicSpec{{Name: hop, Partitions: a.Topology.Partitions}}); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", hop, err)
+	}
+	users := make([]string, floorUsers)
+	for i := range users {
+		users[i] = "u-" + strconv.Itoa(i)
+	}
+	const limit = 5 * time.Minute
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	counts := map[string]int64{}
+	var seen int64
+	var first time.Time
+	cpuStart := processCPU()
+	for seen < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("franz-go floor: %d of %d records after %v: %w", seen, n, limit, err)
+		}
+		if err := fs.Err0(); err != nil {
+			return nil, fmt.Errorf("franz-go floor: fetching: %w", err)
+		}
+		if seen == 0 && !fs.Empty() {
+			first = time.Now()
+		}
+		var produced sync.WaitGroup
+		var perr atomic.Value
+		fs.EachRecord(func(r *kgo.Record) {
+			counts[string(r.Key)]++
+			seen++
+			produced.Add(1)
+			cl.Produce(ctx, &kgo.Record{Topic: hop, Key: []byte(users[r.Offset%floorUsers]), Value: r.Value},
+				func(_ *kgo.Record, err error) {
+					if err != nil {
+						perr.Store(err)
+					}
+					produced.Done()
+				})
+		})
+		produced.Wait()
+		if err, _ := perr.Load().(error); err != nil {
+			return nil, fmt.Errorf("franz-go floor: producing: %w", err)
+		}
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			return nil, fmt.Errorf("franz-go floor: committing: %w", err)
+		}
+	}
+	span := time.Since(first)
+	cpu := processCPU() - cpuStart
+	return &FloorResult{Group: group, Events: n, Seconds: seconds(span), EventsPerSec: round1(float64(n) / span.Seconds()),
 		CPUSeconds: seconds(cpu), EventsPerCPUSecond: perCPUSecond(n, cpu)}, nil
 }

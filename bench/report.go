@@ -73,6 +73,11 @@ func (rep *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "        %.1fs of process CPU: %.0f events per CPU-second; livefeed = %.2f × the two-hop floor per CPU-second\n",
 				fl.CPUSeconds, fl.EventsPerCPUSecond, ratio)
 		}
+		if fl := t.FranzFloor; fl != nil {
+			fmt.Fprintf(&b, "  peer, same run: franz-go floor (%s: one franz-go client consumes, counts per key in a map,\n"+
+				"        produces one record per event, commits per poll; no goka): %d events in %.1fs: %.0f events/s\n", fl.Group, fl.Events, fl.Seconds, fl.EventsPerSec)
+			fmt.Fprintf(&b, "        %.1fs of process CPU: %.0f events per CPU-second\n", fl.CPUSeconds, fl.EventsPerCPUSecond)
+		}
 		fmt.Fprintf(&b, "  method: %s\n", t.Method)
 	}
 

@@ -45,6 +45,9 @@ type ThroughputResult struct {
 	// TwoHopFloor is the second peer: the topology's shape (a group that
 	// emits one record per event to a second group) with no work in it.
 	TwoHopFloor *FloorResult `json:"goka_two_hop_floor,omitempty"`
+	// FranzFloor is the transport's ceiling: franz-go alone consumes,
+	// counts per key in a map and produces one record per event, no goka.
+	FranzFloor *FloorResult `json:"franz_go_floor,omitempty"`
 	// Method describes how the numbers were taken.
 	Method string `json:"method"`
 }
@@ -299,5 +302,10 @@ func (r *runner) throughput(ctx context.Context) (*ThroughputResult, error) {
 		return res, err
 	}
 	r.progress("throughput: goka two-hop floor %.0f events/s", res.TwoHopFloor.EventsPerSec)
+	r.progress("throughput: franz-go floor (consume, count per key in a map, produce one record per event, no goka)")
+	if res.FranzFloor, err = franzFloor(ctx, floorApp, inputs, int64(n)); err != nil {
+		return res, err
+	}
+	r.progress("throughput: franz-go floor %.0f events/s", res.FranzFloor.EventsPerSec)
 	return res, nil
 }

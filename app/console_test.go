@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/livefeed/livefeed/api"
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/serving"
 )
@@ -266,4 +267,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	checkConsole("features")
 	shot("features")
+	// The route behind the page: every entity's table read, users and
+	// sellers included.
+	var cat api.FeatureCatalog
+	if code := r.authGet(t, "/v1/features", testToken, &cat); code != 200 {
+		t.Fatalf("GET /v1/features: %d", code)
+	}
+	for _, e := range cat.Entities {
+		if e.Error != "" || e.Count == 0 || len(e.Features) == 0 {
+			t.Errorf("catalogue of %s: %d read, %d features, error %q", e.Entity, e.Count, len(e.Features), e.Error)
+		}
+	}
+	if len(cat.Entities) < 3 {
+		t.Errorf("catalogue has %d entities, want livestream, seller and user", len(cat.Entities))
+	}
 }

@@ -152,8 +152,11 @@ function showError(el, err) {
 
 // sparkline draws values as a line with its area and last point; flat
 // dashes when there are fewer than two points.
-function sparkline(values, { width = 72, height = 22, color = '' } = {}) {
-  const svg = s('svg', { class: 'spark ' + color, width, height, viewBox: `0 0 ${width} ${height}` });
+// With stretch, the line fills its container's width (no end dot, which
+// would be distorted).
+function sparkline(values, { width = 72, height = 22, color = '', stretch = false } = {}) {
+  const svg = s('svg', { class: 'spark ' + color + (stretch ? ' stretch' : ''), width: stretch ? '100%' : width, height,
+    viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: stretch ? 'none' : null });
   const vals = values.filter((v) => Number.isFinite(v) && Math.abs(v) < 1e300);
   if (vals.length < 2) {
     svg.append(s('line', { class: 'flat', x1: 0, x2: width, y1: height - 2, y2: height - 2 }));
@@ -168,7 +171,7 @@ function sparkline(values, { width = 72, height = 22, color = '' } = {}) {
   svg.append(
     s('path', { class: 'area', d: `M0,${height} L${pts.join(' L')} L${width},${height} Z` }),
     s('polyline', { class: 'line', points: pts.join(' ') }),
-    s('circle', { class: 'dot', cx: x(vals.length - 1), cy: y(vals[vals.length - 1]), r: 2 }),
+    stretch ? null : s('circle', { class: 'dot', cx: x(vals.length - 1), cy: y(vals[vals.length - 1]), r: 2 }),
   );
   const last = vals[vals.length - 1];
   svg.append(s('title', { text: `last ${fmt(last)} · min ${fmt(Math.min(...vals))} · max ${fmt(Math.max(...vals))} · ${vals.length} points` }));
@@ -504,11 +507,13 @@ const Recs = {
   renderAnswer(resp, path) {
     const max = Math.max(...resp.results.map((r) => r.score), 0);
     $('#rc-meta').textContent = `${resp.strategy}${resp.query ? ' · ' + resp.query : ''} · ${resp.results.length} results · scanned ${fmt(resp.scanned)} · matched ${fmt(resp.matched)} · ${fmt(resp.took_ms)} ms`;
+    const sim = resp.results.some((r) => r.similarity !== undefined);
+    $('#rc-table').classList.toggle('no-sim', !sim);
     clear($('#rc-table tbody'), resp.results.map((r, i) => h('tr', null,
       h('td', { class: 'num rank', text: String(i + 1) }),
       h('td', null, h('div', { class: 'title', title: r.title, text: r.title }), h('div', { class: 'sub', text: `${r.livestream_id} · ${r.seller_id}` })),
       h('td', null, scorebar(r.score, max)),
-      h('td', { class: 'num', text: r.similarity !== undefined ? fmt(r.similarity) : '' }),
+      h('td', { class: 'num sim', text: r.similarity !== undefined ? fmt(r.similarity) : '' }),
       h('td', { class: 'num', text: fmt(r.viewers_now) }),
       h('td', { text: r.category }))));
     if (!resp.results.length) $('#rc-table tbody').append(h('tr', null, h('td', { colspan: 6, class: 'empty', text: 'No stream passes the filter.' })));
@@ -727,7 +732,7 @@ const Health = {
     const stale = Math.max(0, ...sumBy(m, 'livefeed_serving_staleness_seconds', 'table').values());
     const dlqTotal = (one('livefeed_dead_letters_total') || 0) + (one('livefeed_embedding_dead_letters_total') || 0);
     const tile = (k, v, unit, series, color) => h('div', { class: 'tile' }, h('div', { class: 'k', text: k }),
-      h('div', { class: 'big' }, v, unit ? h('small', { text: unit }) : null), sparkline(series, { width: 160, height: 26, color }));
+      h('div', { class: 'big' }, v, unit ? h('small', { text: unit }) : null), sparkline(series, { width: 200, height: 28, color, stretch: true }));
     if (prev) {
       clear($('#hl-tiles'),
         tile('events / s', fmt(evRate), 'all groups', this.push('t:ev', evRate)),

@@ -91,10 +91,34 @@ func (m *topicManager) EnsureTopicExists(topic string, npar, rfactor int, config
 	}
 }
 
+// retry calls fn until it succeeds, fails with an error Kafka does not
+// call retriable, or ctx ends. A topic created a moment ago answers
+// LEADER_NOT_AVAILABLE or NOT_LEADER_FOR_PARTITION until its leaders are
+// elected (sarama's client retried these too).
+func retry[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	wait := 50 * time.Millisecond
+	for {
+		v, err := fn()
+		if err == nil || !kerr.IsRetriable(err) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
 // Partitions lists the partitions of topic, sorted.
 func (m *topicManager) Partitions(topic string) ([]int32, error) {
 	ctx, cancel := m.ctx()
 	defer cancel()
+	return retry(ctx, func() ([]int32, error) { return m.partitions(ctx, topic) })
+}
+
+func (m *topicManager) partitions(ctx context.Context, topic string) ([]int32, error) {
 	details, err := m.adm.ListTopics(ctx, topic)
 	if err != nil {
 		return nil, fmt.Errorf("listing topic %s: %w", topic, err)
@@ -117,6 +141,10 @@ func (m *topicManager) Partitions(topic string) ([]int32, error) {
 func (m *topicManager) GetOffset(topic string, partition int32, t int64) (int64, error) {
 	ctx, cancel := m.ctx()
 	defer cancel()
+	return retry(ctx, func() (int64, error) { return m.getOffset(ctx, topic, partition, t) })
+}
+
+func (m *topicManager) getOffset(ctx context.Context, topic string, partition int32, t int64) (int64, error) {
 	var (
 		listed kadm.ListedOffsets
 		err    error

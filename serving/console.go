@@ -85,6 +85,9 @@ func (s *Service) handleFeatureCatalog(w http.ResponseWriter, r *http.Request) e
 	sort.Strings(names)
 	for _, name := range names {
 		e := s.cfg.Entities[name]
+		if e.Features == nil {
+			continue
+		}
 		view := s.others[name]
 		if name == "user" {
 			view = s.users
@@ -109,7 +112,7 @@ func (s *Service) handleFeatureCatalog(w http.ResponseWriter, r *http.Request) e
 // entityValues reads the feature values of the first MaxCatalogEntities
 // keys of a user or entity view.
 func (s *Service) entityValues(r *http.Request, view *goka.View, set *features.Set, now time.Time) (rows []map[string]float64, truncated bool, err error) {
-	if view == nil || set == nil {
+	if view == nil {
 		return nil, false, nil
 	}
 	it, err := view.Iterator()

@@ -127,14 +127,16 @@ func (s *Series) appendBody(b []byte) ([]byte, error) {
 		prev = bk.start
 		b = binary.AppendUvarint(b, uint64(bk.n))
 		var err error
-		if b, err = appendPartial(b, s.kind, bk); err != nil {
+		if b, err = appendPartial(b, s.kind, bk, s.ref(i)); err != nil {
 			return nil, err
 		}
 	}
 	return b, nil
 }
 
-func appendPartial(b []byte, kind partialKind, bk *bucket) ([]byte, error) {
+// appendPartial appends a tile's partial; ref is the tile's tileRef (nil
+// for the numeric kinds).
+func appendPartial(b []byte, kind partialKind, bk *bucket, ref *tileRef) ([]byte, error) {
 	startNs := bk.start * int64(time.Millisecond)
 	switch kind {
 	case pCount:
@@ -145,9 +147,9 @@ func appendPartial(b []byte, kind partialKind, bk *bucket) ([]byte, error) {
 		b = appendFloat(b, bk.x)
 	case pLastStr:
 		b = binary.AppendVarint(b, bk.t-startNs)
-		b = appendString(b, bk.s)
+		b = appendString(b, ref.s)
 	case pLastK, pHLL, pDD, pTopK:
-		if raw, ok := bk.ext.(rawExt); ok {
+		if raw, ok := ref.ext.(rawExt); ok {
 			b = binary.AppendUvarint(b, uint64(len(raw)))
 			b = append(b, raw...)
 			break
@@ -156,7 +158,7 @@ func appendPartial(b []byte, kind partialKind, bk *bucket) ([]byte, error) {
 		// front of it: no buffer per tile.
 		at := len(b)
 		var err error
-		b, err = appendExt(b, kind, bk.ext, startNs)
+		b, err = appendExt(b, kind, ref.ext, startNs)
 		if err != nil {
 			return nil, err
 		}
@@ -243,16 +245,20 @@ func (st *State) unmarshalOwned(data []byte) (err error) {
 	return nil
 }
 
-// decodeBody decodes an encoded series body into tiles.
-func decodeBody(kind partialKind, width int64, body []byte) (tiles []bucket, err error) {
+// decodeBody decodes an encoded series body into tiles and, for the kinds
+// with refs, their tileRefs.
+func decodeBody(kind partialKind, width int64, body []byte) (tiles []bucket, refs []tileRef, err error) {
 	defer func() {
 		if rec := recover(); rec != nil {
-			tiles, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, rec)
+			tiles, refs, err = nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, rec)
 		}
 	}()
 	r := &reader{b: body}
 	nb := r.count(2)
 	tiles = make([]bucket, nb)
+	if kind.hasRefs() {
+		refs = make([]tileRef, nb)
+	}
 	var prev int64
 	for i := range tiles {
 		bk := &tiles[i]
@@ -270,7 +276,11 @@ func decodeBody(kind partialKind, width int64, body []byte) (tiles []bucket, err
 		}
 		prev = bk.start
 		bk.n = int64(r.uvarint())
-		r.partial(kind, bk)
+		var ref *tileRef
+		if refs != nil {
+			ref = &refs[i]
+		}
+		r.partial(kind, bk, ref)
 		if r.err != nil {
 			break
 		}
@@ -279,9 +289,9 @@ func decodeBody(kind partialKind, width int64, body []byte) (tiles []bucket, err
 		r.fail("trailing bytes in a series")
 	}
 	if r.err != nil {
-		return nil, r.err
+		return nil, nil, r.err
 	}
-	return tiles, nil
+	return tiles, refs, nil
 }
 
 // tilesIn is the tile count of an encoded body.
@@ -315,7 +325,7 @@ func (s *Series) load() {
 	if s.raw == nil {
 		return
 	}
-	s.b, _ = decodeBody(s.kind, s.width, s.raw)
+	s.b, s.refs, _ = decodeBody(s.kind, s.width, s.raw)
 	s.raw = nil
 }
 
@@ -325,11 +335,12 @@ func (s *Series) view() *Series {
 	if s == nil || s.raw == nil {
 		return s
 	}
-	tiles, _ := decodeBody(s.kind, s.width, s.raw)
-	return &Series{kind: s.kind, width: s.width, b: tiles}
+	tiles, refs, _ := decodeBody(s.kind, s.width, s.raw)
+	return &Series{kind: s.kind, width: s.width, b: tiles, refs: refs}
 }
 
-func (r *reader) partial(kind partialKind, bk *bucket) {
+// partial reads a tile's partial into bk and, for the kinds with refs, ref.
+func (r *reader) partial(kind partialKind, bk *bucket, ref *tileRef) {
 	startNs := bk.start * int64(time.Millisecond)
 	switch kind {
 	case pCount:
@@ -340,11 +351,11 @@ func (r *reader) partial(kind partialKind, bk *bucket) {
 		bk.x = r.float()
 	case pLastStr:
 		bk.t = startNs + r.varint()
-		bk.s = r.string()
+		ref.s = r.string()
 	case pLastK, pHLL, pDD, pTopK:
 		// Decoded when the tile is written (materialize) or read (peek).
 		if body := r.bytes(); len(body) > 0 {
-			bk.ext = rawExt(body)
+			ref.ext = rawExt(body)
 		}
 	case pDecay:
 		bk.t = r.varint()
@@ -663,21 +674,26 @@ func decodeExt(kind partialKind, body []byte, startNs int64) (out any) {
 	return nil
 }
 
-// materialize decodes a raw tile in place (for writing) and returns it.
-func materialize(kind partialKind, b *bucket) any {
-	if raw, ok := b.ext.(rawExt); ok {
-		b.ext = decodeExt(kind, raw, b.start*int64(time.Millisecond)) // nil if corrupt: an empty tile
+// materialize decodes a raw tile partial in place (for writing) and
+// returns it; start is the tile's start (unix ms).
+func materialize(kind partialKind, start int64, ref *tileRef) any {
+	if raw, ok := ref.ext.(rawExt); ok {
+		ref.ext = decodeExt(kind, raw, start*int64(time.Millisecond)) // nil if corrupt: an empty tile
 	}
-	return b.ext
+	return ref.ext
 }
 
-// peek returns a tile's partial for reading, decoding a raw one into a
-// temporary: reads never modify the state, so they may run concurrently.
-func peek(kind partialKind, b *bucket) any {
-	if raw, ok := b.ext.(rawExt); ok {
-		return decodeExt(kind, raw, b.start*int64(time.Millisecond))
+// peek returns tile i's partial for reading from refs (the tiles' refs),
+// decoding a raw one into a temporary: reads never modify the state, so
+// they may run concurrently.
+func peek(kind partialKind, start int64, refs []tileRef, i int) any {
+	if i >= len(refs) {
+		return nil
 	}
-	return b.ext
+	if raw, ok := refs[i].ext.(rawExt); ok {
+		return decodeExt(kind, raw, start*int64(time.Millisecond))
+	}
+	return refs[i].ext
 }
 
 // Expand decodes every series and every sketch and list tile that a
@@ -687,8 +703,8 @@ func peek(kind partialKind, b *bucket) any {
 func (st *State) Expand() {
 	for _, s := range st.Series {
 		s.load()
-		for i := range s.b {
-			materialize(s.kind, &s.b[i])
+		for i := range s.refs {
+			materialize(s.kind, s.b[i].start, &s.refs[i])
 		}
 	}
 }

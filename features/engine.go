@@ -181,7 +181,11 @@ type Series struct {
 	kind  partialKind
 	width int64 // ms
 	b     []bucket
-	raw   []byte // the encoded tiles, until decoded (see codec.go)
+	// refs holds, beside each tile of b, what a string, list or sketch
+	// kind keeps (nil for the numeric kinds): the tiles themselves hold no
+	// pointers, so the garbage collector never scans them.
+	refs []tileRef
+	raw  []byte // the encoded tiles, until decoded (see codec.go)
 	// enc is the encoding of b made by the last AppendBinary, kept until
 	// a write or an eviction changes the tiles: a flush re-encodes only
 	// the series that changed since the previous one.
@@ -199,8 +203,25 @@ type bucket struct {
 	n     int64   // events
 	x     float64 // Σ, min, max, last number, decayed Σ
 	t     int64   // unix ns: last's event time, decay's anchor
-	s     string  // last string
-	ext   any     // *hyperloglog.Sketch, *ddsketch.DDSketch, *topK, *lastK, or rawExt (not decoded yet)
+}
+
+// tileRef is the part of a tile that holds pointers, in Series.refs.
+type tileRef struct {
+	s   string // last string
+	ext any    // *hyperloglog.Sketch, *ddsketch.DDSketch, *topK, *lastK, or rawExt (not decoded yet)
+}
+
+// hasRefs reports whether tiles of kind keep a tileRef.
+func (k partialKind) hasRefs() bool {
+	return k == pLastStr || k == pLastK || k == pHLL || k == pDD || k == pTopK
+}
+
+// ref is tile i's tileRef (nil for the numeric kinds).
+func (s *Series) ref(i int) *tileRef {
+	if i < len(s.refs) {
+		return &s.refs[i]
+	}
+	return nil
 }
 
 // Len is the number of tiles held.
@@ -283,8 +304,12 @@ func (f *feature) evict(s *Series, horizon int64) {
 	if i > 0 {
 		s.changed()
 		n := copy(s.b, s.b[i:])
-		clear(s.b[n:])
 		s.b = s.b[:n]
+		if s.refs != nil {
+			copy(s.refs, s.refs[i:])
+			clear(s.refs[n:])
+			s.refs = s.refs[:n]
+		}
 	}
 }
 
@@ -324,7 +349,8 @@ func (f *feature) add(s *Series, ev Event, t time.Time, horizon int64) {
 	if (f.kind == pSum || f.kind == pMin || f.kind == pMax || f.kind == pDD || f.kind == pDecay && f.proj != nil || f.kind == pLastNum) && !finite(v.num) {
 		return
 	}
-	b := s.tile(start)
+	ti := s.tile(start, f.kind.hasRefs())
+	b, ref := &s.b[ti], s.ref(ti)
 	ns := t.UnixNano()
 	switch f.kind {
 	case pCount:
@@ -343,37 +369,37 @@ func (f *feature) add(s *Series, ev Event, t time.Time, horizon int64) {
 			b.x, b.t = v.num, ns
 		}
 	case pLastStr:
-		if b.n == 0 || ns > b.t || ns == b.t && key > b.s {
-			b.s, b.t = strings.Clone(key), ns
+		if b.n == 0 || ns > b.t || ns == b.t && key > ref.s {
+			ref.s, b.t = strings.Clone(key), ns
 		}
 	case pLastK:
-		lk, _ := materialize(f.kind, b).(*lastK)
+		lk, _ := materialize(f.kind, b.start, ref).(*lastK)
 		if lk == nil {
 			lk = &lastK{}
-			b.ext = lk
+			ref.ext = lk
 		}
 		lk.add(key, ns, f.k)
 	case pHLL:
-		sk, _ := materialize(f.kind, b).(*hyperloglog.Sketch)
+		sk, _ := materialize(f.kind, b.start, ref).(*hyperloglog.Sketch)
 		if sk == nil {
 			sk, _ = hyperloglog.NewSketch(f.prec, true)
-			b.ext = sk
+			ref.ext = sk
 		}
 		sk.Insert(unsafe.Slice(unsafe.StringData(key), len(key)))
 	case pDD:
-		sk, _ := materialize(f.kind, b).(*ddsketch.DDSketch)
+		sk, _ := materialize(f.kind, b.start, ref).(*ddsketch.DDSketch)
 		if sk == nil {
 			sk = newDD()
-			b.ext = sk
+			ref.ext = sk
 		}
 		if sk.Add(v.num) != nil {
 			return
 		}
 	case pTopK:
-		tk, _ := materialize(f.kind, b).(*topK)
+		tk, _ := materialize(f.kind, b.start, ref).(*topK)
 		if tk == nil {
 			tk = &topK{}
-			b.ext = tk
+			ref.ext = tk
 		}
 		tk.add(key, f.capacity)
 	case pDecay:
@@ -394,23 +420,29 @@ func (f *feature) add(s *Series, ev Event, t time.Time, horizon int64) {
 	b.n++
 }
 
-// tile returns the tile starting at start, inserting it in order.
-func (s *Series) tile(start int64) *bucket {
+// tile returns the index of the tile starting at start, inserting it in
+// order (with a tileRef beside it when refs).
+func (s *Series) tile(start int64, refs bool) int {
 	n := len(s.b)
 	if n > 0 && s.b[n-1].start == start {
-		return &s.b[n-1]
+		return n - 1
 	}
 	i := n
 	for i > 0 && s.b[i-1].start > start {
 		i--
 	}
 	if i > 0 && s.b[i-1].start == start {
-		return &s.b[i-1]
+		return i - 1
 	}
 	s.b = append(s.b, bucket{})
 	copy(s.b[i+1:], s.b[i:])
 	s.b[i] = bucket{start: start}
-	return &s.b[i]
+	if refs {
+		s.refs = append(s.refs, tileRef{})
+		copy(s.refs[i+1:], s.refs[i:])
+		s.refs[i] = tileRef{}
+	}
+	return i
 }
 
 // lastK holds up to K distinct values with their newest time, newest first
@@ -563,10 +595,10 @@ func (f *feature) resultKind() ResultKind {
 	return NumberResult
 }
 
-// inWindow returns the tiles a read at now covers.
-func (f *feature) inWindow(s *Series, now time.Time) []bucket {
+// inWindow returns the range [lo, hi) of the tiles a read at now covers.
+func (f *feature) inWindow(s *Series, now time.Time) (lo, hi int) {
 	if len(s.b) == 0 || f.window.Kind == AllTime {
-		return s.b
+		return 0, len(s.b)
 	}
 	ms := now.UnixMilli()
 	width := f.width
@@ -578,32 +610,38 @@ func (f *feature) inWindow(s *Series, now time.Time) []bucket {
 		}
 		for i := len(s.b) - 1; i >= 0; i-- {
 			if s.b[i].start == target {
-				return s.b[i : i+1]
+				return i, i + 1
 			}
 			if s.b[i].start < target {
 				break
 			}
 		}
-		return nil
+		return 0, 0
 	}
 	from := ms - f.size
-	hi := len(s.b)
+	hi = len(s.b)
 	for hi > 0 && s.b[hi-1].start > ms {
 		hi--
 	}
-	lo := hi
+	lo = hi
 	for lo > 0 && s.b[lo-1].start+width > from {
 		lo--
 	}
-	return s.b[lo:hi]
+	return lo, hi
 }
 
 // result evaluates s at now.
 func (f *feature) result(s *Series, now time.Time) Result {
 	r := Result{Kind: f.resultKind()}
 	var bs []bucket
+	var rs []tileRef // beside bs, for the kinds with refs
 	if s != nil && (f.fits(s) || f.legacy(s)) {
-		bs = f.inWindow(s.view(), now)
+		v := s.view()
+		lo, hi := f.inWindow(v, now)
+		bs = v.b[lo:hi]
+		if len(v.refs) >= hi {
+			rs = v.refs[lo:hi]
+		}
 	}
 	var n int64
 	for i := range bs {
@@ -646,8 +684,12 @@ func (f *feature) result(s *Series, now time.Time) Result {
 			if b.n == 0 {
 				continue
 			}
-			if r.Empty || b.t > bt || b.t == bt && (f.kind == pLastNum && b.x > r.Number || f.kind == pLastStr && b.s > r.Text) {
-				bt, r.Number, r.Text = b.t, b.x, b.s
+			var text string
+			if f.kind == pLastStr && i < len(rs) {
+				text = rs[i].s
+			}
+			if r.Empty || b.t > bt || b.t == bt && (f.kind == pLastNum && b.x > r.Number || f.kind == pLastStr && text > r.Text) {
+				bt, r.Number, r.Text = b.t, b.x, text
 			}
 			r.Empty = false
 		}
@@ -657,7 +699,7 @@ func (f *feature) result(s *Series, now time.Time) Result {
 	case pLastK:
 		acc := &lastK{}
 		for i := range bs {
-			if lk, ok := peek(f.kind, &bs[i]).(*lastK); ok {
+			if lk, ok := peek(f.kind, bs[i].start, rs, i).(*lastK); ok {
 				for _, e := range lk.e {
 					acc.add(e.v, e.t, f.k)
 				}
@@ -670,7 +712,7 @@ func (f *feature) result(s *Series, now time.Time) Result {
 	case pHLL:
 		var acc *hyperloglog.Sketch
 		for i := range bs {
-			sk, ok := peek(f.kind, &bs[i]).(*hyperloglog.Sketch)
+			sk, ok := peek(f.kind, bs[i].start, rs, i).(*hyperloglog.Sketch)
 			if !ok || sk == nil {
 				continue
 			}
@@ -686,7 +728,7 @@ func (f *feature) result(s *Series, now time.Time) Result {
 	case pDD:
 		var acc *ddsketch.DDSketch
 		for i := range bs {
-			sk, ok := peek(f.kind, &bs[i]).(*ddsketch.DDSketch)
+			sk, ok := peek(f.kind, bs[i].start, rs, i).(*ddsketch.DDSketch)
 			if !ok || sk == nil || sk.IsEmpty() {
 				continue
 			}
@@ -705,7 +747,7 @@ func (f *feature) result(s *Series, now time.Time) Result {
 	case pTopK:
 		counts := map[string]int64{}
 		for i := range bs {
-			if tk, ok := peek(f.kind, &bs[i]).(*topK); ok {
+			if tk, ok := peek(f.kind, bs[i].start, rs, i).(*topK); ok {
 				for _, kc := range tk.e {
 					counts[kc.Key] += kc.Count
 				}

@@ -221,6 +221,7 @@ func TestLimitsAndBadRanking(t *testing.T) {
 		{call{path: "/v1/recommendations?user_id=u&max_per_seller=x"}, 400, "max_per_seller"},
 		{call{path: "/v1/recommendations?user_id=u&overfetch=1000"}, 400, "overfetch"},
 		{call{path: "/v1/recommendations?user_id=u&k=201"}, 400, "k:"},
+		{call{path: "/v1/recommendations?user_id=u&k=0"}, 400, "k:"},
 		{call{path: "/v1/recommendations?user_id=u&exclude_seen=yes"}, 400, "exclude_seen"},
 		{call{path: "/v1/recommendations?user_id=u&category=" + many()}, 400, "the limit is 256"},
 		{call{path: "/v1/recommendations?user_id=u&exclude=" + many()}, 400, "the limit is 256"},

@@ -258,7 +258,7 @@ func (s *Service) recommendationRequest(q url.Values) (api.RecommendationsReques
 	f := rr.Filter
 	f.ExcludeStreams = slices.Concat(f.ExcludeStreams, rr.Exclude)
 	req := knn{k: rr.K, filter: &f, explain: rr.Explain}
-	if req.k == 0 {
+	if q.Get("k") == "" {
 		req.k = s.cfg.DefaultK
 	}
 	if req.k < 1 || req.k > s.cfg.MaxK {

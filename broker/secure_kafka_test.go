@@ -66,12 +66,12 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// For SASL PLAIN and SCRAM-SHA-512 over TLS, both client stacks work through
+// For SASL PLAIN and SCRAM-SHA-512 over TLS, livefeed's clients work through
 // the SASL_SSL broker: franz-go creates the topic and produces, a goka
-// processor (sarama: consumer group, producer, topic manager creating its
-// table) counts per key, a goka view reads the counts. Nothing logged at
-// debug level contains the password. A wrong password fails on both stacks
-// with an authentication error.
+// processor (on franz-go, broker/kgoka: consumer group, producer, topic
+// manager creating its table) counts per key, a goka view reads the counts.
+// Nothing logged at debug level contains the password. A wrong password
+// fails with an authentication error.
 func TestSecureBrokerEndToEnd(t *testing.T) {
 	env := secureBroker(t)
 	for _, mech := range []string{SASLPlain, SASLScramSHA512} {
@@ -142,7 +142,7 @@ func runSecurePipeline(t *testing.T, cfg *Config) {
 	}
 
 	// The processor's table topic is created by goka's topic manager
-	// (sarama), so that path is exercised too.
+	// (kgoka's, on kadm), so that path is exercised too.
 	proc, err := goka.NewProcessor(cfg.Brokers, goka.DefineGroup(group,
 		goka.Input(goka.Stream(input), new(codec.Bytes), func(ctx goka.Context, _ any) {
 			n, _ := ctx.Value().(int64)
@@ -218,7 +218,7 @@ func runSecurePipeline(t *testing.T, cfg *Config) {
 	}
 }
 
-// checkWrongPassword: franz-go and sarama both refuse, with an error that
+// checkWrongPassword: a franz-go client and a goka view both refuse, with an error that
 // names the authentication failure when clear (Kafka answers
 // SASL_AUTHENTICATION_FAILED; kfake just closes the connection).
 func checkWrongPassword(t *testing.T, cfg *Config, clear bool) {
@@ -240,12 +240,12 @@ func checkWrongPassword(t *testing.T, cfg *Config, clear bool) {
 	defer clients.Close()
 	_, err = goka.NewView(cfg.Brokers, goka.Table("secure-wrong-password-table"), new(codec.Int64), cfg.ViewOptions(&clients)...)
 	if err == nil {
-		t.Fatal("sarama: a view with a wrong password was created")
+		t.Fatal("goka (kgoka): a view with a wrong password was created")
 	}
 	if clear && !strings.Contains(strings.ToLower(err.Error()), "authentication") {
-		t.Fatalf("sarama: unclear error for a wrong password: %v", err)
+		t.Fatalf("goka (kgoka): unclear error for a wrong password: %v", err)
 	}
-	t.Logf("sarama, wrong password: %v", err)
+	t.Logf("goka (kgoka), wrong password: %v", err)
 }
 
 // SCRAM-SHA-256 authenticates too, on both stacks (a connection each).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -384,5 +385,71 @@ func TestProducerPromises(t *testing.T) {
 	}
 	if r := wait(p.Emit(topic, "k", []byte("late"))); !errors.Is(r.err, kgo.ErrClientClosed) {
 		t.Errorf("emit after Close: %v, want %v", r.err, kgo.ErrClientClosed)
+	}
+}
+
+// TestFailedCallbackStopsProcessor: a callback that fails stops the
+// processor with its error (the session ends as in sarama: its claim
+// returns, Cleanup reports the failure, Consume returns it), and the failed
+// record is not committed: the next processor of the group gets it again.
+func TestFailedCallbackStopsProcessor(t *testing.T) {
+	brokers := testBrokers(t)
+	k := builders(t)
+	in, group := goka.Stream(name(t, "in")), goka.Group(name(t, "group"))
+	createTopics(t, brokers, 2, false, string(in))
+	createTopics(t, brokers, 2, true, string(goka.GroupTable(group)))
+	var poisonSeen atomic.Int64
+	graph := func(fail bool) *goka.GroupGraph {
+		return goka.DefineGroup(group, goka.Input(in, new(codec.Bytes), func(ctx goka.Context, _ any) {
+			if ctx.Key() == "poison" {
+				poisonSeen.Add(1)
+				if fail {
+					ctx.Fail(errors.New("poison record"))
+				}
+			}
+			ctx.SetValue(int64(1))
+		}), goka.Persist(new(codec.Int64)))
+	}
+	p, err := goka.NewProcessor(brokers, graph(true), processorOptions(k, storage.MemoryBuilder())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	em, err := goka.NewEmitter(brokers, in, new(codec.Bytes), emitterOptions(k)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"a", "b", "poison", "c"} {
+		if err := em.EmitSync(key, []byte(key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := em.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "poison record") {
+			t.Fatalf("processor stopped with %v, want the callback's error", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the processor did not stop after its callback failed")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p2, err := goka.NewProcessor(brokers, graph(false), processorOptions(k, storage.MemoryBuilder())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done2 := make(chan error, 1)
+	go func() { done2 <- p2.Run(ctx) }()
+	eventually(t, 30*time.Second, "the poison record consumed again", func() (bool, string) {
+		return poisonSeen.Load() >= 2, fmt.Sprintf("seen %d times", poisonSeen.Load())
+	})
+	cancel()
+	if err := <-done2; err != nil {
+		t.Fatal(err)
 	}
 }

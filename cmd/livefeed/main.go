@@ -49,6 +49,7 @@ Commands:
   bench recovery    processor and serving restart time and peak RSS on a 1M-key table (embedded or --brokers)
   bench load        open-loop HTTP load on a running server: latency percentiles, errors, RSS, ingest rate, lag
   bench failover    kill -9 process replicas under load: time until their partitions flow again on the others
+  bench plot        draw the benches' JSON reports (docs/bench) as SVG charts
   embed             run only the embedding worker against --brokers (pair with process --no-embedding-worker)
   models testmodel DIR   write the small generated BERT-style test model to DIR
   models pull NAME       download an ONNX sentence-embedding model from Hugging Face (then --model DIR)
@@ -110,6 +111,9 @@ func run(ctx context.Context, cmd string, args []string) error {
 		}
 		if len(args) > 0 && args[0] == "failover" {
 			return runBenchFailover(ctx, args[1:])
+		}
+		if len(args) > 0 && args[0] == "plot" {
+			return runBenchPlot(args[1:])
 		}
 		return runBench(ctx, args)
 	case "features":

@@ -140,9 +140,9 @@ func (e *testEnv) putStreams(t *testing.T, ss ...stream) {
 	for _, s := range ss {
 		ls := &tables.Livestream{LivestreamID: s.id, SellerID: s.seller, Title: "stream " + s.id, Category: s.category,
 			Language: "en", Status: events.StatusLive, LiveSince: e.now.Add(-time.Duration(s.minutes) * time.Minute),
-			Embedding: vec(s.sim), EmbeddingModel: "test", Viewers: map[string]int64{}}
+			Embedding: vec(s.sim), EmbeddingModel: "test", Viewers: tables.ViewerSet{}}
 		for i := range s.viewers {
-			ls.Viewers[fmt.Sprintf("v%d", i)] = e.now.UnixMilli()
+			ls.Viewers[tables.ViewerKey(fmt.Sprintf("v%d", i))] = e.now.UnixMilli()
 		}
 		for i := range s.bids {
 			e.feats.ApplyEvent(&ls.Features, features.MapEvent{Src: events.TopicAuctions, At: e.now.Add(-time.Duration(i+1) * time.Second),

@@ -64,7 +64,7 @@ func (e *snapEnv) upsert(t *testing.T, ids ...string) {
 		}
 		ls := &tables.Livestream{LivestreamID: id, SellerID: "s-" + id[len(id)-1:], Title: "stream " + id,
 			Category: []string{"a", "b", "c"}[e.rng.IntN(3)], Language: "en", Status: events.StatusLive,
-			LiveSince: e.now.Add(-time.Minute), Embedding: v, EmbeddingModel: "test", Viewers: map[string]int64{}}
+			LiveSince: e.now.Add(-time.Minute), Embedding: v, EmbeddingModel: "test", Viewers: tables.ViewerSet{}}
 		b, err := tables.LivestreamCodec{}.Encode(ls)
 		if err != nil {
 			t.Fatal(err)

@@ -21,6 +21,9 @@ const (
 	codecVersion  byte = 2
 	codecVersion1 byte = 1
 	codecVersion3 byte = 3
+	// codecVersion4: a stream's viewers as 64-bit keys (ViewerSet)
+	// instead of user ids; only livestream values use it.
+	codecVersion4 byte = 4
 )
 
 // featured is a table value with windowed-feature state and applied
@@ -84,7 +87,7 @@ var scratch = sync.Pool{New: func() any { return new([]byte) }}
 // appendValue appends v's encoding to out.
 func appendValue[T any, PT featured[T]](out []byte, v *T) ([]byte, error) {
 	if bf, ok := any(v).(binaryFields); ok {
-		out = append(out, codecVersion3)
+		out = append(out, bf.fieldsVersion())
 		at := len(out)
 		out = wire.PrefixLength(bf.appendFields(out), at)
 	} else {
@@ -113,7 +116,8 @@ func Unmarshal[T any, PT featured[T]](data []byte, v *T) error {
 		return nil
 	}
 	bf, binFields := any(v).(binaryFields)
-	if len(data) == 0 || (data[0] != codecVersion && data[0] != codecVersion1 && (data[0] != codecVersion3 || !binFields)) {
+	binVersion := len(data) > 0 && (data[0] == codecVersion3 || data[0] == codecVersion4)
+	if len(data) == 0 || (data[0] != codecVersion && data[0] != codecVersion1 && (!binVersion || !binFields)) {
 		return fmt.Errorf("decoding %T: unknown encoding", v)
 	}
 	n, k := binary.Uvarint(data[1:])
@@ -121,8 +125,8 @@ func Unmarshal[T any, PT featured[T]](data []byte, v *T) error {
 		return fmt.Errorf("decoding %T: %w", v, errors.New("truncated value"))
 	}
 	small := data[1+k : 1+k+int(n)]
-	if data[0] == codecVersion3 {
-		if err := bf.readFields(wire.NewReader(small)); err != nil {
+	if binVersion {
+		if err := bf.readFields(wire.NewReader(small), data[0]); err != nil {
 			return fmt.Errorf("decoding %T: %w", v, err)
 		}
 	} else if err := fastjson.Unmarshal(small, v); err != nil {

@@ -21,7 +21,7 @@ func realValues(tb testing.TB) (set *features.Set, out [][]byte) {
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	ls := &Livestream{LivestreamID: "ls-1", SellerID: "s-1", Title: "Vintage sneakers", Category: "sneakers",
 		Tags: []string{"jordan", "retro"}, Language: "en", Status: events.StatusLive, LiveSince: t0,
-		Embedding: events.Vector{0.5, -0.25, 0.125}, Viewers: map[string]int64{"u-1": t0.UnixMilli()}, Events: 60}
+		Embedding: events.Vector{0.5, -0.25, 0.125}, Viewers: ViewerSet{ViewerKey("u-1"): t0.UnixMilli()}, Events: 60}
 	u := fullUser()
 	se := &Entity{ID: "s-1"}
 	for i := range 60 {
@@ -111,7 +111,7 @@ func FuzzUnmarshal(f *testing.F) {
 }
 
 // takeViewers removes and returns a stream's viewers (nil for other values).
-func takeViewers(v any) map[string]int64 {
+func takeViewers(v any) ViewerSet {
 	l, ok := v.(*Livestream)
 	if !ok {
 		return nil

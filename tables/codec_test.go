@@ -22,7 +22,7 @@ func TestCodecRoundTripAndLegacyJSON(t *testing.T) {
 	}
 	ls := set.ForEntity("livestream")
 	st := &Livestream{LivestreamID: "ls-1", SellerID: "s", Title: "t", Category: "c", Status: events.StatusLive,
-		Embedding: events.Vector{0.5, -0.25}, Viewers: map[string]int64{"u": 1}, Events: 3}
+		Embedding: events.Vector{0.5, -0.25}, Viewers: ViewerSet{ViewerKey("u"): 1}, Events: 3}
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for i := range 50 {
 		ev := features.MapEvent{Src: "chat", At: t0.Add(time.Duration(i) * time.Second), Fields: map[string]any{"user_id": "u", "text": "x"}}
@@ -38,7 +38,7 @@ func TestCodecRoundTripAndLegacyJSON(t *testing.T) {
 	}
 	got := v.(*Livestream)
 	now := t0.Add(time.Minute)
-	if !reflect.DeepEqual(ls.Values(&got.Features, now), ls.Values(&st.Features, now)) || got.Title != "t" || got.Embedding[1] != -0.25 || got.Viewers["u"] != 1 {
+	if !reflect.DeepEqual(ls.Values(&got.Features, now), ls.Values(&st.Features, now)) || got.Title != "t" || got.Embedding[1] != -0.25 || got.Viewers[ViewerKey("u")] != 1 {
 		t.Fatalf("round trip changed the value: %+v", got)
 	}
 	if st.Features.Series == nil || len(st.Features.Series) == 0 {
@@ -184,7 +184,7 @@ func BenchmarkUserCodec(b *testing.B) {
 		for b.Loop() {
 			bin := u.appendFields(buf[:0])
 			var back User
-			if err := back.readFields(wire.NewReader(bin)); err != nil {
+			if err := back.readFields(wire.NewReader(bin), codecVersion3); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -199,15 +199,15 @@ func fullLivestream(viewers int) *Livestream {
 		Tags: []string{"jordan", "retro"}, Language: "en", Status: events.StatusLive, MetadataTime: t0, LiveSince: t0,
 		Embedding: events.Vector{0.5, -0.25}, EmbeddingModel: "m@1", EmbeddedText: "Vintage sneakers sneakers",
 		Content: events.Vector{0.25, 0.5}, ContentHash: "abc", ContentModel: "m@1", ContentTime: t0,
-		Audience: models.DecayedSum{Vector: events.Vector{1, 0}, Weight: 2, Time: t0}, Viewers: map[string]int64{},
+		Audience: models.DecayedSum{Vector: events.Vector{1, 0}, Weight: 2, Time: t0}, Viewers: ViewerSet{},
 		Events: 1234, LateDropped: 5, Applied: map[uint64]int64{7: 9}}
 	for i := range viewers {
-		l.Viewers[fmt.Sprintf("u-%d", i)] = t0.UnixMilli() + int64(i)
+		l.Viewers[ViewerKey(fmt.Sprintf("u-%d", i))] = t0.UnixMilli() + int64(i)
 	}
 	return l
 }
 
-// A stream's small fields are binary (version 3) and decode to what the
+// A stream's small fields are binary (version 4) and decode to what the
 // JSON of version 2 decodes to; a version-2 value still decodes.
 func TestLivestreamFieldsBinary(t *testing.T) {
 	for _, l := range []*Livestream{fullLivestream(300), {LivestreamID: "bare"}} {
@@ -215,8 +215,8 @@ func TestLivestreamFieldsBinary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b[0] != codecVersion3 {
-			t.Fatalf("livestream encoded as version %d, want 3", b[0])
+		if b[0] != codecVersion4 {
+			t.Fatalf("livestream encoded as version %d, want 4", b[0])
 		}
 		js, _ := json.Marshal(l)
 		v2 := append([]byte{codecVersion}, binary.AppendUvarint(nil, uint64(len(js)))...)
@@ -268,4 +268,63 @@ func BenchmarkLivestreamCodec(b *testing.B) {
 			buf = l.appendFields(buf[:0])
 		}
 	})
+}
+
+// appendFieldsV3 is the stream's small fields as codec version 3 wrote
+// them: the viewers as user ids.
+func appendFieldsV3(l *Livestream, viewers map[string]int64) []byte {
+	// Everything before the viewers is the same in both versions.
+	c := *l
+	c.Viewers, c.Events, c.LateDropped = nil, 0, 0
+	head := c.appendFields(nil)
+	b := head[:len(head)-3] // the empty viewer set and the two zero counters, 1 byte each
+	b = binary.AppendUvarint(b, uint64(len(viewers)))
+	for id, seen := range viewers {
+		b = wire.AppendString(b, id)
+		b = binary.AppendVarint(b, seen)
+	}
+	b = binary.AppendVarint(b, l.Events)
+	return binary.AppendVarint(b, l.LateDropped)
+}
+
+// A version-3 value (viewers by user id) and a version-2 value (JSON,
+// viewers by user id) decode to the viewer keys of those ids.
+func TestLivestreamDecodesViewerIDs(t *testing.T) {
+	l := fullLivestream(0)
+	l.Viewers, l.Events = nil, 7
+	ids := map[string]int64{"u-1": 1764064800000, "u-2": 1764064801000, "u-3": 1764064700000}
+	fields := appendFieldsV3(l, ids)
+	v3 := append([]byte{codecVersion3}, binary.AppendUvarint(nil, uint64(len(fields)))...)
+	v3 = append(v3, fields...)
+	v3 = appendApplied(v3, nil)
+	v3, _ = l.Features.AppendBinary(v3)
+
+	js, _ := json.Marshal(map[string]any{"livestream_id": l.LivestreamID, "viewers": ids, "events": 7})
+	v2 := append([]byte{codecVersion}, binary.AppendUvarint(nil, uint64(len(js)))...)
+	v2 = append(v2, js...)
+	v2 = appendApplied(v2, nil)
+	v2, _ = l.Features.AppendBinary(v2)
+
+	want := ViewerSet{}
+	for id, seen := range ids {
+		want[ViewerKey(id)] = seen
+	}
+	for name, b := range map[string][]byte{"v3": v3, "v2": v2} {
+		got, err := DecodeLivestream(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(got.Viewers, want) || got.Events != 7 || got.LivestreamID != l.LivestreamID {
+			t.Errorf("%s: viewers %v events %d, want %v", name, got.Viewers, got.Events, want)
+		}
+		// And it re-encodes as version 4 to the same set.
+		re, err := LivestreamCodec{}.Encode(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeLivestream(re)
+		if err != nil || re[0] != codecVersion4 || !reflect.DeepEqual(back.Viewers, want) {
+			t.Errorf("%s re-encoded: version %d, viewers %v, err %v", name, re[0], back.Viewers, err)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package tables
 
 import (
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -17,9 +18,15 @@ import (
 // JSON object with sorted keys: a fifth of the processors' CPU under live
 // traffic of 10k events/s.
 type binaryFields interface {
+	// fieldsVersion is the codec version appendFields writes.
+	fieldsVersion() byte
 	appendFields(b []byte) []byte
-	readFields(r *wire.Reader) error
+	// readFields reads the fields of a value of codec version.
+	readFields(r *wire.Reader, version byte) error
 }
+
+func (*User) fieldsVersion() byte       { return codecVersion3 }
+func (*Livestream) fieldsVersion() byte { return codecVersion4 }
 
 // appendFields appends the user's small fields: id, taste (vector, weight,
 // time), categories (sorted by name), recent streams, signal counts (sorted
@@ -49,7 +56,10 @@ func (u *User) appendFields(b []byte) []byte {
 	return wire.AppendTime(b, u.LastEvent)
 }
 
-func (u *User) readFields(r *wire.Reader) error {
+func (u *User) readFields(r *wire.Reader, version byte) error {
+	if version != codecVersion3 {
+		return fmt.Errorf("user fields of codec version %d", version)
+	}
 	*u = User{UserID: r.String()}
 	u.Taste = readDecayedSum(r)
 	if n := r.Count(11); n > 0 { // a category takes at least 11 bytes
@@ -76,10 +86,10 @@ func (u *User) readFields(r *wire.Reader) error {
 	return r.End()
 }
 
-// appendFields appends the stream's small fields in declaration order.
-// The viewers go in map order, unsorted: sorting 2,000 ids took 11 times
-// as long as encoding them (BenchmarkLivestreamCodec), so the same stream
-// may encode to other bytes each time (nothing compares them).
+// appendFields appends the stream's small fields in declaration order
+// (codec version 4: the viewers as appendViewers writes them, in map
+// order, so the same stream may encode to other bytes each time; nothing
+// compares them).
 func (l *Livestream) appendFields(b []byte) []byte {
 	for _, s := range [...]string{l.LivestreamID, l.SellerID, l.Title, l.Category} {
 		b = wire.AppendString(b, s)
@@ -101,16 +111,12 @@ func (l *Livestream) appendFields(b []byte) []byte {
 	b = wire.AppendString(b, l.ContentModel)
 	b = wire.AppendTime(b, l.ContentTime)
 	b = appendDecayedSum(b, &l.Audience)
-	b = binary.AppendUvarint(b, uint64(len(l.Viewers)))
-	for v, seen := range l.Viewers {
-		b = wire.AppendString(b, v)
-		b = binary.AppendVarint(b, seen)
-	}
+	b = appendViewers(b, l.Viewers)
 	b = binary.AppendVarint(b, l.Events)
 	return binary.AppendVarint(b, l.LateDropped)
 }
 
-func (l *Livestream) readFields(r *wire.Reader) error {
+func (l *Livestream) readFields(r *wire.Reader, version byte) error {
 	*l = Livestream{LivestreamID: r.String(), SellerID: r.String(), Title: r.String(), Category: r.String()}
 	if n := r.Count(1); n > 0 {
 		l.Tags = make([]string, n)
@@ -125,12 +131,10 @@ func (l *Livestream) readFields(r *wire.Reader) error {
 	l.Content = r.Float32s()
 	l.ContentHash, l.ContentModel, l.ContentTime = r.String(), r.String(), r.Time()
 	l.Audience = readDecayedSum(r)
-	if n := r.Count(2); n > 0 { // a viewer takes at least 2 bytes
-		l.Viewers = make(map[string]int64, n)
-		for range n {
-			v := r.String()
-			l.Viewers[v] = r.Varint()
-		}
+	if version == codecVersion3 {
+		l.Viewers = readViewersV3(r)
+	} else {
+		l.Viewers = readViewers(r)
 	}
 	l.Events, l.LateDropped = r.Varint(), r.Varint()
 	return r.End()

@@ -47,9 +47,10 @@ type Livestream struct {
 	// Audience is the decayed sum of the tastes of the stream's viewers.
 	Audience models.DecayedSum `json:"audience,omitzero"`
 
-	// Viewers maps each current viewer to the event time (unix ms) they were
-	// last seen (join or heartbeat); leave removes them, silence expires them.
-	Viewers map[string]int64 `json:"viewers,omitempty"`
+	// Viewers maps each current viewer (by ViewerKey) to the event time
+	// (unix ms) they were last seen (join or heartbeat); leave removes
+	// them, silence expires them.
+	Viewers ViewerSet `json:"viewers,omitempty"`
 	// Features holds the windowed engagement metrics.
 	Features features.State `json:"-"` // encoded in binary by Codec
 

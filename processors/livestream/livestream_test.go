@@ -131,7 +131,7 @@ func TestMetadataViewersAndWindows(t *testing.T) {
 
 	// Viewers silent for longer than the timeout expire in event time.
 	h.send(topics.Viewing, "ls-1", events.Viewing{Header: hdr("v10", "ls-1", 10*time.Minute), Type: events.ViewingHeartbeat, UserID: "u3"})
-	if st := h.state(t, "ls-1"); st.ViewersNow() != 1 || st.Viewers["u3"] == 0 {
+	if st := h.state(t, "ls-1"); st.ViewersNow() != 1 || st.Viewers[tables.ViewerKey("u3")] == 0 {
 		t.Fatalf("after expiry viewers %v", st.Viewers)
 	}
 }

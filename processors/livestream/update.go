@@ -56,16 +56,18 @@ func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any) Resu
 		case events.ViewingJoin, events.ViewingHeartbeat:
 			if st.Status != events.StatusEnded {
 				if st.Viewers == nil {
-					st.Viewers = map[string]int64{}
+					st.Viewers = tables.ViewerSet{}
 				}
-				if seen := e.EventTime.UnixMilli(); seen > st.Viewers[e.UserID] {
-					st.Viewers[e.UserID] = seen
+				k := tables.ViewerKey(e.UserID)
+				if seen := e.EventTime.UnixMilli(); seen > st.Viewers[k] {
+					st.Viewers[k] = seen
 				}
 			}
 			res.Signal = u.signal(st, &e.Header, e.UserID, events.SignalWatch, 0)
 		case events.ViewingLeave:
-			if seen, ok := st.Viewers[e.UserID]; ok && seen <= e.EventTime.UnixMilli() {
-				delete(st.Viewers, e.UserID)
+			k := tables.ViewerKey(e.UserID)
+			if seen, ok := st.Viewers[k]; ok && seen <= e.EventTime.UnixMilli() {
+				delete(st.Viewers, k)
 			}
 		}
 	case *events.Chat:

@@ -227,9 +227,9 @@ func (e *Env) PutStreams(t TB, ss ...Stream) {
 		}
 		ls := &tables.Livestream{LivestreamID: s.ID, SellerID: s.Seller, Title: title, Category: s.Category, Tags: []string{s.Category},
 			Language: "en", Status: events.StatusLive, LiveSince: e.Now.Add(-time.Duration(s.Minutes) * time.Minute),
-			Embedding: Vector(s.Sim), EmbeddingModel: "test", Viewers: map[string]int64{}}
+			Embedding: Vector(s.Sim), EmbeddingModel: "test", Viewers: tables.ViewerSet{}}
 		for i := range s.Viewers {
-			ls.Viewers[fmt.Sprintf("v%d", i)] = e.Now.UnixMilli()
+			ls.Viewers[tables.ViewerKey(fmt.Sprintf("v%d", i))] = e.Now.UnixMilli()
 		}
 		auction := func(typ string, i int, amount float64) {
 			feats.ApplyEvent(&ls.Features, features.MapEvent{Src: events.TopicAuctions, At: e.Now.Add(-time.Duration(i+1) * time.Second),

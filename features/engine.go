@@ -31,6 +31,7 @@ const (
 	pDD      partialKind = 9  // n, DDSketch
 	pTopK    partialKind = 10 // n, counts per key (bounded)
 	pDecay   partialKind = 11 // n, anchor time, Σ scaled to it
+	pPct     partialKind = 12 // n, the values (sorted) while few, then a DDSketch
 	pLegacy  partialKind = 99 // n, Σ of the JSON state before the binary encoding (count, sum, mean)
 )
 
@@ -123,7 +124,7 @@ func compile(d Definition) (*feature, error) {
 			f.prec = uint8(d.Precision)
 		}
 	case ApproxPercentile:
-		f.kind = pDD
+		f.kind = pPct
 	case TopK:
 		f.kind = pTopK
 		f.capacity = d.Capacity
@@ -208,12 +209,12 @@ type bucket struct {
 // tileRef is the part of a tile that holds pointers, in Series.refs.
 type tileRef struct {
 	s   string // last string
-	ext any    // *hyperloglog.Sketch, *ddsketch.DDSketch, *topK, *lastK, or rawExt (not decoded yet)
+	ext any    // *hyperloglog.Sketch, *ddsketch.DDSketch, *pctExact, *topK, *lastK, or rawExt (not decoded yet)
 }
 
 // hasRefs reports whether tiles of kind keep a tileRef.
 func (k partialKind) hasRefs() bool {
-	return k == pLastStr || k == pLastK || k == pHLL || k == pDD || k == pTopK
+	return k == pLastStr || k == pLastK || k == pHLL || k == pDD || k == pTopK || k == pPct
 }
 
 // ref is tile i's tileRef (nil for the numeric kinds).
@@ -239,6 +240,17 @@ func (s *Series) empty() bool { return s.Len() == 0 }
 
 // fits reports whether s holds tiles of f's shape.
 func (f *feature) fits(s *Series) bool { return s.kind == f.kind && s.width == f.width }
+
+// readable reports whether f can read s: a series of its own shape, or an
+// older one it adopts on its next write (legacy JSON tiles; DDSketch-only
+// percentile tiles).
+func (f *feature) readable(s *Series) bool { return f.fits(s) || f.legacy(s) || f.oldPct(s) }
+
+// oldPct reports whether s holds the percentile tiles written before
+// pPct: every tile a DDSketch.
+func (f *feature) oldPct(s *Series) bool {
+	return s.kind == pDD && f.kind == pPct && s.width == f.width
+}
 
 func (f *feature) legacy(s *Series) bool {
 	return s.kind == pLegacy && (f.kind == pCount || f.kind == pSum) && f.window.Kind == Sliding
@@ -346,7 +358,7 @@ func (f *feature) add(s *Series, ev Event, t time.Time, horizon int64) {
 			return // no value to count
 		}
 	}
-	if (f.kind == pSum || f.kind == pMin || f.kind == pMax || f.kind == pDD || f.kind == pDecay && f.proj != nil || f.kind == pLastNum) && !finite(v.num) {
+	if (f.kind == pSum || f.kind == pMin || f.kind == pMax || f.kind == pPct || f.kind == pDecay && f.proj != nil || f.kind == pLastNum) && !finite(v.num) {
 		return
 	}
 	ti := s.tile(start, f.kind.hasRefs())
@@ -386,13 +398,8 @@ func (f *feature) add(s *Series, ev Event, t time.Time, horizon int64) {
 			ref.ext = sk
 		}
 		sk.Insert(unsafe.Slice(unsafe.StringData(key), len(key)))
-	case pDD:
-		sk, _ := materialize(f.kind, b.start, ref).(*ddsketch.DDSketch)
-		if sk == nil {
-			sk = newDD()
-			ref.ext = sk
-		}
-		if sk.Add(v.num) != nil {
+	case pPct:
+		if !addPct(ref, materialize(f.kind, b.start, ref), v.num) {
 			return
 		}
 	case pTopK:
@@ -635,7 +642,7 @@ func (f *feature) result(s *Series, now time.Time) Result {
 	r := Result{Kind: f.resultKind()}
 	var bs []bucket
 	var rs []tileRef // beside bs, for the kinds with refs
-	if s != nil && (f.fits(s) || f.legacy(s)) {
+	if s != nil && f.readable(s) {
 		v := s.view()
 		lo, hi := f.inWindow(v, now)
 		bs = v.b[lo:hi]
@@ -725,24 +732,10 @@ func (f *feature) result(s *Series, now time.Time) Result {
 		if acc != nil {
 			r.Number = float64(acc.Estimate())
 		}
-	case pDD:
-		var acc *ddsketch.DDSketch
-		for i := range bs {
-			sk, ok := peek(f.kind, bs[i].start, rs, i).(*ddsketch.DDSketch)
-			if !ok || sk == nil || sk.IsEmpty() {
-				continue
-			}
-			if acc == nil {
-				acc = sk.Copy()
-			} else if acc.MergeWith(sk) != nil {
-				continue
-			}
-		}
+	case pPct:
 		r.Empty = true
-		if acc != nil {
-			if q, err := acc.GetValueAtQuantile(f.p); err == nil {
-				r.Number, r.Empty = q, false
-			}
+		if len(bs) > 0 {
+			r.Number, r.Empty = percentile(s.kind, bs, rs, f.p)
 		}
 	case pTopK:
 		counts := map[string]int64{}

@@ -226,10 +226,13 @@ func (s *Set) ApplyEvent(st *State, ev Event) Outcome {
 		}
 		ser := st.Series[f.name]
 		if ser == nil || !f.fits(ser) {
-			if ser != nil && f.legacy(ser) {
+			switch {
+			case ser != nil && f.legacy(ser):
 				ser.kind, ser.width = f.kind, f.width
 				ser.changed()
-			} else {
+			case ser != nil && f.oldPct(ser):
+				ser.adoptOldPct()
+			default:
 				ser = &Series{kind: f.kind, width: f.width}
 				st.Series[f.name] = ser
 			}
@@ -319,7 +322,7 @@ func (s *Set) Idle(st *State, pw *Watermarks) bool {
 				}
 			}
 		}
-		if !f.fits(ser) && !f.legacy(ser) {
+		if !f.readable(ser) {
 			continue // a stale shape: reads as empty, replaced by the next event
 		}
 		if !f.idle(ser, h) {

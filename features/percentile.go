@@ -1,0 +1,212 @@
+package features
+
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+)
+
+// approx_percentile's contract (README.md, "Stated errors"): the value at
+// the nearest rank ⌈p·n⌉ (1-based) of the window's n values — numpy's
+// quantile(method="inverted_cdf"), SQL's PERCENTILE_DISC — exactly while
+// every tile of the window holds at most PercentileExact values, and within
+// PercentileAccuracy of it (relative) beyond.
+//
+// A tile keeps its values, sorted, in a pctExact until its
+// (PercentileExact+1)-th value, then becomes a DDSketch holding them all. A
+// window read whose tiles are all exact selects the rank from their values;
+// otherwise it merges every tile into one sketch (exact tiles added value by
+// value) and reads that rank from it. The sketch's own quantile method uses
+// another convention (rank ⌊q·(n−1)⌋+1), so the rank is computed here and
+// looked up in its stores.
+
+// PercentileExact is how many values an approx_percentile tile keeps
+// exactly before it becomes a DDSketch.
+const PercentileExact = 128
+
+// pctExact is a percentile tile's values, sorted ascending, with -0 stored
+// as 0 (one encoding per tile whatever the arrival order).
+type pctExact struct{ v []float64 }
+
+// addPct adds x to the percentile tile whose materialized partial is ext
+// (nil, *pctExact or *ddsketch.DDSketch), replacing ref.ext when the tile
+// starts or turns into a sketch. It reports whether x was added (a sketch
+// refuses values beyond its indexable range, about ±1.8e308).
+func addPct(ref *tileRef, ext any, x float64) bool {
+	if x == 0 {
+		x = 0 // -0 → 0
+	}
+	switch e := ext.(type) {
+	case *ddsketch.DDSketch:
+		return e != nil && e.Add(x) == nil
+	case *pctExact:
+		if e != nil && len(e.v) < PercentileExact {
+			i, _ := slices.BinarySearch(e.v, x)
+			e.v = slices.Insert(e.v, i, x)
+			return true
+		}
+		if e != nil {
+			sk := e.sketch()
+			if sk.Add(x) != nil {
+				return false
+			}
+			ref.ext = sk
+			return true
+		}
+	}
+	v := make([]float64, 1, 8)
+	v[0] = x
+	ref.ext = &pctExact{v: v}
+	return true
+}
+
+// sketch is a DDSketch holding the tile's values.
+func (e *pctExact) sketch() *ddsketch.DDSketch {
+	sk := newDD()
+	for _, x := range e.v {
+		_ = sk.Add(x) // beyond the sketch's range: dropped, as Add would
+	}
+	return sk
+}
+
+// nearestRank is the 1-based rank ⌈p·n⌉ of the p-quantile of n values,
+// clamped to [1, n]; p·n is one float64 product, as numpy computes it.
+func nearestRank(p, n float64) float64 {
+	return min(max(math.Ceil(p*n), 1), n)
+}
+
+// percentile is the p-quantile of the window's tiles bs (refs rs) of a
+// series of kind (pPct, or pDD for tiles written before pPct), and whether
+// the window is empty.
+func percentile(kind partialKind, bs []bucket, rs []tileRef, p float64) (q float64, empty bool) {
+	var vals []float64 // every tile's values, while all are exact
+	var acc *ddsketch.DDSketch
+	for i := range bs {
+		switch e := peek(kind, bs[i].start, rs, i).(type) {
+		case *pctExact:
+			if acc != nil {
+				for _, x := range e.v {
+					_ = acc.Add(x)
+				}
+			} else {
+				vals = append(vals, e.v...)
+			}
+		case *ddsketch.DDSketch:
+			if e == nil || e.IsEmpty() {
+				continue
+			}
+			if acc == nil {
+				acc = e.Copy()
+				for _, x := range vals {
+					_ = acc.Add(x)
+				}
+				vals = nil
+			} else if acc.MergeWith(e) != nil {
+				continue
+			}
+		}
+	}
+	if acc != nil {
+		if acc.IsEmpty() {
+			return 0, true
+		}
+		return ddAtRank(acc, nearestRank(p, acc.GetCount())-1), false
+	}
+	if len(vals) == 0 {
+		return 0, true
+	}
+	slices.Sort(vals)
+	return vals[int(nearestRank(p, float64(len(vals))))-1], false
+}
+
+// ddAtRank is the sketch's value at 0-based rank r (an integer): the
+// library's GetValueAtQuantile with the rank given rather than derived
+// from a quantile.
+func ddAtRank(sk *ddsketch.DDSketch, r float64) float64 {
+	neg := sk.GetNegativeValueStore()
+	nNeg := neg.TotalCount()
+	zero := sk.GetZeroCount()
+	switch {
+	case r < nNeg:
+		return -sk.Value(neg.KeyAtRank(nNeg - 1 - r))
+	case r < nNeg+zero:
+		return 0
+	}
+	return sk.Value(sk.GetPositiveValueStore().KeyAtRank(r - nNeg - zero))
+}
+
+// The two forms of an encoded percentile tile: a first byte, then
+const (
+	pctFormExact  = 0 // uvarint count, that many floats, ascending
+	pctFormSketch = 1 // the DDSketch's encoding (as a pDD tile's)
+)
+
+func appendPct(b []byte, ext any) []byte {
+	switch e := ext.(type) {
+	case *pctExact:
+		if e == nil {
+			break
+		}
+		b = append(b, pctFormExact)
+		b = binary.AppendUvarint(b, uint64(len(e.v)))
+		for _, x := range e.v {
+			b = appendFloat(b, x)
+		}
+	case *ddsketch.DDSketch:
+		if e == nil {
+			break
+		}
+		b = append(b, pctFormSketch)
+		b = appendDD(b, e)
+	}
+	return b
+}
+
+// decodePct decodes a percentile tile; nil if corrupt (an empty tile). An
+// exact form must be canonical: 1..PercentileExact finite values, sorted,
+// no -0.
+func decodePct(body []byte) any {
+	if len(body) == 0 {
+		return nil
+	}
+	switch body[0] {
+	case pctFormExact:
+		r := &reader{b: body[1:]}
+		n := r.count(1)
+		if n == 0 || n > PercentileExact {
+			return nil
+		}
+		v := make([]float64, n)
+		for i := range v {
+			x := r.float()
+			if !finite(x) || x == 0 && math.Signbit(x) || i > 0 && x < v[i-1] {
+				return nil
+			}
+			v[i] = x
+		}
+		if r.err != nil || len(r.b) > 0 {
+			return nil
+		}
+		return &pctExact{v: v}
+	case pctFormSketch:
+		sk, err := ddsketch.DecodeDDSketch(body[1:], ddStore, ddMapping)
+		if err != nil {
+			return nil
+		}
+		return sk
+	}
+	return nil
+}
+
+// adoptOldPct turns a series of DDSketch-only tiles (pDD, written before
+// pPct) into a pPct series before a write: its tiles stay sketches.
+func (s *Series) adoptOldPct() {
+	s.load()
+	for i := range s.refs {
+		materialize(pDD, s.b[i].start, &s.refs[i])
+	}
+	s.kind = pPct
+	s.changed()
+}

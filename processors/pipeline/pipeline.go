@@ -4,6 +4,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -190,7 +192,11 @@ type Group struct {
 // StateRunner is what a runner needs of a group's State.
 type StateRunner interface {
 	ProcessorOptions(stateDir string, pb goka.ProducerBuilder) []goka.ProcessorOption
+	// WrapOptions is ProcessorOptions over another storage (goka's tester's).
+	WrapOptions(sb storage.Builder, pb goka.ProducerBuilder) []goka.ProcessorOption
 	Run(stop <-chan struct{})
+	// Sync flushes now and waits until the flush is written.
+	Sync(ctx context.Context) error
 }
 
 // SweepVisitor is the visitor name of idle-key sweeps.

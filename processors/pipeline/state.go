@@ -164,10 +164,16 @@ func (s *State[T]) unqueue(n int64) {
 	s.opts.Metrics.StateQueued.WithLabelValues(string(s.table)).Set(float64(q))
 }
 
-// writeThrough: every change goes to goka's SetValue at once — when
-// configured so, or when the processor was not built with ProcessorOptions
-// (nothing could flush: e.g. goka's tester).
-func (s *State[T]) writeThrough() bool { return s.opts.FlushInterval < 0 || !s.wired.Load() }
+// writeThrough: every change goes to goka's SetValue at once, when
+// configured so (FlushInterval < 0). Otherwise the processor must be built
+// with ProcessorOptions or WrapOptions (goka's tester: pipelinetest), or
+// its callbacks fail with ErrStateNotWired: no silent switch to another
+// write path.
+func (s *State[T]) writeThrough() bool { return s.opts.FlushInterval < 0 }
+
+// ErrStateNotWired fails a callback of a write-behind State whose
+// processor was built without its ProcessorOptions or WrapOptions.
+var ErrStateNotWired = errors.New("state: the processor was built without the State's options (ProcessorOptions or WrapOptions)")
 
 // partState is one partition's cache, dirty keys and deferred commits.
 type partState[T any] struct {
@@ -243,6 +249,9 @@ func (s *State[T]) input(cb goka.ProcessCallback, carried bool) goka.ProcessCall
 			cb(ctx, msg)
 			return
 		}
+		if !s.wired.Load() {
+			ctx.Fail(ErrStateNotWired)
+		}
 		s.waitRoom(ctx.Context())
 		ps := s.part(ctx.Partition())
 		commit := ctx.DeferCommit()
@@ -307,6 +316,9 @@ func (s *State[T]) Visitor(cb goka.ProcessCallback) goka.ProcessCallback {
 		if s.writeThrough() {
 			cb(ctx, meta)
 			return
+		}
+		if !s.wired.Load() {
+			ctx.Fail(ErrStateNotWired)
 		}
 		ps := s.part(ctx.Partition())
 		ps.mu.Lock()
@@ -392,6 +404,43 @@ func (s *State[T]) Reset(goka.Assignment) {
 	}
 }
 
+// Sync flushes every partition now and waits until those flushes are
+// stored and acknowledged and their commits released, or ctx ends. For
+// tests that read the table after a callback (pipelinetest.Sync).
+func (s *State[T]) Sync(ctx context.Context) error {
+	if s.writeThrough() {
+		return nil
+	}
+	for p, ps := range s.partitions() {
+		ps.mu.Lock()
+		s.flush(p, ps)
+		ps.mu.Unlock()
+	}
+	for {
+		done := true
+		s.writesMu.Lock()
+		if len(s.writes) > 0 {
+			done = false
+		}
+		s.writesMu.Unlock()
+		for _, ps := range s.partitions() {
+			ps.genMu.Lock()
+			if len(ps.gens) > 0 {
+				done = false
+			}
+			ps.genMu.Unlock()
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 // partitions is a copy of the partitions' states, to visit without s.mu.
 func (s *State[T]) partitions() map[int32]*partState[T] {
 	s.mu.Lock()
@@ -415,23 +464,48 @@ func (s *State[T]) Len() int {
 // flusher, which writes each flush as one batch, and capture the producer
 // the processor builds with pb; append them after the deployment's options.
 func (s *State[T]) ProcessorOptions(dir string, pb goka.ProducerBuilder) []goka.ProcessorOption {
+	fallback := storage.DefaultBuilder(dir)
+	return s.options(func(topic string, partition int32) (storage.Storage, *leveldb.DB, error) {
+		if topic != string(s.table) {
+			st, err := fallback(topic, partition)
+			return st, nil, err
+		}
+		db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), storageOptions())
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening leveldb of %s/%d: %w", topic, partition, err)
+		}
+		st, err := storage.New(db)
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, db, nil
+	}, pb)
+}
+
+// WrapOptions is ProcessorOptions over any storage: the flusher writes a
+// flush key by key through sb's storage instead of as one goleveldb
+// batch. goka's tester runs the write-behind path through it
+// (processors/pipeline/pipelinetest), so the processors' unit tests run
+// the production write path, not a write-through stand-in.
+func (s *State[T]) WrapOptions(sb storage.Builder, pb goka.ProducerBuilder) []goka.ProcessorOption {
+	return s.options(func(topic string, partition int32) (storage.Storage, *leveldb.DB, error) {
+		st, err := sb(topic, partition)
+		return st, nil, err
+	}, pb)
+}
+
+// options wraps open (a table partition's storage, and its goleveldb when
+// it has one) and pb.
+func (s *State[T]) options(open func(topic string, partition int32) (storage.Storage, *leveldb.DB, error), pb goka.ProducerBuilder) []goka.ProcessorOption {
 	if s.opts.FlushInterval < 0 {
 		return nil
 	}
 	s.wired.Store(true)
-	fallback := storage.DefaultBuilder(dir)
 	return []goka.ProcessorOption{
 		goka.WithStorageBuilder(func(topic string, partition int32) (storage.Storage, error) {
-			if topic != string(s.table) {
-				return fallback(topic, partition)
-			}
-			db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), storageOptions())
-			if err != nil {
-				return nil, fmt.Errorf("opening leveldb of %s/%d: %w", topic, partition, err)
-			}
-			st, err := storage.New(db)
-			if err != nil {
-				return nil, err
+			st, db, err := open(topic, partition)
+			if err != nil || topic != string(s.table) {
+				return st, err
 			}
 			ts := &tableStorage{Storage: st, db: db}
 			ts.release = s.trackStorage(partition, ts)
@@ -475,13 +549,40 @@ func storageOptions() *opt.Options {
 	return &opt.Options{Filter: filter.NewBloomFilter(10), WriteBuffer: 1 << 20, BlockCacheCapacity: 2 << 20}
 }
 
-// tableStorage is goka's goleveldb storage of one table partition, with
-// the database at hand for batched writes; it forgets itself when goka
-// closes it.
+// tableStorage is goka's storage of one table partition, with its
+// goleveldb at hand for batched writes (nil for another storage, written
+// key by key); it forgets itself when goka closes it.
 type tableStorage struct {
 	storage.Storage
 	db      *leveldb.DB
 	release func()
+}
+
+// writeFlush stores a flush's values (nil: a delete).
+func (t *tableStorage) writeFlush(batch *leveldb.Batch, keys []string, values [][]byte) error {
+	if t.db == nil {
+		for i, key := range keys {
+			var err error
+			if values[i] == nil {
+				err = t.Delete(key)
+			} else {
+				err = t.Set(key, values[i])
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	batch.Reset()
+	for i, key := range keys {
+		if values[i] == nil {
+			batch.Delete([]byte(key))
+		} else {
+			batch.Put([]byte(key), values[i])
+		}
+	}
+	return t.db.Write(batch, nil)
 }
 
 func (t *tableStorage) Close() error {
@@ -657,16 +758,7 @@ func (s *State[T]) writer(stop <-chan struct{}) {
 // the changelog; the generation completes when every record is
 // acknowledged.
 func (s *State[T]) write(ps *partState[T], w *write) {
-	batch := &s.batch // only the writer goroutine writes
-	batch.Reset()
-	for i, key := range w.keys {
-		if w.encoded[i] == nil {
-			batch.Delete([]byte(key))
-		} else {
-			batch.Put([]byte(key), w.encoded[i])
-		}
-	}
-	err := w.st.db.Write(batch, nil)
+	err := w.st.writeFlush(&s.batch, w.keys, w.encoded) // only the writer goroutine writes
 	w.release()
 	if err != nil {
 		s.unqueue(w.size)

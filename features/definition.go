@@ -20,9 +20,9 @@ const (
 	Min              Aggregation = "min"               // smallest field
 	Max              Aggregation = "max"               // largest field
 	Last             Aggregation = "last"              // field of the newest event (by event time; ties: the greater value)
-	LastKDistinct    Aggregation = "last_k_distinct"   // the K most recent distinct field values, newest first
-	ApproxDistinct   Aggregation = "approx_distinct"   // distinct field values, HyperLogLog
-	ApproxPercentile Aggregation = "approx_percentile" // the P-quantile of field, DDSketch (1% relative error)
+	LastKDistinct    Aggregation = "last_k_distinct"   // the K most recent distinct field values, newest first (ties: the greater)
+	ApproxDistinct   Aggregation = "approx_distinct"   // distinct field values, HyperLogLog (exact while sparse)
+	ApproxPercentile Aggregation = "approx_percentile" // the field's value at rank ⌈P·n⌉: exact while tiles are small, then DDSketch (1% relative error)
 	TopK             Aggregation = "top_k"             // the K most frequent field values with their counts
 	DecayedSum       Aggregation = "decayed_sum"       // Σ field·2^(−age/half_life), all time
 	DecayedCount     Aggregation = "decayed_count"     // Σ 2^(−age/half_life), all time
@@ -35,14 +35,17 @@ func Aggregations() []Aggregation {
 
 // Stated accuracy of the approximate aggregations.
 const (
-	// PercentileAccuracy is DDSketch's relative accuracy: the returned
-	// quantile q̂ of a true quantile q satisfies |q̂−q| ≤ 1%·|q| (for
-	// values in a 2048-bin range, 1e-9..1e9 times the smallest).
+	// PercentileAccuracy is DDSketch's relative accuracy: once a window
+	// holds a tile of more than PercentileExact values, the returned q̂ of
+	// the exact value q at rank ⌈P·n⌉ satisfies |q̂−q| ≤ 1%·|q| (while the
+	// values' magnitudes span at most the 2048 bins, a ratio of ~1e17).
 	PercentileAccuracy = 0.01
 	percentileMaxBins  = 2048
 	// DefaultPrecision is the HyperLogLog precision p (2^p registers):
-	// exact-ish (sparse, 25-bit) below 2^p distinct values per tile, then a
-	// relative standard error of 1.04/√(2^p) = 1.6% at p = 12.
+	// exact up to 25-bit hash collisions while the window's merged sketch
+	// is sparse (its compressed list within 2^p bytes: about 1500 distinct
+	// values at p = 12), then a relative standard error of 1.04/√(2^p) =
+	// 1.6% at p = 12.
 	DefaultPrecision = 12
 	// DefaultTopKCapacity is the capacity factor of top_k: each tile keeps
 	// exact counts of up to max(10·K, 20) keys (or Capacity); beyond that it

@@ -453,7 +453,8 @@ func (s *Series) tile(start int64, refs bool) int {
 }
 
 // lastK holds up to K distinct values with their newest time, newest first
-// (ties: smaller value first).
+// (ties in time: the greater value first, compared as strings, the form
+// the list gives: for a string field, k 1 lists what last gives).
 type lastK struct{ e []timedValue }
 
 type timedValue struct {
@@ -461,7 +462,7 @@ type timedValue struct {
 	v string
 }
 
-func newer(a, b timedValue) bool { return a.t > b.t || a.t == b.t && a.v < b.v }
+func newer(a, b timedValue) bool { return a.t > b.t || a.t == b.t && a.v > b.v }
 
 func (l *lastK) add(v string, t int64, k int) {
 	for i := range l.e {

@@ -244,7 +244,7 @@ func TestAggregations(t *testing.T) {
 	check("mx", 30.0)
 	check("last_bidder", "cid")
 	check("last_amount", 20.0)
-	check("recent", []string{"ann", "cid"})
+	check("recent", []string{"cid", "ann"}) // same time: the greater first, as last
 	check("top", []KeyCount{{"ann", 2}, {"bob", 1}})
 	check("uniq", 3.0)
 	check("big", 2.0) // bob's 30 USD and cid's 20 USD: the bool projects to 1

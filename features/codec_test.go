@@ -2,11 +2,14 @@ package features
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -171,6 +174,20 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	bin, _ := st.MarshalBinary()
 	f.Add(bin)
 	f.Add([]byte{codecMagic, codecVersion, 0, 0, 0, 0, 0})
+	// Percentile tiles in their sketch form, and as written before (kind 9).
+	sk := newDD()
+	for _, x := range []float64{-2, 0, 12.5, 99} {
+		_ = sk.Add(x)
+	}
+	pst := State{Series: map[string]*Series{"bid_amount_p90_1h": {kind: pPct, width: 300000,
+		b: []bucket{{start: 0, n: 4}}, refs: []tileRef{{ext: sk}}}}}
+	bin, _ = pst.MarshalBinary()
+	f.Add(bin)
+	if old, err := os.ReadFile("testdata/codec/ddsketch_tiles_v1.hex"); err == nil {
+		if b, err := hex.DecodeString(strings.TrimSpace(string(old))); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var x State
 		if err := x.UnmarshalBinary(b); err != nil {

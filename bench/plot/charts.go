@@ -132,7 +132,9 @@ func RecallQPS(reports []Serving) ([]byte, error) {
 			if len(ps) == 0 {
 				continue
 			}
-			slices.SortFunc(ps, func(a, b point) int { return cmp.Compare(a.recall, b.recall) })
+			slices.SortFunc(ps, func(a, b point) int {
+				return cmp.Or(cmp.Compare(a.recall, b.recall), cmp.Compare(b.qps, a.qps))
+			})
 			end := c.series(cas + "/" + s)
 			var line [][2]float64
 			for _, p := range ps {

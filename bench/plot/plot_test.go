@@ -240,3 +240,29 @@ func TestLogRange(t *testing.T) {
 		}
 	}
 }
+
+// The charts in docs/bench are those its reports draw: replacing a report
+// without running `livefeed bench plot` fails here.
+func TestCheckedInPlotsAreCurrent(t *testing.T) {
+	const docs = "../../docs/bench"
+	in, err := ReadDir(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	written, err := WriteDir(dir, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range written {
+		name := filepath.Base(path)
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have, err := os.ReadFile(filepath.Join(docs, name))
+		if err != nil || !slices.Equal(got, have) {
+			t.Errorf("docs/bench/%s is not what its reports draw; regenerate: go run ./cmd/livefeed bench plot", name)
+		}
+	}
+}

@@ -37,8 +37,11 @@ import (
 //	        last_k: uvarint #entries, per entry svarint (t − start) ns, string
 //	        hll, ddsketch: the library's encoding
 //	        top_k: uvarint #keys, per key (sorted) string, uvarint count
-//	        percentile: byte 0, uvarint #values, the values ascending (floats)
-//	          while the tile is exact; byte 1 and the DDSketch's encoding after
+//	        percentile: while the tile is exact, its values ascending: byte 2,
+//	          uvarint #values, byte d (0 or 2), svarint first·10^d, uvarint
+//	          differences·10^d when all are whole units (d 0) or cents (d 2),
+//	          else byte 0, uvarint #values, floats; once a sketch, byte 1 and
+//	          the DDSketch's encoding
 //	uvarint #dropped, then per feature (by name): string name, uvarint count
 //
 // A float is a uvarint u: u&3 == 0: the integer zigzag(u>>2); 1: the

@@ -137,16 +137,73 @@ func ddAtRank(sk *ddsketch.DDSketch, r float64) float64 {
 	return sk.Value(sk.GetPositiveValueStore().KeyAtRank(r - nNeg - zero))
 }
 
-// The two forms of an encoded percentile tile: a first byte, then
+// The forms of an encoded percentile tile: a first byte, then
 const (
 	pctFormExact  = 0 // uvarint count, that many floats, ascending
 	pctFormSketch = 1 // the DDSketch's encoding (as a pDD tile's)
+	// uvarint count, byte d (0: integers, 2: cents), svarint the first
+	// value·10^d, then uvarint the differences to the previous one: when
+	// every value is a whole number of units (most prices), 1–2 bytes a
+	// value.
+	pctFormExactScaled = 2
 )
+
+// pctMaxScaled bounds |value·10^d| in the scaled form: exact in a float64,
+// and differences fit a uint64.
+const pctMaxScaled = 1 << 52
+
+// scaledDigits is the d of the scaled form for vals (0 or 2), or -1 when
+// some value is not a whole number of cents within pctMaxScaled.
+func scaledDigits(vals []float64) int {
+	ints := true
+	for _, x := range vals {
+		if x != math.Trunc(x) || math.Abs(x) >= pctMaxScaled {
+			ints = false
+			break
+		}
+	}
+	if ints {
+		return 0
+	}
+	for _, x := range vals {
+		if c := math.Round(x * 100); math.Abs(c) >= pctMaxScaled || c/100 != x {
+			return -1
+		}
+	}
+	return 2
+}
+
+// unscale is x·10^-d as the scaled form reads it back.
+func unscale(i int64, d byte) float64 {
+	if d == 2 {
+		return float64(i) / 100
+	}
+	return float64(i)
+}
 
 func appendPct(b []byte, ext any) []byte {
 	switch e := ext.(type) {
 	case *pctExact:
 		if e == nil {
+			break
+		}
+		if d := scaledDigits(e.v); d >= 0 {
+			b = append(b, pctFormExactScaled)
+			b = binary.AppendUvarint(b, uint64(len(e.v)))
+			b = append(b, byte(d))
+			var prev int64
+			for i, x := range e.v {
+				c := int64(x)
+				if d == 2 {
+					c = int64(math.Round(x * 100))
+				}
+				if i == 0 {
+					b = binary.AppendVarint(b, c)
+				} else {
+					b = binary.AppendUvarint(b, uint64(c-prev))
+				}
+				prev = c
+			}
 			break
 		}
 		b = append(b, pctFormExact)
@@ -185,6 +242,32 @@ func decodePct(body []byte) any {
 				return nil
 			}
 			v[i] = x
+		}
+		if r.err != nil || len(r.b) > 0 {
+			return nil
+		}
+		return &pctExact{v: v}
+	case pctFormExactScaled:
+		r := &reader{b: body[1:]}
+		n := r.count(1)
+		d := r.byte()
+		if n == 0 || n > PercentileExact || d != 0 && d != 2 {
+			return nil
+		}
+		v := make([]float64, n)
+		c := r.varint()
+		for i := range v {
+			if i > 0 {
+				delta := r.uvarint()
+				if delta > 2*pctMaxScaled {
+					return nil
+				}
+				c += int64(delta)
+			}
+			if c <= -pctMaxScaled || c >= pctMaxScaled {
+				return nil
+			}
+			v[i] = unscale(c, d)
 		}
 		if r.err != nil || len(r.b) > 0 {
 			return nil

@@ -358,3 +358,49 @@ func TestPercentileOldSketchTilesStillDecode(t *testing.T) {
 	within("after writes", &st, vals)
 	within("after writes and a round trip", roundTrip(t, &st), vals)
 }
+
+// An exact tile's encoding keeps every value bit for bit, in the scaled
+// form when all are whole units or cents and as floats otherwise.
+func TestPercentileExactEncodings(t *testing.T) {
+	big := float64(1 << 51)
+	for _, c := range []struct {
+		vals []float64
+		form byte
+	}{
+		{[]float64{12, 12, -3, 0, 99, 1e12}, pctFormExactScaled},
+		{[]float64{12.5, 0.01, -7.99, 42, 42}, pctFormExactScaled},
+		{[]float64{big, -big, 1, 2}, pctFormExactScaled},             // integers up to 2^52
+		{[]float64{big, 0.5}, pctFormExact},                          // big·100 beyond 2^52: floats
+		{[]float64{1.0 / 3, 2, 1e-9, math.MaxFloat64}, pctFormExact}, // not cents
+		{[]float64{math.Copysign(0, -1), 0.25}, pctFormExactScaled},  // -0 kept as 0
+	} {
+		set := mustSet(t, Definition{Name: "p", Sources: []string{"auctions"}, Field: "amount", Aggregation: ApproxPercentile, P: 0.5,
+			Window: SlidingWindow(time.Hour, 5*time.Minute), Lateness: time.Hour})
+		var st State
+		for _, x := range c.vals {
+			set.ApplyEvent(&st, ev("auctions", time.Minute, "amount", x))
+		}
+		tile, _ := appendExt(nil, pPct, st.Series["p"].refs[0].ext, 0)
+		if tile[0] != c.form {
+			t.Errorf("%v: form %d, want %d", c.vals, tile[0], c.form)
+		}
+		back := roundTrip(t, &st)
+		back.Expand()
+		got := back.Series["p"].refs[0].ext.(*pctExact).v
+		want := slices.Sorted(slices.Values(c.vals))
+		for i := range want {
+			if want[i] == 0 {
+				want[i] = 0
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%v: decoded %v", c.vals, got)
+		}
+		for i := range want {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+				t.Errorf("%v: decoded %v, want %v", c.vals, got, want)
+				break
+			}
+		}
+	}
+}

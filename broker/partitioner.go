@@ -8,7 +8,10 @@ import (
 
 // Murmur2 is Kafka's murmur2 hash (the Java client's Utils.murmur2), the hash
 // behind Kafka's default partitioner.
-func Murmur2(data []byte) uint32 {
+func Murmur2(data []byte) uint32 { return murmur2(data) }
+
+// murmur2 is Murmur2 of a key as bytes or, without a copy, as a string.
+func murmur2[S ~string | ~[]byte](data S) uint32 {
 	const (
 		seed uint32 = 0x9747b28c
 		m    uint32 = 0x5bd1e995
@@ -46,6 +49,12 @@ func Murmur2(data []byte) uint32 {
 // murmur2 of the key, masked positive, modulo the partition count.
 func Partition(key []byte, partitions int32) int32 {
 	return int32(Murmur2(key)&0x7fffffff) % partitions
+}
+
+// PartitionOf is Partition of a key held as a string (goka's keys), without
+// copying it: the processors check every record's partition with it.
+func PartitionOf(key string, partitions int32) int32 {
+	return int32(murmur2(key)&0x7fffffff) % partitions
 }
 
 // kafkaHash32 adapts Murmur2 to hash.Hash32 for goka and sarama. Its Sum32 is

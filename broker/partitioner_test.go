@@ -28,6 +28,18 @@ func TestMurmur2MatchesKafka(t *testing.T) {
 	}
 }
 
+// PartitionOf (a string key, no copy) is Partition.
+func TestPartitionOfIsPartition(t *testing.T) {
+	for i := range 2000 {
+		key := fmt.Sprintf("ls-%05d-%s", i, "abcdefghijklmnopqrstuvwxyz"[:i%27])
+		for _, n := range []int32{1, 3, 8, 12} {
+			if got, want := PartitionOf(key, n), Partition([]byte(key), n); got != want {
+				t.Fatalf("key %s, %d partitions: PartitionOf %d, Partition %d", key, n, got, want)
+			}
+		}
+	}
+}
+
 func TestHasherAgreesWithPartition(t *testing.T) {
 	for i := range 2000 {
 		key := []byte(fmt.Sprintf("ls-%05d", i))

@@ -183,6 +183,16 @@ type Topology struct {
 	// FutureSkew is how far ahead of the wall clock an input event's time
 	// may be before it is dead-lettered as "future" (0: 1h; negative: off).
 	FutureSkew time.Duration
+	// Misrouted is what every group does with a record in a partition its
+	// key does not map to (produced with another partitioner than Kafka's
+	// default): re-route it (the default) or dead-letter it
+	// (processors/pipeline route.go).
+	Misrouted pipeline.Misrouted
+}
+
+// routing is every group's partition check: all topics have Partitions.
+func (t *Topology) routing() pipeline.Routing {
+	return pipeline.Routing{Partitions: t.Partitions, Misrouted: t.Misrouted}
 }
 
 // Topics lists every topic the topology needs. Goka creates only group and
@@ -257,6 +267,7 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		Metrics:       t.Metrics,
 		Logger:        t.Logger,
 		FlushInterval: t.FlushInterval,
+		Routing:       t.routing(),
 	}
 	if t.Embedder != nil {
 		userCfg.Audience = t.Names.AudienceTopic()
@@ -277,7 +288,7 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		}
 		ecfg := entity.Config{
 			Group: t.Names.EntityGroup(e.Name), Input: t.Names.EntityTopic(e.Name), Features: e.Features,
-			Metrics: t.Metrics, Logger: t.Logger, FlushInterval: t.FlushInterval,
+			Metrics: t.Metrics, Logger: t.Logger, FlushInterval: t.FlushInterval, Routing: t.routing(),
 		}
 		if e.Name == "seller" {
 			ecfg.Seller = seller
@@ -297,6 +308,7 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		Logger:        t.Logger,
 		FlushInterval: t.FlushInterval,
 		FutureSkew:    t.FutureSkew,
+		Routing:       t.routing(),
 	}
 	if t.Embedder != nil {
 		lsCfg.Vectors, lsCfg.Audience, lsCfg.Blend = t.Names.VectorsTopic(), t.Names.AudienceTopic(), t.Blend

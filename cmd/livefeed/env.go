@@ -76,6 +76,9 @@ func expected(f *flag.Flag) string {
 	if !ok {
 		return "a value for --" + f.Name
 	}
+	if e, ok := g.Get().(interface{ Expected() string }); ok { // e.g. --misrouted
+		return e.Expected()
+	}
 	switch g.Get().(type) {
 	case bool:
 		return "a boolean: 1, t, T, true, TRUE, True, 0, f, F, false, FALSE or False"

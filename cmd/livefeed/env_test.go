@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/livefeed/livefeed/processors/pipeline"
 )
 
 // A bad LIVEFEED_* value stops every command with an error naming the
@@ -33,6 +35,7 @@ func TestEnvBadValues(t *testing.T) {
 		{[]string{"process"}, "LIVEFEED_HEARTBEAT_INTERVAL", "1 s", "a duration with a unit"},
 		{[]string{"process"}, "LIVEFEED_STATE_FLUSH_INTERVAL", "100", "a duration with a unit"},
 		{[]string{"process"}, "LIVEFEED_FUTURE_SKEW", "1hour", "a duration with a unit"},
+		{[]string{"process"}, "LIVEFEED_MISROUTED", "drop", "reroute or dead-letter"},
 		{[]string{"process"}, "LIVEFEED_EMBED_BATCH", "1e3", "an integer"},
 		{[]string{"process"}, "LIVEFEED_EMBED_DELAY", "20", "a duration with a unit"},
 		{[]string{"process"}, "LIVEFEED_SELLER_BUYER_WEIGHT", "30%", "a number"},
@@ -84,7 +87,8 @@ func TestEnvBadValues(t *testing.T) {
 func TestEnvEveryTypedFlag(t *testing.T) {
 	f := newFlags("all", true, true)
 	f.servingFlags()
-	bad := map[string]string{"bool": "maybe", "int": "many", "uint": "-1", "float": "much", "duration": "24"}
+	bad := map[string]string{"bool": "maybe", "int": "many", "uint": "-1", "float": "much", "duration": "24",
+		"value": "sideways"} // value: a flag.TextVar (--misrouted)
 	seen := map[string]int{}
 	f.fs.VisitAll(func(fl *flag.Flag) {
 		typ, _ := flag.UnquoteUsage(fl) // the type -h shows: int, float, duration, string, ...
@@ -135,13 +139,23 @@ func TestEnvGoodValues(t *testing.T) {
 	t.Setenv("LIVEFEED_PARTITIONS", "12")
 	t.Setenv("LIVEFEED_TASTE_HALF_LIFE", "36h")
 	t.Setenv("LIVEFEED_SEED", "0x10")
+	t.Setenv("LIVEFEED_MISROUTED", "dead-letter")
 	f := newFlags("simulate", false, true)
 	if err := f.parse([]string{"--brokers", "b", "--partitions", "4"}, true); err != nil {
 		t.Fatal(err)
 	}
-	if f.cfg.NoEmbeddings || f.cfg.Partitions != 4 || f.cfg.TasteHalfLife != 36*time.Hour || f.cfg.SimSeed != 16 {
-		t.Errorf("from the environment: no-embeddings %v, partitions %d (flag 4 wins), taste half-life %v, seed %d",
-			f.cfg.NoEmbeddings, f.cfg.Partitions, f.cfg.TasteHalfLife, f.cfg.SimSeed)
+	if f.cfg.NoEmbeddings || f.cfg.Partitions != 4 || f.cfg.TasteHalfLife != 36*time.Hour || f.cfg.SimSeed != 16 ||
+		f.cfg.Misrouted != pipeline.DeadLetterMisrouted {
+		t.Errorf("from the environment: no-embeddings %v, partitions %d (flag 4 wins), taste half-life %v, seed %d, misrouted %v",
+			f.cfg.NoEmbeddings, f.cfg.Partitions, f.cfg.TasteHalfLife, f.cfg.SimSeed, f.cfg.Misrouted)
+	}
+	if f := newFlags("process", false, false); f.parse([]string{"--brokers", "b"}, true) != nil || f.cfg.Misrouted != pipeline.DeadLetterMisrouted {
+		t.Errorf("LIVEFEED_MISROUTED=dead-letter → %v", f.cfg.Misrouted)
+	}
+	t.Setenv("LIVEFEED_MISROUTED", "")
+	os.Unsetenv("LIVEFEED_MISROUTED")
+	if f := newFlags("process", false, false); f.parse([]string{"--brokers", "b"}, true) != nil || f.cfg.Misrouted != pipeline.Reroute {
+		t.Errorf("misrouted by default: %v, want reroute", f.cfg.Misrouted)
 	}
 }
 
@@ -151,6 +165,7 @@ func TestFlagBadValueSaysWhatItExpects(t *testing.T) {
 		{[]string{"--partitions", "eight"}},
 		{[]string{"--taste-half-life=24"}},
 		{[]string{"--no-embeddings=yes"}},
+		{[]string{"--misrouted=drop"}},
 	} {
 		f := newFlags("process", false, false)
 		f.fs.SetOutput(io.Discard)

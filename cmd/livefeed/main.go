@@ -29,6 +29,7 @@ import (
 
 	"github.com/livefeed/livefeed/app"
 	"github.com/livefeed/livefeed/internal/buildinfo"
+	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/processors/user"
 	"golang.org/x/sync/errgroup"
 )
@@ -200,6 +201,7 @@ func newFlags(name string, embedded, sim bool) *flags {
 	f.fs.BoolVar(&c.NoEmbeddingWorker, "no-embedding-worker", false, "process: do not run the embedding worker (run livefeed embed instead)")
 	f.fs.DurationVar(&c.FlushInterval, "state-flush-interval", 100*time.Millisecond, "how long a processor keeps a changed state in its write-behind cache before writing it to its table (negative: write every change at once)")
 	f.fs.DurationVar(&c.FutureSkew, "future-skew", time.Hour, "how far ahead of the processor's clock an event time may be; later events go to the dead-letter topic as \"future\" (negative: no check)")
+	f.fs.TextVar(&c.Misrouted, "misrouted", pipeline.Reroute, "what a processor does with a record in a partition its key does not map to (a producer not using Kafka's default murmur2 partitioner): reroute (to the right partition, counted) or dead-letter (reason \"misrouted\")")
 	f.fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the --http listener (processors: metrics; serving: API)")
 	f.kafka.declare(f.fs, &c.Kafka)

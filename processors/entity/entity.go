@@ -34,8 +34,11 @@ type Config struct {
 	// FlushInterval bounds how long a changed state waits in the
 	// write-behind cache (pipeline.State); negative writes through.
 	FlushInterval time.Duration
-	Metrics       *pipeline.Metrics
-	Logger        *slog.Logger
+	// Routing checks every record's partition against its key's
+	// (pipeline.Routing). Zero: no check.
+	Routing pipeline.Routing
+	Metrics *pipeline.Metrics
+	Logger  *slog.Logger
 }
 
 type processor struct {
@@ -66,17 +69,19 @@ func New(cfg Config) (*pipeline.Group, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.Entity](goka.GroupTable(cfg.Group), tables.EntityCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Metrics: cfg.Metrics, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	edges := []goka.Edge{
 		goka.Input(cfg.Input, new(codec.Bytes), p.cache.Input(p.onEvent)),
 		goka.Output(pipeline.DLQ(cfg.Input), new(codec.Bytes)),
 		goka.Persist(tables.EntityCodec{}),
 		goka.Visitor(pipeline.SweepVisitor, p.cache.Visitor(p.sweep)),
 	}
+	edges = append(edges, pipeline.RerouteOutputs(cfg.Input)...)
 	if cfg.Seller != nil {
 		edges = append(edges,
 			goka.Input(cfg.Seller.Signals, new(codec.Bytes), p.cache.Input(p.onSellerSignal)),
 			goka.Output(pipeline.DLQ(cfg.Seller.Signals), new(codec.Bytes)))
+		edges = append(edges, pipeline.RerouteOutputs(cfg.Seller.Signals)...)
 	}
 	return &pipeline.Group{
 		Graph:   goka.DefineGroup(cfg.Group, edges...),

@@ -78,8 +78,12 @@ type Config struct {
 	// write-behind cache before it is written to the table (see
 	// pipeline.State); negative writes through. Default 100ms.
 	FlushInterval time.Duration
-	Metrics       *pipeline.Metrics
-	Logger        *slog.Logger
+	// Routing checks every record's partition against its key's and
+	// re-routes or dead-letters a misrouted one (pipeline.Routing). Zero:
+	// no check.
+	Routing pipeline.Routing
+	Metrics *pipeline.Metrics
+	Logger  *slog.Logger
 }
 
 func (c *Config) defaults() error {
@@ -165,7 +169,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		return nil, err
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.Livestream](Table(cfg.Group), tables.LivestreamCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Metrics: cfg.Metrics, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	for _, d := range cfg.Features.All() {
 		p.retention = max(p.retention, d.Window.Size+d.Lateness)
 	}
@@ -193,16 +197,19 @@ func New(cfg Config) (*pipeline.Group, error) {
 	for _, in := range t.Inputs() {
 		edges = append(edges, goka.Output(pipeline.DLQ(in), new(codec.Bytes)))
 	}
+	edges = append(edges, pipeline.RerouteOutputs(t.Inputs()...)...)
 	for _, r := range p.routes {
 		edges = append(edges, goka.Output(r.Topic, tables.JSONCodec[events.Enriched]{}))
 	}
 	if cfg.Vectors != "" {
 		edges = append(edges, goka.Input(cfg.Vectors, new(codec.Bytes), p.cache.EventInput(p.onVectorNow)),
 			goka.Output(pipeline.DLQ(cfg.Vectors), new(codec.Bytes)))
+		edges = append(edges, pipeline.RerouteOutputs(cfg.Vectors)...)
 	}
 	if cfg.Audience != "" {
 		edges = append(edges, goka.Input(cfg.Audience, new(codec.Bytes), p.cache.Input(p.onAudience)),
 			goka.Output(pipeline.DLQ(cfg.Audience), new(codec.Bytes)))
+		edges = append(edges, pipeline.RerouteOutputs(cfg.Audience)...)
 	}
 	if cfg.Sellers != "" {
 		edges = append(edges, goka.Output(cfg.Sellers, tables.JSONCodec[events.SellerSignal]{}))

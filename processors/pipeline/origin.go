@@ -76,11 +76,14 @@ type origin struct {
 }
 
 // originOf is the record's origin: HeaderOrigin's when it carries one (a
-// record emitted by a livefeed group), else the record itself (an input
-// event, or a record of a topic not carried). No allocation: it runs for
-// every record.
+// record emitted by a livefeed group, or one re-routed to this partition:
+// route.go), else the record itself (an input event, or a record of a topic
+// not carried). No allocation: it runs for every record.
 func originOf(ctx goka.Context, carried bool) origin {
 	consumed := string(ctx.Topic())
+	if !carried {
+		_, carried = ctx.Headers()[HeaderRerouted]
+	}
 	if carried {
 		if topic, partition, offset, ok := parseOrigin(ctx.Headers()[HeaderOrigin]); ok {
 			return origin{key: originKey(consumed, topic, partition), offset: offset}

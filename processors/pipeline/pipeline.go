@@ -24,6 +24,9 @@ type Metrics struct {
 	LateDropped *prometheus.CounterVec // group, topic
 	IdleDeleted *prometheus.CounterVec // group
 	Duplicates  *prometheus.CounterVec // group, topic
+	// Misrouted counts the records found in a partition their key does
+	// not map to, by what was done with them (route.go).
+	Misrouted *prometheus.CounterVec // group, topic, action (reroute, dead_letter)
 	// StateQueued is the encoded bytes of the write-behind state that are
 	// flushed but not yet acknowledged by the changelog, by table;
 	// StateWaits the callbacks that waited because it was at its limit.
@@ -57,6 +60,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livefeed_duplicates_absorbed_total",
 			Help: "Records skipped because their origin offset was already applied to the key's state (replays after a crash or a rebalance), by group and topic.",
 		}, []string{"group", "topic"}),
+		Misrouted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_misrouted_records_total",
+			Help: "Records found in a partition their key does not map to under Kafka's default murmur2 partitioner (a producer with another partitioner, e.g. librdkafka's default), by group, topic and action (reroute, dead_letter); none reached the state.",
+		}, []string{"group", "topic", "action"}),
 		StateQueued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "livefeed_state_queued_bytes",
 			Help: "Encoded table values flushed by the write-behind state and not yet acknowledged by the changelog, by table.",
@@ -80,7 +87,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.StateQueued, m.StateWaits, m.EmbedErrors, m.Embeddings, m.EmbedTime)
+		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.Misrouted, m.StateQueued, m.StateWaits, m.EmbedErrors, m.Embeddings, m.EmbedTime)
 	}
 	return m
 }
@@ -118,7 +125,7 @@ func DeadLetterValue(raw []byte) (value []byte, originalSize []byte) {
 }
 
 // Reason classifies a decode error for metrics: "oversized", "future",
-// "ancient", "invalid:<field>" (a field of the wrong type or an invalid
+// "ancient", "misrouted" (ErrMisrouted), "invalid:<field>" (a field of the wrong type or an invalid
 // value; the field name comes from the event's schema, never from the
 // input), "malformed" or "other".
 func Reason(err error) string {
@@ -130,6 +137,8 @@ func Reason(err error) string {
 		return "future"
 	case errors.Is(err, events.ErrAncient):
 		return "ancient"
+	case errors.Is(err, ErrMisrouted):
+		return "misrouted"
 	case errors.As(err, &ve):
 		// "tags[3]" and "vector[17]" count as "tags" and "vector": the
 		// label's values stay as few as the schema's fields.

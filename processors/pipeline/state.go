@@ -56,6 +56,7 @@ type State[T any] struct {
 	codec goka.Codec
 	opts  StateOptions
 	log   *slog.Logger
+	route *router
 
 	mu       sync.Mutex
 	parts    map[int32]*partState[T]
@@ -97,6 +98,10 @@ type StateOptions struct {
 	// instead of a queue that grows while the changelog lags). Default
 	// DefaultMaxQueuedBytes per group table.
 	MaxQueuedBytes int64
+	// Routing checks that every record is in the partition its key maps
+	// to before it reaches a callback or the state (route.go). Zero: no
+	// check.
+	Routing Routing
 	// Metrics count the duplicates absorbed (default: unregistered).
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -125,6 +130,7 @@ func NewState[T any](table goka.Table, codec goka.Codec, opts StateOptions) *Sta
 	s := &State[T]{table: table, codec: codec, opts: opts, log: opts.Logger,
 		parts: map[int32]*partState[T]{}, stores: map[int32]*tableStorage{},
 		emits: newEmitTracker(), queued: make(chan struct{}, 1)}
+	s.route = newRouter(opts.Routing, opts.Metrics, opts.Logger)
 	s.room = sync.NewCond(&s.writesMu)
 	return s
 }
@@ -246,7 +252,9 @@ func (s *State[T]) EventInput(cb goka.ProcessCallback) goka.ProcessCallback {
 func (s *State[T]) input(cb goka.ProcessCallback, carried bool) goka.ProcessCallback {
 	return func(ctx goka.Context, msg any) {
 		if s.writeThrough() {
-			cb(ctx, msg)
+			if !s.route.divert(ctx, msg, carried) {
+				cb(ctx, msg)
+			}
 			return
 		}
 		if !s.wired.Load() {
@@ -258,6 +266,12 @@ func (s *State[T]) input(cb goka.ProcessCallback, carried bool) goka.ProcessCall
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
 		ps.pending = append(ps.pending, commit)
+		// A misrouted record goes elsewhere before any state is read: its
+		// commit still waits its turn above.
+		if s.route.divert(ctx, msg, carried) {
+			s.maybeFlush(ctx.Partition(), ps)
+			return
+		}
 		o := originOf(ctx, carried)
 		if v := s.Get(ctx); v != nil {
 			if d, ok := any(v).(Deduplicated); ok && seen(*d.AppliedOffsets(), o) {
@@ -310,9 +324,14 @@ func (s *State[T]) maybeFlush(partition int32, ps *partState[T]) {
 }
 
 // Visitor wraps a visitor callback so that it runs under its partition's
-// lock (visits commit nothing).
+// lock (visits commit nothing). A key stored in a partition it does not map
+// to (an orphan a misrouted record made before the partition check) is not
+// visited: its delete would go to the table partition of the real state.
 func (s *State[T]) Visitor(cb goka.ProcessCallback) goka.ProcessCallback {
 	return func(ctx goka.Context, meta any) {
+		if !s.route.placed(ctx) {
+			return
+		}
 		if s.writeThrough() {
 			cb(ctx, meta)
 			return

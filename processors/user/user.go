@@ -56,8 +56,11 @@ type Config struct {
 	// FlushInterval bounds how long a changed state waits in the
 	// write-behind cache (pipeline.State); negative writes through.
 	FlushInterval time.Duration
-	Metrics       *pipeline.Metrics
-	Logger        *slog.Logger
+	// Routing checks every record's partition against its key's
+	// (pipeline.Routing). Zero: no check.
+	Routing pipeline.Routing
+	Metrics *pipeline.Metrics
+	Logger  *slog.Logger
 }
 
 func (c *Config) defaults() error {
@@ -101,12 +104,13 @@ func New(cfg Config) (*pipeline.Group, error) {
 		return nil, err
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.User](goka.GroupTable(cfg.Group), tables.UserCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Metrics: cfg.Metrics, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	edges := []goka.Edge{
 		goka.Input(cfg.UserSignals, new(codec.Bytes), p.cache.Input(p.onSignal)),
 		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
 		goka.Persist(tables.UserCodec{}),
 	}
+	edges = append(edges, pipeline.RerouteOutputs(cfg.UserSignals)...)
 	if cfg.Audience != "" {
 		edges = append(edges, goka.Output(cfg.Audience, tables.JSONCodec[events.AudienceSignal]{}))
 	}

@@ -1,6 +1,7 @@
 package features
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math"
 	"slices"
@@ -65,9 +66,7 @@ func addPct(ref *tileRef, ext any, x float64) bool {
 // sketch is a DDSketch holding the tile's values.
 func (e *pctExact) sketch() *ddsketch.DDSketch {
 	sk := newDD()
-	for _, x := range e.v {
-		_ = sk.Add(x) // beyond the sketch's range: dropped, as Add would
-	}
+	addAll(sk, e.v)
 	return sk
 }
 
@@ -81,17 +80,18 @@ func nearestRank(p, n float64) float64 {
 // series of kind (pPct, or pDD for tiles written before pPct), and whether
 // the window is empty.
 func percentile(kind partialKind, bs []bucket, rs []tileRef, p float64) (q float64, empty bool) {
-	var vals []float64 // every tile's values, while all are exact
+	var buf [16][]float64
+	runs := buf[:0] // every exact tile's values, while no tile is a sketch
+	n := 0
 	var acc *ddsketch.DDSketch
 	for i := range bs {
 		switch e := peek(kind, bs[i].start, rs, i).(type) {
 		case *pctExact:
 			if acc != nil {
-				for _, x := range e.v {
-					_ = acc.Add(x)
-				}
-			} else {
-				vals = append(vals, e.v...)
+				addAll(acc, e.v)
+			} else if len(e.v) > 0 {
+				runs = append(runs, e.v)
+				n += len(e.v)
 			}
 		case *ddsketch.DDSketch:
 			if e == nil || e.IsEmpty() {
@@ -99,10 +99,10 @@ func percentile(kind partialKind, bs []bucket, rs []tileRef, p float64) (q float
 			}
 			if acc == nil {
 				acc = e.Copy()
-				for _, x := range vals {
-					_ = acc.Add(x)
+				for _, r := range runs {
+					addAll(acc, r)
 				}
-				vals = nil
+				runs = nil
 			} else if acc.MergeWith(e) != nil {
 				continue
 			}
@@ -114,11 +114,89 @@ func percentile(kind partialKind, bs []bucket, rs []tileRef, p float64) (q float
 		}
 		return ddAtRank(acc, nearestRank(p, acc.GetCount())-1), false
 	}
-	if len(vals) == 0 {
+	if n == 0 {
 		return 0, true
 	}
-	slices.Sort(vals)
-	return vals[int(nearestRank(p, float64(len(vals))))-1], false
+	return kthOfRuns(runs, int(nearestRank(p, float64(n)))-1), false
+}
+
+func addAll(sk *ddsketch.DDSketch, vals []float64) {
+	for _, x := range vals {
+		_ = sk.Add(x) // beyond the sketch's range: dropped, as Add would
+	}
+}
+
+// kthOfRuns is the k-th smallest (0-based) of the values of the ascending
+// runs, k below their total; it reslices runs. Each round takes as pivot
+// the weighted median of the runs' middle values, counts the values below
+// and up to it in every run by binary search, and keeps the runs' parts on
+// rank k's side: a round drops at least a quarter of the values, without
+// copying or sorting them.
+func kthOfRuns(runs [][]float64, k int) float64 {
+	if len(runs) == 1 {
+		return runs[0][k]
+	}
+	type mid struct {
+		x float64
+		w int
+	}
+	var buf [16]mid
+	var bbuf [16][2]int
+	for {
+		mids := buf[:0]
+		total := 0
+		for _, r := range runs {
+			if len(r) > 0 {
+				mids = append(mids, mid{r[len(r)/2], len(r)})
+				total += len(r)
+			}
+		}
+		slices.SortFunc(mids, func(a, b mid) int { return cmp.Compare(a.x, b.x) })
+		var pivot float64
+		for acc, i := 0, 0; i < len(mids); i++ {
+			if acc += mids[i].w; 2*acc >= total {
+				pivot = mids[i].x
+				break
+			}
+		}
+		bounds := bbuf[:0] // per run: values below the pivot, values up to it
+		below, upTo := 0, 0
+		for _, r := range runs {
+			lo := searchFloats(r, func(x float64) bool { return x >= pivot })
+			hi := lo + searchFloats(r[lo:], func(x float64) bool { return x > pivot })
+			bounds = append(bounds, [2]int{lo, hi})
+			below += lo
+			upTo += hi
+		}
+		switch {
+		case k < below: // rank k is below the pivot
+			for i, r := range runs {
+				runs[i] = r[:bounds[i][0]]
+			}
+		case k < upTo:
+			return pivot
+		default:
+			k -= upTo
+			for i, r := range runs {
+				runs[i] = r[bounds[i][1]:]
+			}
+		}
+	}
+}
+
+// searchFloats is the first index of r (ascending) whose value satisfies
+// ok (monotone), or len(r).
+func searchFloats(r []float64, ok func(float64) bool) int {
+	lo, hi := 0, len(r)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if ok(r[m]) {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
 }
 
 // ddAtRank is the sketch's value at 0-based rank r (an integer): the

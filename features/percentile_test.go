@@ -404,3 +404,30 @@ func TestPercentileExactEncodings(t *testing.T) {
 		}
 	}
 }
+
+// kthOfRuns selects like sorting the runs' union would, for any rank,
+// with ties, empty runs and more runs than its stack buffers.
+func TestKthOfRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	for trial := range 2000 {
+		runs := make([][]float64, 1+rng.IntN(30))
+		var all []float64
+		for i := range runs {
+			r := make([]float64, rng.IntN(20))
+			for j := range r {
+				r[j] = float64(rng.IntN(1 + trial%50))
+			}
+			slices.Sort(r)
+			runs[i] = r
+			all = append(all, r...)
+		}
+		if len(all) == 0 {
+			continue
+		}
+		slices.Sort(all)
+		k := rng.IntN(len(all))
+		if got := kthOfRuns(slices.Clone(runs), k); got != all[k] {
+			t.Fatalf("trial %d: k=%d of %v: got %v, want %v", trial, k, runs, got, all[k])
+		}
+	}
+}

@@ -79,6 +79,11 @@ type State[T any] struct {
 	// batch is the writer's leveldb batch, reset and reused for every
 	// write (it grew from nothing to a flush's size on every write).
 	batch leveldb.Batch
+	// failing is set while table writes fail: the failure and the
+	// recovery are logged once each, not once per write.
+	failing atomic.Bool
+	// aborted: Abort was called; the writer drops what is queued.
+	aborted atomic.Bool
 }
 
 // StateOptions tune a State. Zero values take the defaults.
@@ -559,13 +564,15 @@ func (s *State[T]) trackStorage(partition int32, st *tableStorage) func() {
 
 // storageOptions open a table partition's goleveldb. A bloom filter (10
 // bits per key) answers most reads of keys not in the table (a user's
-// first event) without reading a block from every level. The write buffer
-// and block cache are a quarter of goleveldb's defaults (4 and 8 MiB): a
-// process holds one database per table partition (8 partitions × 3
-// tables by default), the write-behind cache in front of it holds the hot
-// values decoded, and flushes are batched.
+// first event) without reading a block from every level. The block cache
+// is a quarter of goleveldb's default (8 MiB): a process holds one
+// database per table partition (8 partitions × 3 tables by default) and
+// the write-behind cache in front of it holds the hot values decoded. The
+// write buffer stays at its default (4 MiB): a busy partition's flushes
+// are megabytes a second, and a smaller memtable made goleveldb compact,
+// and slow the writer down, far more often.
 func storageOptions() *opt.Options {
-	return &opt.Options{Filter: filter.NewBloomFilter(10), WriteBuffer: 1 << 20, BlockCacheCapacity: 2 << 20}
+	return &opt.Options{Filter: filter.NewBloomFilter(10), BlockCacheCapacity: 2 << 20}
 }
 
 // tableStorage is goka's storage of one table partition, with its
@@ -763,6 +770,12 @@ func (s *State[T]) writer(stop <-chan struct{}) {
 			}
 		}
 		ps := s.part(w.partition)
+		if s.aborted.Load() { // stopping: nothing more goes to the producer
+			w.release()
+			s.unqueue(w.size)
+			s.failed(ps, w.gen, ErrStateAborted)
+			continue
+		}
 		if err := s.emits.wait(w.epoch, stop); err != nil {
 			w.release()
 			s.unqueue(w.size)
@@ -835,13 +848,80 @@ func (s *State[T]) release(ps *partState[T]) {
 	}
 	ps.genMu.Unlock()
 	for _, g := range done {
-		if g.err != nil {
-			s.log.Error("state: table write failed; the processor stops and replays from its last commit",
-				"table", s.table, "err", g.err)
-		}
+		s.logWrite(g.err)
 		for _, commit := range g.commits {
 			commit(g.err)
 		}
+	}
+}
+
+// logWrite logs a changed outcome of the table writes: the first failure
+// after successes, and the first success after failures (a broker outage
+// fails every write until it ends; one line says so).
+func (s *State[T]) logWrite(err error) {
+	switch {
+	case err != nil && !s.aborted.Load() && !s.failing.Swap(true):
+		s.log.Error("state: table writes failing; their messages are not committed, the processor stops and replays from its last commit",
+			"table", s.table, "err", err)
+	case err == nil && s.failing.Swap(false):
+		s.log.Info("state: table writes succeed again", "table", s.table)
+	}
+}
+
+// ErrStateAborted fails the commits Abort gave up on.
+var ErrStateAborted = errors.New("state: stopped before the table write was acknowledged")
+
+// Abort fails every flush not yet acknowledged by the changelog and every
+// commit waiting for one, so that stopping partitions (which wait for their
+// deferred commits) are not held by a changelog that cannot be reached: a
+// processor shutting down while the brokers are gone. Their messages are
+// not committed and will be replayed; a value already in local storage is
+// not applied twice (Deduplicated). An acknowledgement that arrives later
+// releases nothing. Call it once the processor's context is done.
+func (s *State[T]) Abort() {
+	s.aborted.Store(true)
+	parts := s.partitions()
+	var gens []*generation
+	for _, ps := range parts {
+		ps.genMu.Lock()
+		for _, g := range ps.gens {
+			if g.err == nil {
+				g.err = ErrStateAborted // no SetOffset for a late acknowledgement
+			}
+		}
+		gens = append(gens, ps.gens...)
+		ps.gens = nil
+		ps.genMu.Unlock()
+	}
+	// The callbacks' emits wait for acknowledgements too (goka's
+	// partitions wait for them), and a callback emitting into a full
+	// buffer holds its partition's lock: fail what the producer holds.
+	s.mu.Lock()
+	producer := s.producer
+	s.mu.Unlock()
+	if a, ok := producer.(interface{ AbortBuffered() }); ok {
+		a.AbortBuffered()
+	}
+	n := 0
+	for _, g := range gens {
+		for _, commit := range g.commits {
+			commit(ErrStateAborted)
+		}
+		n += len(g.commits)
+	}
+	for _, ps := range parts {
+		ps.mu.Lock()
+		pending := ps.pending
+		ps.pending = nil
+		ps.mu.Unlock()
+		for _, commit := range pending {
+			commit(ErrStateAborted)
+		}
+		n += len(pending)
+	}
+	if n > 0 {
+		s.log.Warn("state: stopping without waiting for the changelog; uncommitted messages will be replayed",
+			"table", s.table, "messages", n)
 	}
 }
 

@@ -16,7 +16,8 @@ type emitTracker struct {
 	epoch    uint64
 	inflight map[uint64]int
 	err      error         // the first failed emit; every later barrier fails
-	changed  chan struct{} // closed and replaced when an emit completes
+	changed  chan struct{} // closed and replaced when an emit completes while waiters > 0
+	waiters  int
 }
 
 func newEmitTracker() *emitTracker {
@@ -37,8 +38,10 @@ func (t *emitTracker) add() func(error) {
 		if t.inflight[e]--; t.inflight[e] == 0 {
 			delete(t.inflight, e)
 		}
-		close(t.changed)
-		t.changed = make(chan struct{})
+		if t.waiters > 0 { // nobody to wake otherwise: no channel per emit
+			close(t.changed)
+			t.changed = make(chan struct{})
+		}
 		t.mu.Unlock()
 	}
 }
@@ -74,15 +77,24 @@ func (t *emitTracker) wait(e uint64, stop <-chan struct{}) error {
 				break
 			}
 		}
-		changed := t.changed
-		t.mu.Unlock()
 		if done {
+			t.mu.Unlock()
 			return nil
 		}
+		changed := t.changed
+		t.waiters++
+		t.mu.Unlock()
+		var err error
 		select {
 		case <-changed:
 		case <-stop:
-			return errStopped
+			err = errStopped
+		}
+		t.mu.Lock()
+		t.waiters--
+		t.mu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 }

@@ -162,8 +162,8 @@ func kthOfRuns(runs [][]float64, k int) float64 {
 		bounds := bbuf[:0] // per run: values below the pivot, values up to it
 		below, upTo := 0, 0
 		for _, r := range runs {
-			lo := searchFloats(r, func(x float64) bool { return x >= pivot })
-			hi := lo + searchFloats(r[lo:], func(x float64) bool { return x > pivot })
+			lo := countBelow(r, pivot, false)
+			hi := lo + countBelow(r[lo:], pivot, true)
 			bounds = append(bounds, [2]int{lo, hi})
 			below += lo
 			upTo += hi
@@ -184,16 +184,16 @@ func kthOfRuns(runs [][]float64, k int) float64 {
 	}
 }
 
-// searchFloats is the first index of r (ascending) whose value satisfies
-// ok (monotone), or len(r).
-func searchFloats(r []float64, ok func(float64) bool) int {
+// countBelow is how many values of r (ascending) are below x, or up to x
+// when orEqual.
+func countBelow(r []float64, x float64, orEqual bool) int {
 	lo, hi := 0, len(r)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if ok(r[m]) {
-			hi = m
-		} else {
+		if r[m] < x || orEqual && r[m] == x {
 			lo = m + 1
+		} else {
+			hi = m
 		}
 	}
 	return lo

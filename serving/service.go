@@ -199,13 +199,19 @@ func viewBackoff() goka.ViewOption {
 }
 
 // onLivestream keeps the index current: every table update (during recovery
-// and live) re-indexes the stream; a deleted or ended stream leaves it.
+// and live) re-indexes the stream; a deleted or ended stream leaves it. A
+// key in a partition it does not map to stays out (misplaced).
 func (s *Service) onLivestream(ctx goka.UpdateContext, st storage.Storage, key string, value []byte) error {
 	if err := goka.DefaultUpdate(ctx, st, key, value); err != nil {
 		return err
 	}
 	defer s.lsTracker.applied(ctx.Partition(), ctx.Offset(), ctx.Timestamp())
 	defer s.index.MarkOffset(ctx.Partition(), ctx.Offset()) // for snapshots
+	if s.misplaced(ctx.Partition(), key) {
+		s.index.Delete(ctx.Partition(), key)
+		s.metrics.indexUpdates.WithLabelValues("misplaced").Inc()
+		return nil
+	}
 	if value == nil {
 		s.index.Delete(ctx.Partition(), key)
 		s.metrics.indexUpdates.WithLabelValues("delete").Inc()
@@ -222,6 +228,31 @@ func (s *Service) onLivestream(ctx goka.UpdateContext, st storage.Storage, key s
 	s.index.Upsert(ctx.Partition(), index.ItemFrom(ls))
 	s.metrics.indexUpdates.WithLabelValues("upsert").Inc()
 	return nil
+}
+
+// misplaced reports whether key is stored in a partition of a table other
+// than the one it maps to under Kafka's default partitioner (murmur2): an
+// orphan a record produced with another partitioner made there before the
+// processors checked partitions (processors/pipeline route.go), or a table
+// written by a foreign tool. Lookups never see such a copy — a view's Get
+// hashes the key like the processors (broker.NewHasher) and reads only the
+// partition it maps to — and the index must not either, or the copy would
+// stand beside or for the real stream.
+func (s *Service) misplaced(partition int32, key string) bool {
+	n := s.cfg.Broker.Partitions
+	return n > 1 && broker.PartitionOf(key, n) != partition
+}
+
+// dropMisplaced removes misplaced streams from an index restored from a
+// snapshot or a view's local storage.
+func (s *Service) dropMisplaced(ix *index.Index) {
+	for p := range s.cfg.Broker.Partitions {
+		for _, id := range ix.IDs(p) {
+			if s.misplaced(p, id) {
+				ix.Delete(p, id)
+			}
+		}
+	}
 }
 
 // Run runs both views until ctx is done, then closes their Kafka clients.
@@ -303,7 +334,8 @@ func (s *Service) User(id string) (*tables.User, error) {
 	return u, nil
 }
 
-// Livestream returns a stream's state, nil if unknown.
+// Livestream returns a stream's state, nil if unknown: the value in the
+// partition id maps to (a misplaced copy elsewhere is never read).
 func (s *Service) Livestream(id string) (*tables.Livestream, error) {
 	v, err := s.streams.Get(id)
 	if err != nil {

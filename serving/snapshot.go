@@ -117,6 +117,7 @@ func (s *Service) newIndex() (*index.Index, error) {
 			st.Reconciled = append(st.Reconciled, p)
 		}
 	}
+	s.dropMisplaced(ix)
 	st.Items, st.Took = ix.Len(), time.Since(start)
 	s.log.Info("index restored", "from_snapshot", st.FromSnapshot, "items", st.Items, "took", st.Took,
 		"reconciled_partitions", st.Reconciled, "reset_partitions", st.Reset)

@@ -56,7 +56,10 @@ type Explain struct {
 	Ranking    *RankStats         `json:"ranking,omitempty"`
 }
 
-// PartitionExplain is one partition's share of the index query.
+// PartitionExplain is one partition's share of the index query. A graph
+// plan is one search over every partition's nodes: Scanned counts a
+// partition's exact scans only (the search's distances are in the
+// response's scanned), TookMS is the whole search's time.
 type PartitionExplain struct {
 	Partition int     `json:"partition"`
 	Plan      string  `json:"plan"` // exact, graph, graph+exact, far-exact, none

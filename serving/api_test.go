@@ -67,7 +67,7 @@ func TestRecommendationsRanking(t *testing.T) {
 	}
 	ex := r.Explain
 	if ex == nil || ex.Ranking == nil || ex.Ranking.DroppedByDiversity != 1 || ex.Ranking.Evaluated != 6 || ex.Ranking.Candidates != 6 ||
-		ex.Fetched != 100 || ex.FetchedPerPartition != 50 || len(ex.Partitions) != 4 || ex.Strategy != "taste" {
+		ex.Fetched != 100 || ex.FetchedPerPartition != 100 || len(ex.Partitions) != 4 || ex.Strategy != "taste" {
 		t.Fatalf("explain %+v ranking %+v", ex, ex.Ranking)
 	}
 	scanned := 0

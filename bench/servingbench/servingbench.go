@@ -265,8 +265,11 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 	opts := v.opts.WithDefaults()
 	logf("%s: built the index (%d partitions) in %.1fs, %d MB (vectors: %d MB searched, %d MB rescoring only)",
 		v.name, cfg.Partitions, buildSec, mem>>20, trav>>20, resc>>20)
-	params := fmt.Sprintf("%d partitions, M=%d efConstruction=%d efSearch=%d/partition, exact below %d, ACORN below %.0f%%",
+	params := fmt.Sprintf("%d partitions, one graph, M=%d efConstruction=%d efSearch=%d, exact below %d/partition, ACORN below %.0f%%",
 		cfg.Partitions, opts.M, opts.EfConstruction, opts.EfSearch, opts.ExactThreshold, 100*opts.ExpandBelow)
+	if !opts.Quantize || !opts.DropFloats {
+		params += fmt.Sprintf(", float32 dot kernel: %s", vec.SIMDFloat)
+	}
 	if opts.Quantize {
 		params += fmt.Sprintf(", int8 codes (dot kernel: %s)", vec.SIMDInt8)
 		if !opts.DropFloats {

@@ -6,13 +6,13 @@ import (
 )
 
 // SearchCandidates returns at most total hits in order, and its first k
-// are as good as Search's top k (each partition searches for at least k,
-// with a list at least as long).
+// are as good as Search's top k (one search for total, with a list at least
+// as long).
 func TestSearchCandidatesKeepsTheTopK(t *testing.T) {
 	items := clusteredItems(20000, 32, 3)
 	ix := build(t, items, 8, Options{})
 	fs := feats(t)
-	if ix.Partitions() != 8 || ix.CandidatesPerPartition(20, 200) != 50 || ix.CandidatesPerPartition(40, 80) != 40 {
+	if ix.Partitions() != 8 || ix.CandidatesPerPartition(20, 200) != 200 || ix.CandidatesPerPartition(40, 80) != 80 {
 		t.Fatalf("partitions %d, per partition %d / %d", ix.Partitions(), ix.CandidatesPerPartition(20, 200), ix.CandidatesPerPartition(40, 80))
 	}
 	for i, f := range []*Filter{{}, {Categories: []string{"cat-3"}}} {

@@ -1,26 +1,34 @@
-// Package index is serving's in-memory index of livestreams: one shard per
-// table partition, kept current from the goka view's update callback.
+// Package index is serving's in-memory index of livestreams, kept current
+// from the goka view's update callback: one shard per table partition for
+// the rows and their attributes, and one HNSW graph per vector dimension
+// over every partition the replica holds.
 //
 // Each shard holds
 //   - the items, one dense row each;
 //   - an attribute index (package attrs): roaring bitmaps per status,
 //     category, language and seller, power-of-two buckets for viewers now;
-//   - an HNSW graph per vector dimension (package hnsw), vectors stored
-//     contiguously in the graph, and only there (the items kept have no
-//     Vector); optionally quantized to int8 (Options.Quantize), the graph
-//     search and the exact scan then run on the codes and the best
-//     k·Options.Rescore candidates are rescored with the float32 vectors.
+//   - per row, its node in the graph of its vector's dimension.
+//
+// The graphs (package hnsw) store the vectors contiguously, and only there
+// (the items kept have no Vector); each node knows its partition and row,
+// so the partition is just one more attribute a filter reads. Optionally
+// the vectors are quantized to int8 (Options.Quantize): the graph search
+// and the exact scan then run on the codes and the best k·Options.Rescore
+// candidates are rescored with the float32 vectors. One graph instead of
+// one per partition makes a broad query cost one graph search, whatever
+// the partition count (a graph search grows with the logarithm of its
+// size, so eight small graphs cost several times one large one).
 //
 // An update that leaves the vector unchanged (viewers, status, windowed
 // features: the frequent case) changes the attribute columns and the item
 // only; the graph changes only when the vector does (in place: the node is
 // unlinked and reconnected at its new position).
 //
-// A query plans per shard (plan.go): the attribute bitmaps give the filter's
-// cardinality; a small filtered set is scanned exactly, a large one is
-// searched in the graph with the filter applied during traversal. Shards are
-// searched in parallel and their top-k merged. Vectors are unit length, so
-// cosine = dot.
+// A query plans once for the replica (plan.go): each shard's attribute
+// bitmaps give its share of the filter's cardinality; a small filtered set
+// is scanned exactly, shard by shard in parallel, a large one is searched
+// in the graph with the filter (partition and row attributes) applied
+// during traversal. Vectors are unit length, so cosine = dot.
 package index
 
 import (
@@ -86,12 +94,13 @@ func ItemFrom(st *tables.Livestream) *Item {
 type Options struct {
 	M              int // HNSW links per node (level 0: 2·M); default 16
 	EfConstruction int // default 100
-	// EfSearch is the graph search's candidate list per shard (at least k;
-	// doubled below ExpandBelow); default 48.
+	// EfSearch is the graph search's candidate list (at least k; doubled
+	// below ExpandBelow); default 80.
 	EfSearch int
-	// ExactThreshold: a shard whose filtered set is estimated at most this
-	// many items is scanned exactly instead of searched in the graph;
-	// default 2000; negative: always the graph (tests, benchmarks).
+	// ExactThreshold: a filtered set estimated at most this many items per
+	// partition holding some of it is scanned exactly (the partitions in
+	// parallel) instead of searched in the graph; default 2000; negative:
+	// always the graph (tests, benchmarks).
 	ExactThreshold int
 	// ExpandBelow: below this estimated selectivity the graph search uses
 	// ACORN-style expansion (neighbours of a neighbour that fails the
@@ -118,7 +127,7 @@ type Options struct {
 	// DropFloats (with Quantize) keeps no float32 vectors: no rescoring,
 	// scores are those of the codes (about ±0.002 at 384 dimensions).
 	DropFloats bool
-	// Seed makes graph builds reproducible (each shard adds its number).
+	// Seed makes graph builds reproducible.
 	Seed uint64
 }
 
@@ -131,7 +140,7 @@ func (o Options) WithDefaults() Options {
 		o.EfConstruction = 100
 	}
 	if o.EfSearch == 0 {
-		o.EfSearch = 48
+		o.EfSearch = 80
 	}
 	if o.ExactThreshold == 0 {
 		o.ExactThreshold = 2000
@@ -154,16 +163,20 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
-// vgraph is a shard's graph for one vector dimension.
+// vgraph is the replica's graph for one vector dimension.
 type vgraph struct {
-	g       *hnsw.Graph
-	nodeRow []uint32 // node → row (meaningful for live nodes)
+	g    *hnsw.Graph
+	refs []rowRef // node → partition and row (meaningful for live nodes)
 }
 
+// rowRef is where a graph node's item lives.
+type rowRef struct {
+	part, row uint32
+}
+
+// shard is one partition's rows and attributes. Its fields are guarded by
+// the Index's mutex.
 type shard struct {
-	mu    sync.RWMutex
-	opts  *Options
-	seed  uint64
 	items []*Item // row → item; nil: a free row
 	rowOf map[string]uint32
 	free  []uint32
@@ -172,25 +185,27 @@ type shard struct {
 	status, category, language, seller *attrs.Dict
 	viewers                            *attrs.Ints
 
-	graphs  []*vgraph
-	rowG    []uint8  // row → graph index + 1; 0: no vector
-	rowNode []uint32 // row → node in graphs[rowG−1]
+	rowG    []uint8  // row → the Index's graph index + 1; 0: no vector
+	rowNode []uint32 // row → node in that graph
 
 	offset int64 // table offset reflected (MarkOffset); −1: none
 }
 
-func newShard(opts *Options, seed uint64) *shard {
+func newShard() *shard {
 	return &shard{
-		opts: opts, seed: seed, rowOf: map[string]uint32{}, live: roaring.New(), offset: -1,
+		rowOf: map[string]uint32{}, live: roaring.New(), offset: -1,
 		status: attrs.NewDict(), category: attrs.NewDict(), language: attrs.NewDict(),
 		seller: attrs.NewDict(), viewers: attrs.NewInts(),
 	}
 }
 
-// Index holds one shard per partition.
+// Index holds one shard per partition and one graph per vector dimension.
+// One RWMutex guards them all: queries read under it (a graph search reads
+// every partition's attributes), updates write under it.
 type Index struct {
 	mu     sync.RWMutex
 	shards []*shard
+	graphs []*vgraph
 	feats  *features.Set
 	opts   Options
 }
@@ -210,20 +225,13 @@ func NewWithOptions(partitions int, feats *features.Set, opts Options) *Index {
 
 func (ix *Index) grow(n int) {
 	for len(ix.shards) < n {
-		ix.shards = append(ix.shards, newShard(&ix.opts, ix.opts.Seed+uint64(len(ix.shards))))
+		ix.shards = append(ix.shards, newShard())
 	}
 }
 
+// shard returns partition's shard, creating it (and those before it) if
+// needed; the caller holds ix.mu for writing.
 func (ix *Index) shard(partition int32) *shard {
-	ix.mu.RLock()
-	if int(partition) < len(ix.shards) {
-		s := ix.shards[partition]
-		ix.mu.RUnlock()
-		return s
-	}
-	ix.mu.RUnlock()
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
 	ix.grow(int(partition) + 1)
 	return ix.shards[partition]
 }
@@ -243,10 +251,10 @@ func (ix *Index) Upsert(partition int32, it *Item) {
 		ix.Delete(partition, it.ID)
 		return
 	}
-	s := ix.shard(partition)
 	v := unitOrNil(it.Vector)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	s := ix.shard(partition)
 	row, ok := s.rowOf[it.ID]
 	if !ok {
 		row = s.allocRow()
@@ -258,7 +266,7 @@ func (ix *Index) Upsert(partition int32, it *Item) {
 	s.language.Set(row, it.Language)
 	s.seller.Set(row, it.SellerID)
 	s.viewers.Set(row, int64(it.ViewersNow))
-	s.setVector(row, v)
+	ix.setVector(s, uint32(partition), row, v)
 	cp := *it
 	cp.Vector = nil
 	cp.engagement = new(atomic.Pointer[scoreAt])
@@ -294,11 +302,12 @@ func (s *shard) allocRow() uint32 {
 	return row
 }
 
-// setVector makes the row's graph node hold v: nothing if it already does,
-// an in-place update if the dimension is the same, else delete + insert.
-func (s *shard) setVector(row uint32, v []float32) {
+// setVector makes the graph node of partition's row hold v: nothing if it
+// already does, an in-place update if the dimension is the same, else
+// delete + insert.
+func (ix *Index) setVector(s *shard, partition, row uint32, v []float32) {
 	if gi := s.rowG[row]; gi != 0 {
-		vg, node := s.graphs[gi-1], s.rowNode[row]
+		vg, node := ix.graphs[gi-1], s.rowNode[row]
 		if len(v) == vg.g.Dim() {
 			if !vg.g.Same(node, v) {
 				vg.g.Update(node, v)
@@ -311,45 +320,49 @@ func (s *shard) setVector(row uint32, v []float32) {
 	if len(v) == 0 {
 		return
 	}
-	gi := s.graphIndex(len(v), true)
-	vg := s.graphs[gi]
-	node := vg.g.Add(v)
-	for int(node) >= len(vg.nodeRow) {
-		vg.nodeRow = append(vg.nodeRow, 0)
+	gi := ix.graphIndex(len(v), true)
+	if gi < 0 {
+		return // 255 dimensions already: the row stays without a vector
 	}
-	vg.nodeRow[node] = row
+	vg := ix.graphs[gi]
+	node := vg.g.Add(v)
+	for int(node) >= len(vg.refs) {
+		vg.refs = append(vg.refs, rowRef{})
+	}
+	vg.refs[node] = rowRef{part: partition, row: row}
 	s.rowG[row], s.rowNode[row] = uint8(gi+1), node
 }
 
 // graphIndex returns the index of the graph for dimension dim, −1 if there
 // is none and create is false.
-func (s *shard) graphIndex(dim int, create bool) int {
-	for i, vg := range s.graphs {
+func (ix *Index) graphIndex(dim int, create bool) int {
+	for i, vg := range ix.graphs {
 		if vg.g.Dim() == dim {
 			return i
 		}
 	}
-	if !create || len(s.graphs) >= 255 {
+	if !create || len(ix.graphs) >= 255 {
 		return -1
 	}
-	s.graphs = append(s.graphs, &vgraph{g: hnsw.New(dim, hnsw.Config{
-		M: s.opts.M, EfConstruction: s.opts.EfConstruction, Seed: s.seed, NoPrefetch: s.opts.NoPrefetch,
-		Quantize: s.opts.Quantize, DropFloats: s.opts.DropFloats,
+	o := &ix.opts
+	ix.graphs = append(ix.graphs, &vgraph{g: hnsw.New(dim, hnsw.Config{
+		M: o.M, EfConstruction: o.EfConstruction, Seed: o.Seed, NoPrefetch: o.NoPrefetch,
+		Quantize: o.Quantize, DropFloats: o.DropFloats,
 	})})
-	return len(s.graphs) - 1
+	return len(ix.graphs) - 1
 }
 
 // Delete removes a stream from the partition's shard.
 func (ix *Index) Delete(partition int32, id string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	s := ix.shard(partition)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	row, ok := s.rowOf[id]
 	if !ok {
 		return
 	}
 	if gi := s.rowG[row]; gi != 0 {
-		s.graphs[gi-1].g.Delete(s.rowNode[row])
+		ix.graphs[gi-1].g.Delete(s.rowNode[row])
 		s.rowG[row] = 0
 	}
 	s.status.Remove(row)
@@ -365,9 +378,12 @@ func (ix *Index) Delete(partition int32, id string) {
 
 // IDs returns the ids of the streams indexed in partition's shard.
 func (ix *Index) IDs(partition int32) []string {
-	s := ix.shard(partition)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if int(partition) >= len(ix.shards) || partition < 0 {
+		return nil
+	}
+	s := ix.shards[partition]
 	ids := make([]string, 0, len(s.rowOf))
 	for id := range s.rowOf {
 		ids = append(ids, id)
@@ -377,11 +393,11 @@ func (ix *Index) IDs(partition int32) []string {
 
 // Len is the number of indexed streams.
 func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
 	n := 0
-	for _, s := range ix.snapshotShards() {
-		s.mu.RLock()
+	for _, s := range ix.shards {
 		n += len(s.rowOf)
-		s.mu.RUnlock()
 	}
 	return n
 }
@@ -389,18 +405,18 @@ func (ix *Index) Len() int {
 // MemoryBytes estimates the index's own memory besides the items: graph
 // vectors and links, row maps, attribute bitmaps.
 func (ix *Index) MemoryBytes() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
 	n := 0
-	for _, s := range ix.snapshotShards() {
-		s.mu.RLock()
-		for _, vg := range s.graphs {
-			n += vg.g.MemoryBytes() + 4*cap(vg.nodeRow)
-		}
+	for _, vg := range ix.graphs {
+		n += vg.g.MemoryBytes() + 8*cap(vg.refs)
+	}
+	for _, s := range ix.shards {
 		n += 8*cap(s.items) + 5*cap(s.rowG) + 48*len(s.rowOf) + int(s.live.GetSizeInBytes())
 		for _, d := range []*attrs.Dict{s.status, s.category, s.language, s.seller} {
 			n += d.MemoryBytes()
 		}
 		n += s.viewers.MemoryBytes()
-		s.mu.RUnlock()
 	}
 	return n
 }
@@ -409,26 +425,19 @@ func (ix *Index) MemoryBytes() int {
 // (int8 codes and scales when quantized, else the float32 vectors) and what
 // only rescoring reads (the float32 vectors kept beside the codes).
 func (ix *Index) VectorBytes() (traversed, rescoring int) {
-	for _, s := range ix.snapshotShards() {
-		s.mu.RLock()
-		for _, vg := range s.graphs {
-			t, r := vg.g.VectorBytes()
-			traversed += t
-			rescoring += r
-		}
-		s.mu.RUnlock()
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for _, vg := range ix.graphs {
+		t, r := vg.g.VectorBytes()
+		traversed += t
+		rescoring += r
 	}
 	return traversed, rescoring
 }
 
-func (ix *Index) snapshotShards() []*shard {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	return append([]*shard(nil), ix.shards...)
-}
-
 // forEachShard runs fn on every shard, in parallel on up to GOMAXPROCS
-// goroutines, each owned and awaited here.
+// goroutines, each owned and awaited here. The caller holds ix.mu for
+// reading: the goroutines read under it.
 func (ix *Index) forEachShard(shards []*shard, fn func(i int, s *shard)) {
 	workers := min(runtime.GOMAXPROCS(0), len(shards))
 	if workers <= 1 {

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"math"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -8,7 +9,8 @@ import (
 	"github.com/livefeed/livefeed/serving/index/vec"
 )
 
-// Plans a shard can run.
+// Plans a query can run (Stats.Plan; each partition with candidates shows
+// the same one).
 const (
 	PlanExact = "exact" // score every item of the filtered set
 	PlanGraph = "graph" // HNSW search with the filter applied during traversal
@@ -17,14 +19,15 @@ const (
 	PlanGraphExact = "graph+exact"
 	// PlanFarExact: the filtered set lies away from the query (few of its
 	// members near where the graph's upper levels lead) and is at most
-	// Options.FarExactThreshold: scanned exactly.
+	// Options.FarExactThreshold per partition holding some: scanned
+	// exactly.
 	PlanFarExact = "far-exact"
 	PlanNone     = "none" // nothing passes the filter (or no comparable vector)
 )
 
 // pred is a filter compiled against one shard's columns (valid under the
-// shard's read lock): the per-row test used by the exact scan and, through
-// Allowed, by the graph traversal.
+// index's read lock): the per-row test used by the exact scan and, through
+// replicaPred, by the graph traversal.
 type pred struct {
 	s                 *shard
 	status, cat, lang []bool // by dictionary code; nil: any
@@ -33,7 +36,6 @@ type pred struct {
 	viewers           []Range // on viewers_now: exact values from the column
 	residual          []compiledRange
 	now               time.Time
-	vg                *vgraph // for Allowed
 	sink              float32 // exact scans' touches (kept live)
 }
 
@@ -111,8 +113,19 @@ func (p *pred) match(row uint32) bool {
 	return true
 }
 
+// replicaPred is the filter of a graph search: a node passes if its
+// partition has candidates and its row passes that partition's pred.
+type replicaPred struct {
+	refs  []rowRef
+	preds []*pred // by partition; nil: nothing of it passes
+}
+
 // Allowed implements hnsw.Filter.
-func (p *pred) Allowed(node uint32) bool { return p.match(p.vg.nodeRow[node]) }
+func (rp *replicaPred) Allowed(node uint32) bool {
+	r := rp.refs[node]
+	p := rp.preds[r.part]
+	return p != nil && p.match(r.row)
+}
 
 // candidates returns a superset of the rows that pass f, from the bitmaps
 // (AND of the categorical unions and the viewers buckets, minus excluded
@@ -192,37 +205,143 @@ func (p *pred) candidates(f *Filter) (*roaring.Bitmap, int) {
 	return bm, (n*pass + samples - 1) / samples
 }
 
+// quickEstimate estimates how many rows pass f without building the
+// candidate bitmap, where that is cheap and good enough to choose a graph
+// plan: a filter on viewers_now alone, estimated from the buckets' sizes
+// (a broad range would otherwise union dozens of bucket bitmaps per
+// partition, as costly as the graph search itself). ok is false for any
+// other filter.
+func (p *pred) quickEstimate(f *Filter) (est int, ok bool) {
+	if len(p.viewers) != 1 || len(p.residual) > 0 || len(f.Status) > 0 || len(f.Categories) > 0 ||
+		len(f.Languages) > 0 || len(f.ExcludeSellers) > 0 || p.noRows != nil {
+		return 0, false
+	}
+	r := p.viewers[0]
+	return int(math.Ceil(p.s.viewers.Estimate(r.Min, r.Max))), true
+}
+
 // shardResult is one shard's answer.
 type shardResult struct {
 	top   topK
 	stats PartitionStats
 }
 
-// searchShard plans and runs a vector query on one shard (under its read
-// lock).
-func (ix *Index) searchShard(s *shard, q []float32, k int, f *Filter, cf *compiled) shardResult {
+// searchVec plans and runs a vector query over the replica under the
+// index's read lock: the filter is compiled for every partition, their
+// estimates summed, and one plan chosen for all: an exact scan of the
+// partitions' filtered sets (in parallel) when the estimate is small, else
+// one search of the dimension's graph with the filter applied during
+// traversal.
+func (ix *Index) searchVec(q []float32, k int, f *Filter, cf *compiled) ([]Hit, Stats) {
 	start := time.Now()
-	r := shardResult{top: topK{k: k}, stats: PartitionStats{Plan: PlanNone}}
-	defer func() { r.stats.Took = time.Since(start) }()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	gi := s.graphIndex(len(q), false)
-	if gi < 0 {
-		return r
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	shards := ix.shards
+	st := Stats{Plan: PlanNone, Partitions: make([]PartitionStats, len(shards))}
+	for i := range st.Partitions {
+		st.Partitions[i] = PartitionStats{Partition: i, Plan: PlanNone}
 	}
-	vg := s.graphs[gi]
-	p := s.compile(f, cf)
-	p.vg = vg
-	bm, est := p.candidates(f)
-	r.stats.Estimated, r.stats.Matched = est, est
-	if bm.IsEmpty() {
-		return r
+	gi := ix.graphIndex(len(q), false)
+	if gi < 0 {
+		return nil, st
+	}
+	vg, g := ix.graphs[gi], uint8(gi+1)
+	preds := make([]*pred, len(shards))
+	bms := make([]*roaring.Bitmap, len(shards)) // nil until materialised
+	est, holding, card := 0, 0, uint64(0)
+	everything := true // the filter passes every live row
+	quick := true      // estimated by quickEstimate, no bitmaps yet
+	for i, s := range shards {
+		p := s.compile(f, cf)
+		preds[i] = p
+		e, ok := p.quickEstimate(f)
+		if !ok {
+			quick = false
+			break
+		}
+		st.Partitions[i].Estimated, st.Partitions[i].Matched = e, e
+		est += e
+	}
+	// materialise computes the candidate bitmaps and the estimates from
+	// them (exact for categorical filters, sampled for ranges).
+	materialise := func() {
+		est, holding, card, quick = 0, 0, 0, false
+		for i, s := range shards {
+			p := preds[i]
+			if p == nil {
+				p = s.compile(f, cf)
+			}
+			bm, e := p.candidates(f)
+			if bm != s.live || len(p.viewers) > 0 || len(p.residual) > 0 {
+				everything = false
+			}
+			st.Partitions[i].Estimated, st.Partitions[i].Matched = e, e
+			preds[i], bms[i] = nil, nil
+			if bm.IsEmpty() {
+				continue
+			}
+			preds[i], bms[i] = p, bm
+			est += e
+			holding++
+			card += bm.GetCardinality()
+		}
+		st.Estimated, st.Matched = est, est
 	}
 	live := vg.g.Live()
-	if est <= ix.opts.ExactThreshold || live == 0 {
-		r.stats.Plan = PlanExact
-		r.stats.Scanned, r.stats.Matched = s.exactScan(q, bm, p, uint8(gi+1), &r.top)
-		return r
+	if quick {
+		everything = false
+		for i := range preds {
+			if st.Partitions[i].Estimated > 0 {
+				holding++
+			} else {
+				preds[i] = nil
+			}
+		}
+		st.Estimated, st.Matched = est, est
+		// Only a broad filter's graph search (routing through) goes on
+		// without bitmaps; every other plan needs them.
+		if live == 0 || est <= ix.opts.ExactThreshold*max(holding, 1) || float64(est) < ix.opts.ExpandBelow*float64(live) {
+			materialise()
+		}
+	} else {
+		materialise()
+	}
+	if holding == 0 {
+		return nil, st
+	}
+	setPlan := func(plan string, took time.Duration) {
+		st.Plan = plan
+		for i := range st.Partitions {
+			if preds[i] != nil {
+				st.Partitions[i].Plan = plan
+				st.Partitions[i].Took = took
+			}
+		}
+	}
+	// scan scores the filtered sets exactly, the partitions in parallel.
+	scan := func(plan string) []Hit {
+		tops := make([]topK, len(shards))
+		ix.forEachShard(shards, func(i int, s *shard) {
+			if preds[i] == nil {
+				return
+			}
+			t0 := time.Now()
+			tops[i] = topK{k: k}
+			sc, m := s.exactScan(q, bms[i], preds[i], vg, g, ix.opts.Rescore, &tops[i])
+			ps := &st.Partitions[i]
+			ps.Plan, ps.Scanned, ps.Matched, ps.Took = plan, ps.Scanned+sc, m, time.Since(t0)
+		})
+		st.Plan, st.Matched = plan, 0
+		var hits []Hit
+		for i := range tops {
+			hits = append(hits, tops[i].h...)
+			st.Scanned += st.Partitions[i].Scanned
+			st.Matched += st.Partitions[i].Matched
+		}
+		return topHits(hits, k)
+	}
+	if est <= ix.opts.ExactThreshold*holding || live == 0 {
+		return scan(PlanExact), st
 	}
 	sel := float64(est) / float64(live)
 	// A quantized graph returns Rescore·k candidates by their codes, then
@@ -231,9 +350,9 @@ func (ix *Index) searchShard(s *shard, q []float32, k int, f *Filter, cf *compil
 	if vg.g.Quantized() && vg.g.HasFloats() {
 		kk = k * ix.opts.Rescore
 	}
-	params := hnsw.Params{K: kk, Ef: max(ix.opts.EfSearch, kk), Filter: p}
-	if sel >= 0.999 && len(p.residual) == 0 && len(p.viewers) == 0 && bm == s.live {
-		params.Filter = nil // everything live passes
+	params := hnsw.Params{K: kk, Ef: max(ix.opts.EfSearch, kk), Filter: &replicaPred{refs: vg.refs, preds: preds}}
+	if everything {
+		params.Filter = nil
 	}
 	if sel < ix.opts.ExpandBelow {
 		// A restrictive filter's members are fewer and further apart:
@@ -244,46 +363,62 @@ func (ix *Index) searchShard(s *shard, q []float32, k int, f *Filter, cf *compil
 		// where the upper levels lead (a filter correlated with the
 		// vectors: its members sit in a few clusters, maybe not the
 		// query's) are reached: best-first search expands the seeds
-		// nearest the query and leaves the others.
-		params.Seeds = p.seeds(bm, uint8(gi+1), ix.opts.Seeds)
+		// nearest the query and leaves the others. Each partition gives
+		// its share (partitions hold random samples of the catalogue).
+		for i, p := range preds {
+			if p != nil {
+				n := (ix.opts.Seeds*st.Partitions[i].Estimated + est - 1) / max(est, 1)
+				params.Seeds = p.seeds(bms[i], g, max(n, 1), params.Seeds)
+			}
+		}
 		params.FarEf, params.FarBelow = ix.opts.FarFactor*params.Ef, sel/2
 		// Clearly far from the query (under a quarter of the expected
 		// share nearby), a filtered set that is not too large is cheaper
 		// to scan than to search well: the graph needs a list of
 		// hundreds there, and still misses some.
-		if est <= ix.opts.FarExactThreshold {
+		if est <= ix.opts.FarExactThreshold*holding {
 			params.FarStopBelow = sel / 4
 		}
 	}
-	res, st := vg.g.Search(q, params, nil)
-	r.stats.Plan, r.stats.Scanned, r.stats.Far = PlanGraph, st.Distances, st.Far
-	if st.Stopped {
-		r.stats.Plan = PlanFarExact
-		sc, m := s.exactScan(q, bm, p, uint8(gi+1), &r.top)
-		r.stats.Scanned += sc
-		r.stats.Matched = m
-		return r
+	res, gst := vg.g.Search(q, params, nil)
+	st.Scanned = gst.Distances
+	setPlan(PlanGraph, time.Since(start))
+	if gst.Far {
+		for i := range st.Partitions {
+			st.Partitions[i].Far = preds[i] != nil
+		}
 	}
+	if gst.Stopped {
+		// quick is false here: FarStopBelow is set only below ExpandBelow.
+		return scan(PlanFarExact), addScanned(&st, gst.Distances)
+	}
+	top := topK{k: k}
 	for _, h := range res {
-		row := vg.nodeRow[h.Node]
-		r.top.offer(s.items[row], vg.score(q, h))
+		ref := vg.refs[h.Node]
+		top.offer(shards[ref.part].items[ref.row], vg.score(q, h))
 	}
-	if len(res) < k && uint64(len(res)) < bm.GetCardinality() {
-		// Fewer than k found while more may pass: scan exactly.
-		r.stats.Plan = PlanGraphExact
-		r.top = topK{k: k}
-		sc, m := s.exactScan(q, bm, p, uint8(gi+1), &r.top)
-		r.stats.Scanned += sc
-		r.stats.Matched = m
+	if len(res) < k {
+		if quick {
+			materialise()
+		}
+		if uint64(len(res)) < card {
+			// Fewer than k found while more may pass: scan exactly.
+			return scan(PlanGraphExact), addScanned(&st, gst.Distances)
+		}
 	}
-	return r
+	return topHits(top.h, k), st
 }
 
-// seeds picks up to n rows of bm evenly, that pass and have a node in the
-// graph, as extra entry points.
-func (p *pred) seeds(bm *roaring.Bitmap, g uint8, n int) []uint32 {
+// addScanned adds a graph search's distances to a scan's count.
+func addScanned(st *Stats, n int) Stats {
+	st.Scanned += n
+	return *st
+}
+
+// seeds appends to out up to n rows of bm picked evenly, that pass and
+// have a node in graph g, as extra entry points.
+func (p *pred) seeds(bm *roaring.Bitmap, g uint8, n int, out []uint32) []uint32 {
 	card := bm.GetCardinality()
-	var out []uint32
 	for i := range uint64(n) {
 		row, err := bm.Select(uint32((2*i + 1) * card / uint64(2*n)))
 		if err == nil && p.s.rowG[row] == g && p.match(row) {
@@ -302,12 +437,13 @@ func (vg *vgraph) score(q []float32, h hnsw.Result) float64 {
 	return float64(1 - h.Dist)
 }
 
-// exactScan scores every row of bm that has a vector in graph g and passes
-// p; it returns how many rows it looked at and how many passed.
-func (s *shard) exactScan(q []float32, bm *roaring.Bitmap, p *pred, g uint8, top *topK) (scanned, matched int) {
-	vg := s.graphs[g-1]
+// exactScan scores every row of bm that has a vector in graph vg (the
+// index's graph g−1) and passes p; it returns how many rows it looked at
+// and how many passed. A quantized graph's best rescore·k by their codes
+// are rescored with the float32 vectors.
+func (s *shard) exactScan(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, g uint8, rescore int, top *topK) (scanned, matched int) {
 	if vg.g.Quantized() {
-		return s.exactScanCodes(q, bm, p, g, top)
+		return s.exactScanCodes(q, bm, p, vg, g, rescore, top)
 	}
 	it := bm.ManyIterator()
 	var buf, rows, nodes [256]uint32
@@ -347,12 +483,11 @@ func (s *shard) passing(batch []uint32, p *pred, g uint8, rows, nodes []uint32, 
 }
 
 // popularShard scores every item of the shard's filtered set by engagement.
+// The caller holds ix.mu for reading.
 func (ix *Index) popularShard(s *shard, k int, f *Filter, cf *compiled) shardResult {
 	start := time.Now()
 	r := shardResult{top: topK{k: k}, stats: PartitionStats{Plan: PlanNone}}
 	defer func() { r.stats.Took = time.Since(start) }()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	p := s.compile(f, cf)
 	bm, est := p.candidates(f)
 	r.stats.Estimated = est
@@ -380,13 +515,12 @@ func (ix *Index) popularShard(s *shard, k int, f *Filter, cf *compiled) shardRes
 }
 
 // exactScanCodes is exactScan on a quantized graph: every row is scored on
-// its codes; with floats kept, the best Rescore·k are rescored with them.
-func (s *shard) exactScanCodes(q []float32, bm *roaring.Bitmap, p *pred, g uint8, top *topK) (scanned, matched int) {
-	vg := s.graphs[g-1]
+// its codes; with floats kept, the best rescore·k are rescored with them.
+func (s *shard) exactScanCodes(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, g uint8, rescore int, top *topK) (scanned, matched int) {
 	var pq hnsw.Query
 	vg.g.Prepare(q, &pq)
 	floats := vg.g.HasFloats()
-	best := nearest{n: top.k * s.opts.Rescore}
+	best := nearest{n: top.k * rescore}
 	it := bm.ManyIterator()
 	var buf, rows, nodes [256]uint32
 	for {
@@ -407,7 +541,7 @@ func (s *shard) exactScanCodes(q []float32, bm *roaring.Bitmap, p *pred, g uint8
 		}
 	}
 	for _, h := range best.h {
-		top.offer(s.items[vg.nodeRow[h.Node]], vg.score(q, h))
+		top.offer(s.items[vg.refs[h.Node].row], vg.score(q, h))
 	}
 	return scanned, matched
 }

@@ -95,18 +95,18 @@ func TestQuantizedRecallAtSelectivities(t *testing.T) {
 func TestQuantizedUpdatesInPlace(t *testing.T) {
 	items := clusteredItems(2000, 64, 3)
 	ix := build(t, items, 2, Options{Quantize: true, DropFloats: true})
-	s := ix.shards[0]
-	v0 := s.graphs[0].g.Version()
+	g := ix.graphs[0].g
+	v0 := g.Version()
 	it := *items[0]
 	it.ViewersNow = 7
 	ix.Upsert(0, &it) // same vector
-	if s.graphs[0].g.Version() != v0 {
+	if g.Version() != v0 {
 		t.Fatal("an attribute-only update changed the graph")
 	}
 	moved := *items[0]
 	moved.Vector = items[1].Vector
 	ix.Upsert(0, &moved)
-	if s.graphs[0].g.Version() == v0 {
+	if g.Version() == v0 {
 		t.Fatal("a vector move did not change the graph")
 	}
 	hits, _ := ix.Search(items[1].Vector, 2, &Filter{}, now)

@@ -26,8 +26,9 @@ type Stats struct {
 	// scans, the planner's estimate (exact when the filter has no range)
 	// for graph searches.
 	Matched int
-	// Plan is the plan of every partition that had candidates (exact,
-	// graph, graph+exact), "mixed" if they differ, "none" if none had.
+	// Plan is the query's plan (exact, graph, graph+exact, far-exact;
+	// "none" if no partition had candidates); a popularity query's
+	// partitions plan on their own ("mixed" if they differ).
 	Plan string
 	// Estimated is the planner's estimate of the filtered set's size.
 	Estimated int
@@ -35,7 +36,10 @@ type Stats struct {
 	Partitions []PartitionStats
 }
 
-// PartitionStats is one partition's share of a query.
+// PartitionStats is one partition's share of a query. A graph search is
+// one search over every partition's nodes: its distances count in
+// Stats.Scanned only (a partition's Scanned counts its exact scans), and
+// each partition with candidates shows the search's time as its Took.
 type PartitionStats struct {
 	Partition int           `json:"partition"`
 	Plan      string        `json:"plan"`
@@ -101,9 +105,29 @@ func (t *topK) offer(it *Item, score float64) {
 	}
 }
 
-// run runs one query on every shard in parallel and merges the results.
+// topHits sorts hits best first and keeps the first k.
+func topHits(hits []Hit, k int) []Hit {
+	slices.SortFunc(hits, func(a, b Hit) int {
+		if better(a, b) {
+			return -1
+		}
+		if better(b, a) {
+			return 1
+		}
+		return 0
+	})
+	if len(hits) > k {
+		hits = hits[:k]
+	}
+	return hits
+}
+
+// run runs one query on every shard in parallel (under the index's read
+// lock) and merges the results.
 func (ix *Index) run(k int, one func(s *shard) shardResult) ([]Hit, Stats) {
-	shards := ix.snapshotShards()
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	shards := ix.shards
 	results := make([]shardResult, len(shards))
 	ix.forEachShard(shards, func(i int, s *shard) { results[i] = one(s) })
 	var all []Hit
@@ -126,33 +150,21 @@ func (ix *Index) run(k int, one func(s *shard) shardResult) ([]Hit, Stats) {
 	if st.Plan == "" {
 		st.Plan = PlanNone
 	}
-	slices.SortFunc(all, func(a, b Hit) int {
-		if better(a, b) {
-			return -1
-		}
-		if better(b, a) {
-			return 1
-		}
-		return 0
-	})
-	if len(all) > k {
-		all = all[:k]
-	}
-	return all, st
+	return topHits(all, k), st
 }
 
 // Search returns the k items most similar (cosine) to vec that pass the
 // filter, most similar first. Items without a vector of vec's dimension are
-// skipped. Each partition plans on its own: an exact scan of the filtered
-// set when the attribute index estimates it small, else a graph search
-// with the filter applied during traversal.
+// skipped. The query plans once for all partitions: an exact scan of the
+// filtered set when the attribute index estimates it small, else one graph
+// search with the filter applied during traversal.
 func (ix *Index) Search(vec []float32, k int, f *Filter, now time.Time) ([]Hit, Stats) {
 	q := models.Normalized(vec)
 	if f == nil {
 		f = &Filter{}
 	}
 	cf := compileFilter(f, ix.feats, now)
-	return ix.run(k, func(s *shard) shardResult { return ix.searchShard(s, q, k, f, cf) })
+	return ix.searchVec(q, k, f, cf)
 }
 
 // Popular returns the k most engaging items that pass the filter: the

@@ -18,16 +18,20 @@ import (
 
 // Snapshot format: a header (magic, version, options that shape the
 // graphs, partitions, creation time) as one checksummed section, then one
-// section per partition: the table offset it reflects, its items, row
-// tables and graphs (vectors or codes, links, tombstones, level generator
-// state), each section closed by its CRC-32C; a trailer magic. Attribute
-// bitmaps are rebuilt from the items on restore (a second or so at 1M);
-// graphs are restored as they were, never rebuilt.
+// section per partition: the table offset it reflects, its items and row
+// tables; then one section with the graphs (vectors or codes, links,
+// tombstones, level generator state, each node's partition and row); each
+// section closed by its CRC-32C; a trailer magic. Attribute bitmaps are
+// rebuilt from the items on restore (a second or so at 1M); graphs are
+// restored as they were, never rebuilt.
+//
+// Version 1 had one graph set per partition: such a snapshot is refused
+// with an error, and serving rebuilds the index from the view.
 const (
 	snapshotMagic   = "LFIXSNAP"
 	snapshotTrailer = "LFIXEND\n"
 	// SnapshotVersion is the format this build writes and reads.
-	SnapshotVersion = 1
+	SnapshotVersion = 2
 )
 
 // ErrSnapshotMismatch: the snapshot's graphs were built with options the
@@ -51,32 +55,32 @@ type SnapshotInfo struct {
 // including offset (call it after applying that message). Snapshots
 // carry the marks so that a restored replica knows where to resume.
 func (ix *Index) MarkOffset(partition int32, offset int64) {
-	s := ix.shard(partition)
-	s.mu.Lock()
-	s.offset = offset
-	s.mu.Unlock()
+	ix.mu.Lock()
+	ix.shard(partition).offset = offset
+	ix.mu.Unlock()
 }
 
 // Offsets returns each partition's marked offset (−1: none).
 func (ix *Index) Offsets() []int64 {
-	shards := ix.snapshotShards()
-	out := make([]int64, len(shards))
-	for i, s := range shards {
-		s.mu.RLock()
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := make([]int64, len(ix.shards))
+	for i, s := range ix.shards {
 		out[i] = s.offset
-		s.mu.RUnlock()
 	}
 	return out
 }
 
-// WriteSnapshot writes the index to w. Each partition is written under its
-// read lock (queries go on, that partition's writers wait), so each
-// partition's section is consistent with its marked offset.
+// WriteSnapshot writes the index to w under the index's read lock: queries
+// go on, writers wait for the whole snapshot (the graphs span every
+// partition), so every section is consistent with its marked offset.
 func (ix *Index) WriteSnapshot(w io.Writer) (SnapshotInfo, error) {
 	if !binio.LittleEndian() {
 		return SnapshotInfo{}, binio.ErrBigEndian
 	}
-	shards := ix.snapshotShards()
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	shards := ix.shards
 	info := SnapshotInfo{Version: SnapshotVersion, Created: time.Now().UTC(), Offsets: make([]int64, len(shards))}
 	bw := binio.NewWriter(w)
 	bw.Bytes([]byte(snapshotMagic))
@@ -90,16 +94,28 @@ func (ix *Index) WriteSnapshot(w io.Writer) (SnapshotInfo, error) {
 	bw.Uvarint(uint64(len(shards)))
 	bw.EndSection()
 	for i, s := range shards {
-		s.mu.RLock()
 		info.Offsets[i] = s.offset
 		info.Items += len(s.rowOf)
-		err := s.writeTo(bw)
-		s.mu.RUnlock()
-		if err != nil {
+		if err := s.writeTo(bw); err != nil {
 			return info, fmt.Errorf("index snapshot: partition %d: %w", i, err)
 		}
 		bw.EndSection()
 	}
+	bw.Uvarint(uint64(len(ix.graphs)))
+	for _, vg := range ix.graphs {
+		vg.g.WriteTo(bw)
+		parts := make([]uint32, len(vg.refs))
+		rows := make([]uint32, len(vg.refs))
+		for i, r := range vg.refs {
+			parts[i], rows[i] = r.part, r.row
+		}
+		binio.Slice(bw, parts)
+		binio.Slice(bw, rows)
+	}
+	if err := bw.Err(); err != nil {
+		return info, fmt.Errorf("index snapshot: graphs: %w", err)
+	}
+	bw.EndSection()
 	bw.Bytes([]byte(snapshotTrailer))
 	err := bw.Flush()
 	info.Bytes = bw.Written()
@@ -145,11 +161,6 @@ func (s *shard) writeTo(w *binio.Writer) error {
 	binio.Slice(w, s.free)
 	binio.Slice(w, s.rowG)
 	binio.Slice(w, s.rowNode)
-	w.Uvarint(uint64(len(s.graphs)))
-	for _, vg := range s.graphs {
-		vg.g.WriteTo(w)
-		binio.Slice(w, vg.nodeRow)
-	}
 	return w.Err()
 }
 
@@ -211,6 +222,18 @@ func readSnapshot(r io.Reader, size int64, feats *features.Set, opts Options) (*
 		}
 		info.Offsets[i] = s.offset
 		info.Items += len(s.rowOf)
+	}
+	if err := ix.readGraphs(br); err != nil {
+		return nil, info, fmt.Errorf("index snapshot: graphs: %w", err)
+	}
+	br.EndSection("graphs")
+	if err := br.Err(); err != nil {
+		return nil, info, fmt.Errorf("index snapshot: graphs: %w", err)
+	}
+	for i, s := range ix.shards {
+		if err := ix.restoreRows(s, uint32(i)); err != nil {
+			return nil, info, fmt.Errorf("index snapshot: partition %d: %w", i, err)
+		}
 	}
 	trailer := make([]byte, len(snapshotTrailer))
 	br.Bytes(trailer)
@@ -278,42 +301,62 @@ func (s *shard) readFrom(r *binio.Reader) error {
 	s.free = binio.ReadSlice[uint32](r)
 	s.rowG = binio.ReadSlice[uint8](r)
 	s.rowNode = binio.ReadSlice[uint32](r)
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if len(s.rowG) != rows || len(s.rowNode) != rows {
+		return fmt.Errorf("row tables of %d and %d rows for %d items", len(s.rowG), len(s.rowNode), rows)
+	}
+	return nil
+}
+
+// readGraphs reads the graphs section.
+func (ix *Index) readGraphs(r *binio.Reader) error {
 	ng := r.Len()
 	if err := r.Err(); err != nil {
 		return err
 	}
-	if len(s.rowG) != rows || len(s.rowNode) != rows || ng > 255 {
-		return fmt.Errorf("row tables of %d and %d rows for %d items, %d graphs", len(s.rowG), len(s.rowNode), rows, ng)
+	if ng > 255 {
+		return fmt.Errorf("%d graphs", ng)
 	}
 	for range ng {
 		g, err := hnsw.ReadGraph(r)
 		if err != nil {
 			return err
 		}
-		nodeRow := binio.ReadSlice[uint32](r)
+		parts := binio.ReadSlice[uint32](r)
+		rows := binio.ReadSlice[uint32](r)
 		if err := r.Err(); err != nil {
 			return err
 		}
-		if len(nodeRow) < g.Nodes() {
-			return fmt.Errorf("graph of %d nodes with %d row numbers", g.Nodes(), len(nodeRow))
+		if len(parts) != len(rows) || len(rows) < g.Nodes() {
+			return fmt.Errorf("graph of %d nodes with %d partition and %d row numbers", g.Nodes(), len(parts), len(rows))
 		}
-		s.graphs = append(s.graphs, &vgraph{g: g, nodeRow: nodeRow})
+		refs := make([]rowRef, len(rows))
+		for i := range refs {
+			refs[i] = rowRef{part: parts[i], row: rows[i]}
+		}
+		ix.graphs = append(ix.graphs, &vgraph{g: g, refs: refs})
 	}
-	// Cross-check the row tables against the graphs, rebuild the live set
-	// and the attribute index in row order.
-	rs := make([]uint32, 0, rows)
+	return nil
+}
+
+// restoreRows cross-checks partition's row tables against the graphs and
+// rebuilds its live set and attribute index in row order.
+func (ix *Index) restoreRows(s *shard, partition uint32) error {
+	rs := make([]uint32, 0, len(s.items))
 	for row, it := range s.items {
 		if it == nil {
 			continue
 		}
 		rs = append(rs, uint32(row))
 		if gi := s.rowG[row]; gi != 0 {
-			if int(gi) > len(s.graphs) {
-				return fmt.Errorf("row %d in graph %d of %d", row, gi, len(s.graphs))
+			if int(gi) > len(ix.graphs) {
+				return fmt.Errorf("row %d in graph %d of %d", row, gi, len(ix.graphs))
 			}
-			vg := s.graphs[gi-1]
+			vg := ix.graphs[gi-1]
 			node := s.rowNode[row]
-			if int(node) >= vg.g.Nodes() || vg.g.Deleted(node) || vg.nodeRow[node] != uint32(row) {
+			if int(node) >= vg.g.Nodes() || vg.g.Deleted(node) || vg.refs[node] != (rowRef{part: partition, row: uint32(row)}) {
 				return fmt.Errorf("row %d and node %d of graph %d disagree", row, node, gi)
 			}
 		}
@@ -324,7 +367,7 @@ func (s *shard) readFrom(r *binio.Reader) error {
 		s.viewers.Set(uint32(row), int64(it.ViewersNow))
 	}
 	for _, f := range s.free {
-		if int(f) >= rows || s.items[f] != nil {
+		if int(f) >= len(s.items) || s.items[f] != nil {
 			return fmt.Errorf("free row %d is in use", f)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -124,6 +125,16 @@ func TestSnapshotRejectsCorruptionAndMismatch(t *testing.T) {
 	}
 	if _, _, err := ReadSnapshot(bytes.NewReader(good), ix.feats, Options{}); !errors.Is(err, ErrSnapshotMismatch) {
 		t.Fatalf("float index from a quantized snapshot: %v", err)
+	}
+	// A version-1 snapshot (graphs per partition) is refused: the caller
+	// rebuilds from the view.
+	if good[len(snapshotMagic)] != SnapshotVersion {
+		t.Fatalf("version byte %d", good[len(snapshotMagic)])
+	}
+	v1 := bytes.Clone(good)
+	v1[len(snapshotMagic)] = 1
+	if _, _, err := ReadSnapshot(bytes.NewReader(v1), ix.feats, Options{Quantize: true}); err == nil || !strings.Contains(err.Error(), "version 1") {
+		t.Fatalf("version-1 snapshot: %v", err)
 	}
 	// Flip one byte at many places, truncate at many lengths: always an
 	// error, never a panic or a silently different index.

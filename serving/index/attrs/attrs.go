@@ -205,17 +205,7 @@ func (c *Ints) Value(row uint32) int64 { return c.vals[row] }
 // of rows expected inside, counting a partly covered bucket in proportion
 // to the part covered.
 func (c *Ints) Range(lo, hi *float64) (rows *roaring.Bitmap, estimate float64) {
-	first, last := 0, len(c.buckets)-1
-	if lo != nil {
-		first = bucket(int64(math.Ceil(math.Max(*lo, math.MinInt64/2))))
-	}
-	if hi != nil {
-		if *hi < 0 {
-			last = 0
-		} else {
-			last = min(last, bucket(int64(math.Floor(math.Min(*hi, math.MaxInt64/2)))))
-		}
-	}
+	first, last := c.bucketSpan(lo, hi)
 	var bms []*roaring.Bitmap
 	for b := first; b <= last; b++ {
 		if c.buckets[b] == nil {
@@ -235,6 +225,35 @@ func (c *Ints) Range(lo, hi *float64) (rows *roaring.Bitmap, estimate float64) {
 		return bms[0].Clone(), estimate
 	}
 	return roaring.FastOr(bms...), estimate
+}
+
+// Estimate is Range's estimate alone: the number of rows expected within
+// [lo, hi], from the buckets' sizes, without building their union.
+func (c *Ints) Estimate(lo, hi *float64) float64 {
+	first, last := c.bucketSpan(lo, hi)
+	var estimate float64
+	for b := first; b <= last; b++ {
+		if c.buckets[b] != nil {
+			estimate += float64(c.buckets[b].GetCardinality()) * coverage(b, lo, hi)
+		}
+	}
+	return estimate
+}
+
+// bucketSpan is the first and last bucket that [lo, hi] touches.
+func (c *Ints) bucketSpan(lo, hi *float64) (first, last int) {
+	first, last = 0, len(c.buckets)-1
+	if lo != nil {
+		first = bucket(int64(math.Ceil(math.Max(*lo, math.MinInt64/2))))
+	}
+	if hi != nil {
+		if *hi < 0 {
+			last = 0
+		} else {
+			last = min(last, bucket(int64(math.Floor(math.Min(*hi, math.MaxInt64/2)))))
+		}
+	}
+	return first, last
 }
 
 // coverage is the fraction of bucket b's integer values within [lo, hi].

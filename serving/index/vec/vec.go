@@ -1,15 +1,18 @@
-// Package vec is the vector maths of the serving index: float32 inner
-// products on contiguous storage. Dot uses gonum's assembly kernel (SSE on
-// amd64, pure Go elsewhere); Dot8 is the portable unrolled loop it is tested
-// against.
+// Package vec is the vector maths of the serving index: float32 and int8
+// inner products on contiguous storage. Dot and DotInt8 use AVX-512 or
+// AVX2 kernels (Go's simd/archsimd) in a GOEXPERIMENT=simd build on amd64
+// where the processor has them, else gonum's assembly kernel (SSE on
+// amd64, pure Go elsewhere) and an unrolled Go loop; Dot8 and DotInt8Go
+// are the portable loops they are tested against.
 package vec
 
 import "gonum.org/v1/gonum/blas/gonum"
 
 var blas gonum.Implementation // stateless; methods have value receivers
 
-// Dot is the inner product of a and b; it panics if b is shorter than a.
-func Dot(a, b []float32) float32 {
+// DotSSE is the inner product of a and b by gonum's kernel (SSE on amd64);
+// it panics if b is shorter than a.
+func DotSSE(a, b []float32) float32 {
 	if len(a) == 0 {
 		return 0
 	}

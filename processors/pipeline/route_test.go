@@ -1,10 +1,14 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,14 +53,14 @@ func runRouted(ctx context.Context, t *testing.T, bc *broker.Config, group goka.
 
 // routedUntilCommitted runs a routed replica with a fresh state dir until
 // the group has committed total input offsets, then stops it.
-func (r *counterRig) routedUntilCommitted(total int64, routing Routing) {
+func (r *counterRig) routedUntilCommitted(total int64, routing Routing, log *slog.Logger) {
 	r.t.Helper()
 	bc := &broker.Config{Brokers: r.brokers, StateDir: r.t.TempDir()}
 	bc.Defaults()
 	pctx, stop := context.WithCancel(r.ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- runRouted(pctx, r.t, bc, r.group, r.input, StateOptions{Metrics: r.metrics, Routing: routing})
+		done <- runRouted(pctx, r.t, bc, r.group, r.input, StateOptions{Metrics: r.metrics, Routing: routing, Logger: log})
 	}()
 	for {
 		committed := r.committed()
@@ -183,6 +187,25 @@ func (r *counterRig) noOrphan() {
 	}
 }
 
+// lockedBuffer is a log destination the processor writes while a test may
+// read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func newRoutedRig(t *testing.T, name string) *counterRig {
 	r := newCounterRig(t, name)
 	if _, err := broker.EnsureTopics(r.ctx, r.cl, 1, []broker.TopicSpec{{Name: string(DLQ(r.input)), Partitions: 4}}); err != nil {
@@ -203,8 +226,14 @@ func TestMisroutedRecordsRerouted(t *testing.T) {
 	r.produce(400, nil) // murmur2, as Kafka's default
 	r.produceMisrouted(100, misroutedKeys(5))
 	// The 100 misrouted records and their 100 re-routed copies.
-	r.routedUntilCommitted(600, routing)
+	var logged lockedBuffer
+	r.routedUntilCommitted(600, routing, slog.New(slog.NewTextHandler(&logged, nil)))
 	r.exact()
+	// One line for the 100 (at most one a minute), naming the cause.
+	if lines := strings.Count(logged.String(), "misrouted record"); lines != 1 ||
+		!strings.Contains(logged.String(), "consistent_random") || !strings.Contains(logged.String(), "partitioner=murmur2_random") {
+		t.Errorf("%d log lines about misrouted records, want 1 naming the partitioner:\n%s", lines, logged.String())
+	}
 	if got := r.misrouted("reroute"); got != 100 {
 		t.Errorf("%v records counted as re-routed, want 100", got)
 	}
@@ -216,7 +245,7 @@ func TestMisroutedRecordsRerouted(t *testing.T) {
 	r.rewind()
 	// The replay: 400 + 100 (copies, absorbed by their origin) + 100
 	// misrouted records re-routed again (absorbed in their partition).
-	r.routedUntilCommitted(700, routing)
+	r.routedUntilCommitted(700, routing, nil)
 	r.exact()
 	if d := r.duplicates(); d != 600 {
 		t.Errorf("%v duplicates absorbed, want 600 (400 replayed, 100 replayed copies, 100 copies re-routed again)", d)
@@ -238,7 +267,7 @@ func TestMisroutedRecordsDeadLettered(t *testing.T) {
 	for i := range 30 { // not counted: dead-lettered
 		r.want[keys[i%len(keys)]]--
 	}
-	r.routedUntilCommitted(230, Routing{Partitions: 4, Misrouted: DeadLetterMisrouted})
+	r.routedUntilCommitted(230, Routing{Partitions: 4, Misrouted: DeadLetterMisrouted}, nil)
 	r.exact()
 	if got := r.misrouted("dead_letter"); got != 30 {
 		t.Errorf("%v records counted as dead-lettered, want 30", got)
@@ -252,7 +281,7 @@ func TestMisroutedRecordsDeadLettered(t *testing.T) {
 	for i := range 6 {
 		r.want[keys[i%len(keys)]]--
 	}
-	r.routedUntilCommitted(236, Routing{Partitions: 4})
+	r.routedUntilCommitted(236, Routing{Partitions: 4}, nil)
 	r.exact()
 	if got := r.misrouted("reroute"); got != 0 {
 		t.Errorf("%v re-routed records re-routed again", got)

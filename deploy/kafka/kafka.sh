@@ -7,6 +7,8 @@
 #   kafka.sh start            format fresh storage, start the broker, wait until it answers;
 #                             prints KAFKA_BROKERS=127.0.0.1:<port> on stdout (eval-able)
 #   kafka.sh stop             SIGTERM (then SIGKILL) the broker and delete the data dir
+#   kafka.sh halt             stop the broker as stop does, but keep the data dir
+#   kafka.sh resume           start the broker a halt stopped, on the same data
 #   kafka.sh status           exit 0 and say so if the broker is up, exit 1 otherwise
 #   kafka.sh topics ARGS...   run Kafka's kafka-topics tool against the broker
 #   kafka.sh logs [N]         print the last N (default 100) lines of the broker log
@@ -178,6 +180,13 @@ cmd_start() {
 
   log "starting kafka $KAFKA_VERSION (cluster $cluster_id) on $BROKERS, log: $LOG_FILE"
   : >"$LOG_FILE"
+  launch "$t0"
+}
+
+# launch T0: starts the JVM on $CONF_DIR, writes the pid file, waits until
+# the broker answers and prints the KAFKA_BROKERS line.
+launch() {
+  local pid
   # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS / KAFKA_JVM_OPTS are word lists
   run_detached "$LOG_FILE" "$JAVA" $KAFKA_HEAP_OPTS \
     -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
@@ -189,13 +198,37 @@ cmd_start() {
   echo "$pid" >"$PID_FILE"
 
   await_broker "$pid" "$KAFKA_START_TIMEOUT"
-  log "kafka up (pid $pid) in $((SECONDS - t0))s"
+  log "kafka up (pid $pid) in $((SECONDS - $1))s"
   echo "KAFKA_BROKERS=$BROKERS"
+}
+
+# resume: starts the broker again on the data a `halt` kept (same cluster,
+# topics, offsets).
+cmd_resume() {
+  if running_pid >/dev/null; then
+    die "a broker is running on $KAFKA_DATA; halt it first"
+  fi
+  [[ -f "$CONF_DIR/server.properties" && -d "$KAFKA_DATA/kraft-logs" ]] || die "no halted broker data in $KAFKA_DATA (run start)"
+  local p
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    port_open "$p" && die "port $KAFKA_HOST:$p is already in use by another process"
+  done
+  rm -f "$PID_FILE"
+  log "resuming kafka on $BROKERS with the data in $KAFKA_DATA, log: $LOG_FILE"
+  launch "$SECONDS"
 }
 
 # ----------------------------------------------------------------- stop ----
 
 cmd_stop() {
+  cmd_halt
+  rm -rf "$KAFKA_DATA"
+  log "removed $KAFKA_DATA"
+}
+
+# halt: stops the broker (SIGTERM, then SIGKILL) and keeps its data for
+# `resume`.
+cmd_halt() {
   local pid
   if pid=$(running_pid); then
     log "stopping kafka (pid $pid)"
@@ -211,8 +244,6 @@ cmd_stop() {
     log "kafka not running"
   fi
   rm -f "$PID_FILE"
-  rm -rf "$KAFKA_DATA"
-  log "removed $KAFKA_DATA"
 }
 
 # --------------------------------------------------------------- status ----
@@ -242,7 +273,7 @@ cmd_topics() {
 cmd_logs() { tail -n "${1:-100}" "$LOG_FILE"; }
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -250,6 +281,8 @@ case "${1:-}" in
   fetch) cmd_fetch ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
+  halt) cmd_halt ;;
+  resume) cmd_resume ;;
   status) cmd_status ;;
   topics) shift; cmd_topics "$@" ;;
   logs) shift; cmd_logs "$@" ;;

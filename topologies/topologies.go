@@ -183,6 +183,11 @@ type Topology struct {
 	// FutureSkew is how far ahead of the wall clock an input event's time
 	// may be before it is dead-lettered as "future" (0: 1h; negative: off).
 	FutureSkew time.Duration
+	// StopGrace is how long a stopping processor waits for its table
+	// writes to be acknowledged before it gives up on them (their messages
+	// stay uncommitted and are replayed): what a shutdown waits for an
+	// unreachable broker. 0: DefaultStopGrace.
+	StopGrace time.Duration
 	// Misrouted is what every group does with a record in a partition its
 	// key does not map to (produced with another partitioner than Kafka's
 	// default): re-route it (the default) or dead-letter it
@@ -194,6 +199,9 @@ type Topology struct {
 func (t *Topology) routing() pipeline.Routing {
 	return pipeline.Routing{Partitions: t.Partitions, Misrouted: t.Misrouted}
 }
+
+// DefaultStopGrace is Topology.StopGrace's default.
+const DefaultStopGrace = 3 * time.Second
 
 // Topics lists every topic the topology needs. Goka creates only group and
 // loop topics, and a missing input or output topic kills a processor, so all
@@ -367,16 +375,43 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 			return nil
 		})
 	}
+	grace := t.StopGrace
+	if grace <= 0 {
+		grace = DefaultStopGrace
+	}
 	for i, p := range procs {
 		g.Go(func() error {
 			if st := groups[i].State; st != nil {
 				// The flusher outlives the processor: a stopping partition
-				// waits for the commits its flushes release.
+				// waits for the commits its flushes release, for at most
+				// grace once the processor is told to stop (an
+				// unreachable broker acknowledges nothing).
 				stop, stopped := make(chan struct{}), make(chan struct{})
 				go func() { defer close(stopped); st.Run(stop) }()
 				defer func() { close(stop); <-stopped }()
+				ran, aborted := make(chan struct{}), make(chan struct{})
+				unwatch := context.AfterFunc(ctx, func() {
+					defer close(aborted)
+					select {
+					case <-time.After(grace):
+						st.Abort()
+					case <-ran:
+					}
+				})
+				defer func() {
+					close(ran)
+					if !unwatch() {
+						<-aborted
+					}
+				}()
 			}
 			if err := p.Run(ctx); err != nil {
+				if ctx.Err() != nil && errors.Is(err, pipeline.ErrStateAborted) {
+					// Stopping: the messages Abort gave up on stay
+					// uncommitted; the next run replays them.
+					t.Logger.Warn("processor stopped before its table writes were acknowledged", "group", p.Graph().Group())
+					return nil
+				}
 				return fmt.Errorf("processor %s: %w", p.Graph().Group(), err)
 			}
 			return nil

@@ -204,6 +204,9 @@ type StateRunner interface {
 	// WrapOptions is ProcessorOptions over another storage (goka's tester's).
 	WrapOptions(sb storage.Builder, pb goka.ProducerBuilder) []goka.ProcessorOption
 	Run(stop <-chan struct{})
+	// Abort fails the commits still waiting for the changelog (a bounded
+	// shutdown while the brokers are unreachable).
+	Abort()
 	// Sync flushes now and waits until the flush is written.
 	Sync(ctx context.Context) error
 }

@@ -61,10 +61,16 @@ type Config struct {
 	// Security is TLS and SASL for every client (security.go). Zero:
 	// PLAINTEXT.
 	Security Security
+	// kgoLog limits the Kafka clients' repeated warnings across every
+	// processor, view and emitter of the process (Defaults makes it).
+	kgoLog *kgoka.LogThrottle
 }
 
 // Defaults fills unset fields.
 func (c *Config) Defaults() {
+	if c.kgoLog == nil {
+		c.kgoLog = kgoka.NewLogThrottle()
+	}
 	if c.ClientID == "" {
 		c.ClientID = "livefeed"
 	}
@@ -177,6 +183,7 @@ func (c *Config) Kgoka() *kgoka.Builders {
 		Replication:       c.Replication,
 		StreamRetention:   7 * 24 * time.Hour,
 		Logger:            c.Logger,
+		LogThrottle:       c.kgoLog,
 	})
 }
 

@@ -303,7 +303,13 @@ func (s *session) run() (rerr error) {
 			why = endClaim
 		}
 		if why != endLost {
-			if err := s.commit(); err != nil {
+			timeout := requestTimeout
+			if why == endCanceled {
+				// Stopping: bounded, the brokers may be gone; what is
+				// not committed is replayed.
+				timeout = s.m.g.b.opts.CloseTimeout
+			}
+			if err := s.commit(context.Background(), timeout); err != nil {
 				s.m.g.report(fmt.Errorf("committing offsets at the end of generation %d: %w", s.gen, err))
 			}
 		}
@@ -400,15 +406,18 @@ func (s *session) commitEvery(d time.Duration) {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			if err := s.commit(); err != nil {
+			// Under the session's context: its end cancels a commit
+			// waiting for an unreachable broker (the final one retries).
+			if err := s.commit(s.ctx, requestTimeout); err != nil && s.ctx.Err() == nil {
 				s.m.g.report(fmt.Errorf("committing offsets of generation %d: %w", s.gen, err))
 			}
 		}
 	}
 }
 
-// commit commits the offsets marked since the last commit.
-func (s *session) commit() error {
+// commit commits the offsets marked since the last commit, waiting at
+// most timeout or until parent ends.
+func (s *session) commit(parent context.Context, timeout time.Duration) error {
 	s.mu.Lock()
 	if !s.dirty {
 		s.mu.Unlock()
@@ -426,7 +435,7 @@ func (s *session) commit() error {
 	s.dirty = false
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	var rerr error
 	s.m.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
@@ -501,7 +510,7 @@ func (s *session) MarkMessage(msg *sarama.ConsumerMessage, metadata string) {
 
 // Commit commits the marked offsets now.
 func (s *session) Commit() {
-	if err := s.commit(); err != nil {
+	if err := s.commit(s.ctx, requestTimeout); err != nil {
 		s.m.g.report(fmt.Errorf("committing offsets of generation %d: %w", s.gen, err))
 	}
 }

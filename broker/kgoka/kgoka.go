@@ -57,6 +57,13 @@ type Options struct {
 	// broker restarts) before its promise fails. Default 2m, Kafka's
 	// delivery.timeout.ms.
 	DeliveryTimeout time.Duration
+	// CloseTimeout bounds what a stopping client waits for the brokers:
+	// a producer's Close for its buffered records to be acknowledged
+	// (those still unacknowledged then fail, so nothing waiting for them
+	// is committed), and the final offset commit of a session its
+	// context ended. It keeps a shutdown short while the brokers are
+	// unreachable. Default 3s.
+	CloseTimeout time.Duration
 	// FetchMaxWait is how long a fetch waits for data. It also bounds how
 	// soon a newly added or resumed partition is fetched. Default 500ms.
 	FetchMaxWait time.Duration
@@ -74,6 +81,10 @@ type Options struct {
 	// Logger receives the clients' warnings and errors (and more at debug
 	// level). Default slog.Default().
 	Logger *slog.Logger
+	// LogThrottle logs one warning of a kind per 30 s (the others at
+	// debug); share one across the Builders of a process. Nil: one per
+	// Builders.
+	LogThrottle *LogThrottle
 }
 
 // Defaults fills unset fields.
@@ -96,6 +107,9 @@ func (o *Options) Defaults() {
 	if o.DeliveryTimeout == 0 {
 		o.DeliveryTimeout = 2 * time.Minute
 	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = 3 * time.Second
+	}
 	if o.FetchMaxWait == 0 {
 		o.FetchMaxWait = 500 * time.Millisecond
 	}
@@ -111,6 +125,9 @@ func (o *Options) Defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.LogThrottle == nil {
+		o.LogThrottle = NewLogThrottle()
+	}
 }
 
 // Validate rejects unusable options.
@@ -119,7 +136,7 @@ func (o *Options) Validate() error {
 	if o.HeartbeatInterval*3 > o.SessionTimeout {
 		errs = append(errs, fmt.Errorf("kgoka: heartbeat %v must be at most a third of the session timeout %v", o.HeartbeatInterval, o.SessionTimeout))
 	}
-	if o.CommitInterval < 0 || o.Linger < 0 || o.DeliveryTimeout < 0 || o.FetchMaxWait < 0 {
+	if o.CommitInterval < 0 || o.Linger < 0 || o.DeliveryTimeout < 0 || o.FetchMaxWait < 0 || o.CloseTimeout < 0 {
 		errs = append(errs, errors.New("kgoka: negative duration"))
 	}
 	if o.QueueRecords < 2 {
@@ -152,7 +169,7 @@ func (b *Builders) clientOpts(brokers []string, clientID string, extra ...kgo.Op
 	if clientID != "" {
 		opts = append(opts, kgo.ClientID(clientID))
 	}
-	opts = append(opts, kgo.WithLogger(newLogger(b.opts.Logger, clientID)))
+	opts = append(opts, kgo.WithLogger(newLogger(b.opts.Logger, clientID, b.opts.LogThrottle)))
 	return append(opts, extra...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
@@ -15,7 +16,8 @@ import (
 // records in order through retries (duplicate absorption in
 // processors/pipeline relies on it).
 type producer struct {
-	cl *kgo.Client
+	cl           *kgo.Client
+	closeTimeout time.Duration
 }
 
 func newProducer(b *Builders, brokers []string, clientID string, hasher func() hash.Hash32) (*producer, error) {
@@ -32,7 +34,7 @@ func newProducer(b *Builders, brokers []string, clientID string, hasher func() h
 	if err != nil {
 		return nil, fmt.Errorf("creating kafka producer: %w", err)
 	}
-	return &producer{cl: cl}, nil
+	return &producer{cl: cl, closeTimeout: b.opts.CloseTimeout}, nil
 }
 
 // hasherPartitioner places keyed records as sarama's hash partitioner did
@@ -82,11 +84,23 @@ func producerMessage(r *kgo.Record) *sarama.ProducerMessage {
 	return &sarama.ProducerMessage{Topic: r.Topic, Offset: r.Offset, Partition: r.Partition, Timestamp: r.Timestamp}
 }
 
-// Close sends what is buffered (each record until it is acknowledged or its
-// delivery timeout passes) and closes the client. Records emitted after
-// Close fail with kgo.ErrClientClosed.
+// AbortBuffered fails every record not yet acknowledged with
+// kgo.ErrAborting, at once, without waiting for the requests in flight (an
+// unreachable broker answers none): for a shutdown that cannot wait for the
+// broker (pipeline.State.Abort), followed by Close. A record in flight may
+// still have been written; its source is replayed and absorbed as a
+// duplicate.
+func (p *producer) AbortBuffered() {
+	p.cl.UnsafeAbortBufferedRecords()
+}
+
+// Close sends what is buffered, waiting at most Options.CloseTimeout for
+// the acknowledgements, and closes the client: records still buffered then
+// fail with kgo.ErrClientClosed, as do records emitted after Close.
 func (p *producer) Close() error {
-	err := p.cl.Flush(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), p.closeTimeout)
+	defer cancel()
+	err := p.cl.Flush(ctx)
 	p.cl.Close()
 	if err != nil {
 		return fmt.Errorf("flushing kafka producer: %w", err)

@@ -243,6 +243,9 @@ type App struct {
 	// the processor groups' lag (grouplag.go).
 	runsProcessors atomic.Bool
 	groupLag       *groupLag
+	// brokers says whether a broker answers while the processors run
+	// (brokerwatch.go): /readyz and livefeed_broker_reachable.
+	brokers *brokerWatch
 }
 
 // New connects (starting the embedded cluster when no brokers are given) and
@@ -260,6 +263,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.groupLag = newGroupLag(a.Registry)
+	a.brokers = newBrokerWatch(cfg.Logger)
 
 	var brokers []string
 	if cfg.Brokers == "" {
@@ -453,6 +457,18 @@ func (a *App) RunProcessors(ctx context.Context, ready chan<- struct{}) error {
 	if len(removed) > 0 {
 		a.cfg.Logger.Warn("removed local state that outlived its log", "dirs", removed)
 	}
+	ping, err := kgo.NewClient(a.Broker.KgoOpts()...)
+	if err != nil {
+		return fmt.Errorf("creating kafka client: %w", err)
+	}
+	defer ping.Close()
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { // owned: stopped before RunProcessors returns
+		defer close(watched)
+		a.brokers.run(wctx, a.Registry, ping)
+	}()
+	defer func() { stopWatch(); <-watched }()
 	return a.runReady(ready, func(inner chan<- struct{}) error { return a.Topology.Run(ctx, a.Broker, inner) })
 }
 
@@ -606,6 +622,8 @@ func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
 		body, code := map[string]any{"status": "ready"}, http.StatusOK
 		if !a.procReady.Load() {
 			body["status"], code = "recovering", http.StatusServiceUnavailable
+		} else if reason := a.brokers.paused(); reason != "" {
+			body["status"], body["reason"], code = "paused", reason, http.StatusServiceUnavailable
 		}
 		if a.runsProcessors.Load() {
 			for k, v := range a.groupLag.report() {

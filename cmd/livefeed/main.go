@@ -75,6 +75,18 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() { // ends with the process
+		<-ctx.Done()
+		// A second signal ends the process at once (Go's default action).
+		stop()
+		// The components stop within a few seconds whatever the brokers'
+		// state (README "Losing the broker"); this bounds what they miss.
+		// Exiting commits nothing: offsets are committed only for
+		// messages whose writes were acknowledged.
+		time.Sleep(shutdownBound)
+		fmt.Fprintf(os.Stderr, "livefeed: still stopping %v after the signal; exiting\n", shutdownBound)
+		os.Exit(1)
+	}()
 	err := run(ctx, os.Args[1], os.Args[2:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -84,6 +96,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// shutdownBound is how long after SIGTERM or SIGINT the process exits at
+// the latest.
+const shutdownBound = 10 * time.Second
 
 func run(ctx context.Context, cmd string, args []string) error {
 	switch cmd {

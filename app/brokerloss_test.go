@@ -141,7 +141,7 @@ func TestBrokerLoss(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	down := kb.halt()
 	paused := waitProcReadyz(t, procURL, http.StatusServiceUnavailable, "paused", 15*time.Second)
-	t.Logf("outage 1: /readyz 503 %v after the broker stopped: %s", time.Since(down).Round(time.Millisecond), paused.Reason)
+	t.Logf("outage 1: /readyz 503 %v after the broker's stop began: %s", time.Since(down).Round(time.Millisecond), paused.Reason)
 	if !strings.Contains(paused.Reason, "no Kafka broker reachable") {
 		t.Errorf("/readyz reason %q", paused.Reason)
 	}
@@ -202,7 +202,7 @@ func startSoloKafka(t *testing.T, script string, port int) *soloKafka {
 	return k
 }
 
-// do runs kafka.sh cmd and returns when it is done.
+// do runs kafka.sh cmd; when it started.
 func (k *soloKafka) do(cmd string) time.Time {
 	k.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -215,11 +215,17 @@ func (k *soloKafka) do(cmd string) time.Time {
 		k.t.Fatalf("kafka.sh %s: %v\n%s", cmd, err, out)
 	}
 	k.t.Logf("kafka.sh %s: %v", cmd, time.Since(start).Round(time.Millisecond))
-	return time.Now()
+	return start
 }
 
-func (k *soloKafka) halt() time.Time   { return k.do("halt") }
-func (k *soloKafka) resume() time.Time { return k.do("resume") }
+// halt stops the broker, keeping its data; when the stop began.
+func (k *soloKafka) halt() time.Time { return k.do("halt") }
+
+// resume starts the broker again on its data; when it answers.
+func (k *soloKafka) resume() time.Time {
+	k.do("resume")
+	return time.Now()
+}
 
 // serveOn serves on a fresh local listener until the test ends; its URL.
 func serveOn(t *testing.T, ctx context.Context, serve func(context.Context, net.Listener) error) string {
@@ -302,7 +308,7 @@ func waitProcReadyz(t *testing.T, base string, code int, status string, within t
 func checkOutageLogs(t *testing.T, logs *logStore, down, up time.Time) {
 	t.Helper()
 	time.Sleep(2 * time.Second) // the resumption's line
-	lines := logs.since(down.Add(-time.Second))
+	lines := logs.since(down)
 	count := func(msg string, level slog.Level) int {
 		n := 0
 		for _, l := range lines {

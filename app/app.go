@@ -592,7 +592,8 @@ func (a *App) Simulate(ctx context.Context) (simulate.Stats, error) {
 }
 
 // ServeMetrics serves /metrics, /healthz and /readyz (200 once the processors
-// run, 503 before) on ln until ctx is done (for processes without the query
+// run, 503 before, and 503 "paused" while no Kafka broker answers:
+// brokerwatch.go) on ln until ctx is done (for processes without the query
 // API). In a process that runs the processors, /readyz and /metrics also
 // report their groups' consumer lag (grouplag.go).
 func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -325,6 +326,57 @@ func TestLivestreamDecodesViewerIDs(t *testing.T) {
 		back, err := DecodeLivestream(re)
 		if err != nil || re[0] != codecVersion4 || !reflect.DeepEqual(back.Viewers, want) {
 			t.Errorf("%s re-encoded: version %d, viewers %v, err %v", name, re[0], back.Viewers, err)
+		}
+	}
+}
+
+// ExpireViewers skips its scan only when no viewer can have expired: on a
+// random mix of heartbeats (in and out of order), leaves, expiries and a
+// decode, the set always equals a naive scan's.
+func TestExpireViewersEqualsAScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	var l Livestream
+	want := ViewerSet{}
+	now := int64(1_764_064_800_000)
+	for i := range 20000 {
+		now += int64(rng.IntN(400))
+		k := uint64(rng.IntN(300))
+		switch r := rng.IntN(100); {
+		case r < 70: // a heartbeat, sometimes late
+			seen := now - int64(rng.IntN(3))*int64(rng.IntN(60_000))
+			l.SeeViewer(k, seen)
+			if seen > want[k] {
+				want[k] = seen
+			}
+		case r < 75: // a leave
+			delete(l.Viewers, k)
+			delete(want, k)
+		case r < 76: // the value comes back from its encoding
+			b, err := LivestreamCodec{}.Encode(&l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := DecodeLivestream(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l = *back
+		default:
+			horizon := now - 120_000
+			l.ExpireViewers(horizon)
+			for k, seen := range want {
+				if seen < horizon {
+					delete(want, k)
+				}
+			}
+			if len(l.Viewers) != len(want) {
+				t.Fatalf("step %d: %d viewers, a scan keeps %d", i, len(l.Viewers), len(want))
+			}
+			for k, seen := range want {
+				if l.Viewers[k] != seen {
+					t.Fatalf("step %d: viewer %d seen %d, want %d", i, k, l.Viewers[k], seen)
+				}
+			}
 		}
 	}
 }

@@ -51,6 +51,10 @@ type Livestream struct {
 	// (unix ms) they were last seen (join or heartbeat); leave removes
 	// them, silence expires them.
 	Viewers ViewerSet `json:"viewers,omitempty"`
+	// oldestSeen is a lower bound of the viewers' last-seen times (0:
+	// unknown), in memory only: ExpireViewers scans the set only when a
+	// viewer may have expired, not on every viewing event.
+	oldestSeen int64
 	// Features holds the windowed engagement metrics.
 	Features features.State `json:"-"` // encoded in binary by Codec
 

@@ -28,6 +28,42 @@ func ViewerKey(userID string) uint64 {
 	return h
 }
 
+// SeeViewer records that the viewer with key k was seen at ms (unix ms),
+// keeping the newest time.
+func (l *Livestream) SeeViewer(k uint64, ms int64) {
+	if l.Viewers == nil {
+		l.Viewers = ViewerSet{}
+	}
+	if ms > l.Viewers[k] {
+		l.Viewers[k] = ms
+	}
+	if ms < l.oldestSeen {
+		l.oldestSeen = ms // a late event: the bound moves back
+	}
+}
+
+// ExpireViewers removes the viewers last seen before horizon (unix ms).
+// It scans the set only when the oldest viewer may be older than horizon:
+// a lower bound of the last-seen times is kept from the previous scan
+// (heartbeats only move times forward), so a busy stream's set is scanned
+// about once per viewer timeout instead of on every viewing event.
+func (l *Livestream) ExpireViewers(horizon int64) {
+	if l.oldestSeen != 0 && horizon <= l.oldestSeen {
+		return
+	}
+	oldest := int64(0)
+	for k, seen := range l.Viewers {
+		if seen < horizon {
+			delete(l.Viewers, k)
+			continue
+		}
+		if oldest == 0 || seen < oldest {
+			oldest = seen
+		}
+	}
+	l.oldestSeen = oldest
+}
+
 // appendViewers appends the set: count, then per viewer its key (8
 // bytes, little-endian) and its last-seen time, the first as a varint and
 // the others as varints of their difference from the first (a few bytes:

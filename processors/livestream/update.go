@@ -55,13 +55,7 @@ func (u *Updater) Apply(ctx context.Context, st *tables.Livestream, ev any) Resu
 		switch e.Type {
 		case events.ViewingJoin, events.ViewingHeartbeat:
 			if st.Status != events.StatusEnded {
-				if st.Viewers == nil {
-					st.Viewers = tables.ViewerSet{}
-				}
-				k := tables.ViewerKey(e.UserID)
-				if seen := e.EventTime.UnixMilli(); seen > st.Viewers[k] {
-					st.Viewers[k] = seen
-				}
+				st.SeeViewer(tables.ViewerKey(e.UserID), e.EventTime.UnixMilli())
 			}
 			res.Signal = u.signal(st, &e.Header, e.UserID, events.SignalWatch, 0)
 		case events.ViewingLeave:
@@ -121,12 +115,7 @@ func (u *Updater) applyMetadata(ctx context.Context, st *tables.Livestream, ev *
 func (u *Updater) expireViewers(st *tables.Livestream) {
 	// Judged on the viewing topic's own watermark, so how goka interleaves
 	// the input topics does not matter.
-	horizon := st.Features.SourceWatermark(events.TopicViewing).Add(-u.ViewerTimeout).UnixMilli()
-	for user, seen := range st.Viewers {
-		if seen < horizon {
-			delete(st.Viewers, user)
-		}
-	}
+	st.ExpireViewers(st.Features.SourceWatermark(events.TopicViewing).Add(-u.ViewerTimeout).UnixMilli())
 }
 
 // ContentText is the text of a stream that its content embedding encodes.

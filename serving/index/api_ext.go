@@ -23,14 +23,15 @@ func (ix *Index) CandidatesPerPartition(k, total int) int {
 
 // SearchCandidates is Search for re-ranking: the max(k, total) most
 // similar hits, most similar first, from one search for that many (so the
-// first k are Search's top k).
+// first k are Search's top k; a quantized index rescores max(total,
+// k·Rescore) candidates, not total·Rescore: the tail's order matters less).
 func (ix *Index) SearchCandidates(vec []float32, k, total int, f *Filter, now time.Time) ([]Hit, Stats) {
 	q := models.Normalized(vec)
 	if f == nil {
 		f = &Filter{}
 	}
 	cf := compileFilter(f, ix.feats, now)
-	return ix.searchVec(q, max(k, total), f, cf)
+	return ix.searchVec(q, k, total, f, cf)
 }
 
 // Dims returns the dimensions of the vectors the index holds, ascending:

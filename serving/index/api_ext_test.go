@@ -10,7 +10,14 @@ import (
 // as long).
 func TestSearchCandidatesKeepsTheTopK(t *testing.T) {
 	items := clusteredItems(20000, 32, 3)
-	ix := build(t, items, 8, Options{})
+	for _, quant := range []bool{false, true} {
+		t.Run(map[bool]string{false: "float32", true: "int8"}[quant], func(t *testing.T) {
+			candidatesKeepTheTopK(t, items, build(t, items, 8, Options{Quantize: quant}))
+		})
+	}
+}
+
+func candidatesKeepTheTopK(t *testing.T, items []*Item, ix *Index) {
 	fs := feats(t)
 	if ix.Partitions() != 8 || ix.CandidatesPerPartition(20, 200) != 200 || ix.CandidatesPerPartition(40, 80) != 80 {
 		t.Fatalf("partitions %d, per partition %d / %d", ix.Partitions(), ix.CandidatesPerPartition(20, 200), ix.CandidatesPerPartition(40, 80))

@@ -94,8 +94,10 @@ func ItemFrom(st *tables.Livestream) *Item {
 type Options struct {
 	M              int // HNSW links per node (level 0: 2·M); default 16
 	EfConstruction int // default 100
-	// EfSearch is the graph search's candidate list (at least k; doubled
-	// below ExpandBelow); default 80.
+	// EfSearch is the graph search's candidate list (at least k; a
+	// quantized search adds its Rescore·k candidates; doubled below
+	// ExpandBelow; above it a filter is applied to the list of an
+	// unfiltered search); default 80.
 	EfSearch int
 	// ExactThreshold: a filtered set estimated at most this many items per
 	// partition holding some of it is scanned exactly (the partitions in

@@ -231,8 +231,12 @@ type shardResult struct {
 // estimates summed, and one plan chosen for all: an exact scan of the
 // partitions' filtered sets (in parallel) when the estimate is small, else
 // one search of the dimension's graph with the filter applied during
-// traversal.
-func (ix *Index) searchVec(q []float32, k int, f *Filter, cf *compiled) ([]Hit, Stats) {
+// traversal. It returns the best n (≥ k) hits; a quantized search rescores
+// max(n, k·Rescore) candidates by their codes, so the top k are as exact
+// as Search's and the rest of the n need no more.
+func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hit, Stats) {
+	n = max(n, k)
+	rescoreN := max(n, k*ix.opts.Rescore)
 	start := time.Now()
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -326,8 +330,8 @@ func (ix *Index) searchVec(q []float32, k int, f *Filter, cf *compiled) ([]Hit, 
 				return
 			}
 			t0 := time.Now()
-			tops[i] = topK{k: k}
-			sc, m := s.exactScan(q, bms[i], preds[i], vg, g, ix.opts.Rescore, &tops[i])
+			tops[i] = topK{k: n}
+			sc, m := s.exactScan(q, bms[i], preds[i], vg, g, rescoreN, &tops[i])
 			ps := &st.Partitions[i]
 			ps.Plan, ps.Scanned, ps.Matched, ps.Took = plan, ps.Scanned+sc, m, time.Since(t0)
 		})
@@ -338,7 +342,7 @@ func (ix *Index) searchVec(q []float32, k int, f *Filter, cf *compiled) ([]Hit, 
 			st.Scanned += st.Partitions[i].Scanned
 			st.Matched += st.Partitions[i].Matched
 		}
-		return topHits(hits, k)
+		return topHits(hits, n)
 	}
 	if est <= ix.opts.ExactThreshold*holding || live == 0 {
 		return scan(PlanExact), st
@@ -346,19 +350,31 @@ func (ix *Index) searchVec(q []float32, k int, f *Filter, cf *compiled) ([]Hit, 
 	sel := float64(est) / float64(live)
 	// A quantized graph returns Rescore·k candidates by their codes, then
 	// the float32 vectors rank them (without floats: the codes' order).
-	kk := k
+	kk, ef := n, max(ix.opts.EfSearch, n)
 	if vg.g.Quantized() && vg.g.HasFloats() {
-		kk = k * ix.opts.Rescore
+		// The codes' order is approximate: the list holds the kk
+		// candidates to rescore on top of a float search's list.
+		kk = rescoreN
+		ef = max(ix.opts.EfSearch, n) + kk
 	}
-	params := hnsw.Params{K: kk, Ef: max(ix.opts.EfSearch, kk), Filter: &replicaPred{refs: vg.refs, preds: preds}}
-	if everything {
+	rp := &replicaPred{refs: vg.refs, preds: preds}
+	params := hnsw.Params{K: kk, Ef: ef, Filter: rp}
+	// A broad filter is applied after an unfiltered search of the same
+	// list: its passing members among the list's ef nearest are enough
+	// (half or more of them pass), and routing through failing nodes
+	// with a list of ef passing ones would score about ef/sel nodes.
+	postFilter := !everything && sel >= ix.opts.ExpandBelow
+	if everything || postFilter {
 		params.Filter = nil
+	}
+	if postFilter {
+		params.K = ef
 	}
 	if sel < ix.opts.ExpandBelow {
 		// A restrictive filter's members are fewer and further apart:
 		// twice the list (measured: the correlated 10 % filter of
 		// bench/servingbench needs it for 0.99).
-		params.Mode, params.Ef = hnsw.Expand, 2*params.Ef
+		params.Mode, params.Ef = hnsw.Expand, 2*max(ix.opts.EfSearch, kk)
 		// Seeds spread over the filtered set, so that members far from
 		// where the upper levels lead (a filter correlated with the
 		// vectors: its members sit in a few clusters, maybe not the
@@ -381,6 +397,29 @@ func (ix *Index) searchVec(q []float32, k int, f *Filter, cf *compiled) ([]Hit, 
 		}
 	}
 	res, gst := vg.g.Search(q, params, nil)
+	if postFilter {
+		listed := len(res)
+		kept := res[:0]
+		for _, h := range res {
+			if rp.Allowed(h.Node) {
+				kept = append(kept, h)
+			}
+		}
+		res = kept[:min(len(kept), kk)]
+		if len(kept) < k || float64(len(kept)) < 0.75*sel*float64(listed) {
+			// Fewer than k of the list pass, or clearly under the
+			// expected share: the filter's members lie away from the
+			// query (a filter correlated with the vectors), those in
+			// the list are at its fringe, where it is not accurate.
+			// Search with the filter applied during traversal and the
+			// far list (see hnsw.Params.FarEf).
+			params.Filter, params.K, params.Ef = rp, kk, ix.opts.FarFactor*ef
+			gst.Far = true
+			var again hnsw.Stats
+			res, again = vg.g.Search(q, params, res[:0])
+			gst.Distances += again.Distances
+		}
+	}
 	st.Scanned = gst.Distances
 	setPlan(PlanGraph, time.Since(start))
 	if gst.Far {
@@ -392,7 +431,7 @@ func (ix *Index) searchVec(q []float32, k int, f *Filter, cf *compiled) ([]Hit, 
 		// quick is false here: FarStopBelow is set only below ExpandBelow.
 		return scan(PlanFarExact), addScanned(&st, gst.Distances)
 	}
-	top := topK{k: k}
+	top := topK{k: n}
 	for _, h := range res {
 		ref := vg.refs[h.Node]
 		top.offer(shards[ref.part].items[ref.row], vg.score(q, h))
@@ -406,7 +445,7 @@ func (ix *Index) searchVec(q []float32, k int, f *Filter, cf *compiled) ([]Hit, 
 			return scan(PlanGraphExact), addScanned(&st, gst.Distances)
 		}
 	}
-	return topHits(top.h, k), st
+	return topHits(top.h, n), st
 }
 
 // addScanned adds a graph search's distances to a scan's count.
@@ -439,11 +478,11 @@ func (vg *vgraph) score(q []float32, h hnsw.Result) float64 {
 
 // exactScan scores every row of bm that has a vector in graph vg (the
 // index's graph g−1) and passes p; it returns how many rows it looked at
-// and how many passed. A quantized graph's best rescore·k by their codes
+// and how many passed. A quantized graph's best rescoreN by their codes
 // are rescored with the float32 vectors.
-func (s *shard) exactScan(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, g uint8, rescore int, top *topK) (scanned, matched int) {
+func (s *shard) exactScan(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, g uint8, rescoreN int, top *topK) (scanned, matched int) {
 	if vg.g.Quantized() {
-		return s.exactScanCodes(q, bm, p, vg, g, rescore, top)
+		return s.exactScanCodes(q, bm, p, vg, g, rescoreN, top)
 	}
 	it := bm.ManyIterator()
 	var buf, rows, nodes [256]uint32
@@ -515,12 +554,12 @@ func (ix *Index) popularShard(s *shard, k int, f *Filter, cf *compiled) shardRes
 }
 
 // exactScanCodes is exactScan on a quantized graph: every row is scored on
-// its codes; with floats kept, the best rescore·k are rescored with them.
-func (s *shard) exactScanCodes(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, g uint8, rescore int, top *topK) (scanned, matched int) {
+// its codes; with floats kept, the best rescoreN are rescored with them.
+func (s *shard) exactScanCodes(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, g uint8, rescoreN int, top *topK) (scanned, matched int) {
 	var pq hnsw.Query
 	vg.g.Prepare(q, &pq)
 	floats := vg.g.HasFloats()
-	best := nearest{n: top.k * rescore}
+	best := nearest{n: rescoreN}
 	it := bm.ManyIterator()
 	var buf, rows, nodes [256]uint32
 	for {

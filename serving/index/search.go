@@ -164,7 +164,7 @@ func (ix *Index) Search(vec []float32, k int, f *Filter, now time.Time) ([]Hit, 
 		f = &Filter{}
 	}
 	cf := compileFilter(f, ix.feats, now)
-	return ix.searchVec(q, k, f, cf)
+	return ix.searchVec(q, k, k, f, cf)
 }
 
 // Popular returns the k most engaging items that pass the filter: the

@@ -493,9 +493,11 @@ func (s *shard) exactScan(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, 
 		}
 		m := s.passing(buf[:n], p, g, rows[:], nodes[:], &scanned)
 		matched += m
-		// No Touch here: with float32 vectors (24 cache lines each, which
-		// the hardware prefetcher streams) it measured slower
-		// (BenchmarkExactScanLarge); with 6-line codes it helps.
+		// No Touch here: with float32 vectors (24 cache lines each) it
+		// measured slower (BenchmarkExactScanLarge), and so did touching
+		// a few vectors ahead although a partition's rows are now
+		// interleaved with the other partitions' in the one graph; with
+		// 6-line codes it helps.
 		for i := range m {
 			top.offer(s.items[rows[i]], float64(vec.Dot(q, vg.g.Vector(nodes[i]))))
 		}

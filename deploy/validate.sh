@@ -63,7 +63,7 @@ echo "static binary: $(( $(stat -c %s "$tmp/livefeed") / 1048576 )) MB"
 
 if command -v shellcheck >/dev/null; then
   step "shell scripts: shellcheck"
-  shellcheck -x deploy/validate.sh deploy/kafka/*.sh bench/scripts/ab.sh bench/scripts/live-cpu.sh bench/scripts/live-hold.sh
+  shellcheck -x deploy/validate.sh deploy/kafka/*.sh bench/scripts/ab.sh bench/scripts/live-cpu.sh bench/scripts/live-hold.sh bench/scripts/live-lib.sh
 fi
 
 step "Kubernetes: kustomize $KUSTOMIZE_VERSION build deploy/k8s"

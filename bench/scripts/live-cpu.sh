@@ -14,20 +14,12 @@ if (($# < 1)); then
   exit 2
 fi
 lf=$1 rate=${2:-10000} secs=${3:-40}
-brokers=${KAFKA_BROKERS:-127.0.0.1:19092}
+# shellcheck source=bench/scripts/live-lib.sh
+. "$(dirname "$0")/live-lib.sh"
 prefix=live-$(date +%s%N)-
-dir=$(mktemp -d)
-"$lf" topics create --brokers "$brokers" --topic-prefix "$prefix" --log-level warn >/dev/null
-"$lf" process --brokers "$brokers" --topic-prefix "$prefix" --data "$dir/proc" --http 127.0.0.1:18121 \
-  --model "${LIVEFEED_MODEL:-test}" --log-level warn >"$dir/process.log" 2>&1 &
-proc=$!
-sleep 4
-"$lf" simulate --brokers "$brokers" --topic-prefix "$prefix" --rate "$rate" --log-level warn >"$dir/simulate.log" 2>&1 &
-sim=$!
-trap 'kill "$sim" "$proc" 2>/dev/null || true' EXIT
+start_live "$lf" "$rate" "$prefix" 127.0.0.1:18121
 sleep "$secs"
-events=$(curl -s http://127.0.0.1:18121/metrics |
-  awk -v g="${prefix}livestream" '$1 ~ "^livefeed_processor_events_total\\{group=\"" g "\"" {s += $2} END {print s + 0}')
+events=$(handled 127.0.0.1:18121 "$prefix")
 read -r utime stime < <(awk '{print $14, $15}' "/proc/$proc/stat")
 cpu=$(awk -v t=$((utime + stime)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz}')
 echo "$lf: ${secs}s at ${rate} events/s offered: livestream group handled $events events," \

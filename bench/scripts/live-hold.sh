@@ -15,25 +15,14 @@ if (($# < 1)); then
   exit 2
 fi
 lf=$1 rate=${2:-10000} secs=${3:-300}
-brokers=${KAFKA_BROKERS:-127.0.0.1:19092}
+# shellcheck source=bench/scripts/live-lib.sh
+. "$(dirname "$0")/live-lib.sh"
 prefix=hold-$(date +%s%N)-
-dir=$(mktemp -d)
 metrics=127.0.0.1:18123
-"$lf" topics create --brokers "$brokers" --topic-prefix "$prefix" --log-level warn >/dev/null
-"$lf" process --brokers "$brokers" --topic-prefix "$prefix" --data "$dir/proc" --http "$metrics" \
-  --model "${LIVEFEED_MODEL:-test}" --log-level warn >"$dir/process.log" 2>&1 &
-proc=$!
-sleep 4
-"$lf" simulate --brokers "$brokers" --topic-prefix "$prefix" --rate "$rate" --log-level warn >"$dir/simulate.log" 2>&1 &
-sim=$!
-trap 'kill "$sim" "$proc" 2>/dev/null || true' EXIT
+start_live "$lf" "$rate" "$prefix" "$metrics"
 
 hz=$(getconf CLK_TCK)
 cpu() { awk -v hz="$hz" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$proc/stat"; }
-handled() {
-  curl -s "http://$metrics/metrics" |
-    awk -v g="${prefix}livestream" '$1 ~ "^livefeed_processor_events_total\\{group=\"" g "\"" {s += $2} END {print s + 0}'
-}
 lags() { # "group=records ..." for every processor group
   curl -s "http://$metrics/metrics" |
     awk -v p="$prefix" '$1 ~ "^livefeed_processor_group_lag_records" {g = $1; sub(".*group=\"" p, "", g); sub("\".*", "", g); printf "%s=%d ", g, $2}'
@@ -48,7 +37,7 @@ worst_lag=0 worst_rss=0 sum_e=0 sum_c=0
 while ((t < secs)); do
   sleep 10
   t=$((t + 10))
-  e=$(handled) c=$(cpu) l=$(maxlag)
+  e=$(handled "$metrics" "$prefix") c=$(cpu) l=$(maxlag)
   rss=$(awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/$proc/status")
   de=$((e - prev_e))
   dc=$(awk -v a="$c" -v b="$prev_c" 'BEGIN {printf "%.2f", a - b}')

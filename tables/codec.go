@@ -57,6 +57,17 @@ func (Codec[T, PT]) Encode(value any) ([]byte, error) {
 	return Marshal[T, PT](p)
 }
 
+// AppendEncode appends the encoding of a *T to dst: the write-behind
+// state encodes into buffers it recycles once a value is written.
+func (Codec[T, PT]) AppendEncode(dst []byte, value any) ([]byte, error) {
+	p, ok := value.(*T)
+	if !ok || p == nil {
+		var zero T
+		return nil, fmt.Errorf("encoding %T: want %T", value, &zero)
+	}
+	return appendValue[T, PT](dst, p)
+}
+
 // Decode decodes into a new *T.
 func (Codec[T, PT]) Decode(data []byte) (any, error) {
 	v := new(T)

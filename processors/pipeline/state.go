@@ -79,6 +79,10 @@ type State[T any] struct {
 	// batch is the writer's leveldb batch, reset and reused for every
 	// write (it grew from nothing to a flush's size on every write).
 	batch leveldb.Batch
+	// bufs are encoding buffers (*[]byte), recycled once the value they
+	// hold is in goleveldb (which copies it) and acknowledged by the
+	// changelog: a busy stream's value is tens of KiB, ten times a second.
+	bufs sync.Pool
 	// failing is set while table writes fail: the failure and the
 	// recovery are logged once each, not once per write.
 	failing atomic.Bool
@@ -669,6 +673,33 @@ type write struct {
 	keys      []string
 	encoded   [][]byte // nil: a tombstone
 	size      int64    // Σ len(encoded), counted in State.queuedBytes
+	// bufs are the pooled buffers behind encoded (nil for a tombstone, or
+	// when the storage may keep the slice: not goleveldb), given back to
+	// pool once their record is written and acknowledged.
+	bufs []*[]byte
+	pool *sync.Pool
+}
+
+// appendEncoder is a table codec that encodes into a given buffer
+// (tables.Codec).
+type appendEncoder interface {
+	AppendEncode(dst []byte, value any) ([]byte, error)
+}
+
+// recycle gives record i's buffer back.
+func (w *write) recycle(i int) {
+	if i < len(w.bufs) && w.bufs[i] != nil {
+		w.pool.Put(w.bufs[i])
+		w.bufs[i] = nil
+	}
+}
+
+// recycleAll gives every buffer back (a write that failed before any
+// record was produced).
+func (w *write) recycleAll() {
+	for i := range w.bufs {
+		w.recycle(i)
+	}
 }
 
 // flush encodes the partition's dirty values and queues them for the
@@ -690,20 +721,33 @@ func (s *State[T]) flush(partition int32, ps *partState[T]) {
 	if len(dirty) > 0 && (st == nil || producer == nil) {
 		gen.err, gen.outstanding = fmt.Errorf("flushing table %s partition %d: %w", s.table, partition, errNoStorage), 0
 	}
-	w := &write{partition: partition, gen: gen, st: st, producer: producer}
+	w := &write{partition: partition, gen: gen, st: st, producer: producer, pool: &s.bufs}
 	if gen.err == nil && gen.outstanding > 0 {
 		w.keys = make([]string, 0, len(dirty))
 		w.encoded = make([][]byte, 0, len(dirty))
+		// Pooled buffers only where the storage copies what it is given.
+		ae, pooled := s.codec.(appendEncoder)
+		pooled = pooled && st != nil && st.db != nil
 		for key, v := range dirty {
 			var enc []byte
+			var bp *[]byte
 			if v != nil {
 				var err error
-				if enc, err = s.codec.Encode(v); err != nil {
+				if pooled {
+					if bp, _ = s.bufs.Get().(*[]byte); bp == nil {
+						bp = new([]byte)
+					}
+					enc, err = ae.AppendEncode((*bp)[:0], v)
+					*bp = enc
+				} else {
+					enc, err = s.codec.Encode(v)
+				}
+				if err != nil {
 					gen.err, gen.outstanding = fmt.Errorf("encoding %s/%d key %q: %w", s.table, partition, key, err), 0
 					break
 				}
 			}
-			w.keys, w.encoded = append(w.keys, key), append(w.encoded, enc)
+			w.keys, w.encoded, w.bufs = append(w.keys, key), append(w.encoded, enc), append(w.bufs, bp)
 			w.size += int64(len(enc))
 		}
 	}
@@ -773,12 +817,14 @@ func (s *State[T]) writer(stop <-chan struct{}) {
 		if s.aborted.Load() { // stopping: nothing more goes to the producer
 			w.release()
 			s.unqueue(w.size)
+			w.recycleAll()
 			s.failed(ps, w.gen, ErrStateAborted)
 			continue
 		}
 		if err := s.emits.wait(w.epoch, stop); err != nil {
 			w.release()
 			s.unqueue(w.size)
+			w.recycleAll()
 			s.failed(ps, w.gen, fmt.Errorf("flushing table %s partition %d: %w", s.table, w.partition, err))
 			continue
 		}
@@ -794,13 +840,16 @@ func (s *State[T]) write(ps *partState[T], w *write) {
 	w.release()
 	if err != nil {
 		s.unqueue(w.size)
+		w.recycleAll()
 		s.failed(ps, w.gen, fmt.Errorf("writing %s/%d: %w", s.table, w.partition, err))
 		return
 	}
 	for i, key := range w.keys {
 		n := int64(len(w.encoded[i]))
 		w.producer.EmitWithHeaders(string(s.table), key, w.encoded[i], nil).ThenWithMessage(func(msg *sarama.ProducerMessage, err error) {
+			// The producer is done with the value (acknowledged or failed).
 			s.unqueue(n)
+			w.recycle(i)
 			s.acked(ps, w.gen, w.st, msg, err)
 		})
 	}

@@ -87,7 +87,7 @@ func ParseRecommendationsRequest(q url.Values) (RecommendationsRequest, error) {
 		}
 	}
 	for name, dst := range map[string]*bool{"explain": &r.Explain, "exclude_seen": &r.ExcludeSeen} {
-		if *dst, err = boolParam(q, name); err != nil {
+		if *dst, err = BoolParam(q, name); err != nil {
 			return r, err
 		}
 	}
@@ -220,7 +220,9 @@ func intParam(q url.Values, name string) (int, error) {
 	return v, nil
 }
 
-func boolParam(q url.Values, name string) (bool, error) {
+// BoolParam reads a boolean query parameter: empty, "false" or "0" is
+// false, "true" or "1" true; anything else an error naming the parameter.
+func BoolParam(q url.Values, name string) (bool, error) {
 	switch raw := q.Get(name); raw {
 	case "", "false", "0":
 		return false, nil

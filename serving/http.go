@@ -237,17 +237,6 @@ const (
 	MaxOverFetch     = 100
 )
 
-func boolParam(q url.Values, name string) (bool, error) {
-	switch raw := q.Get(name); raw {
-	case "", "false", "0":
-		return false, nil
-	case "true", "1":
-		return true, nil
-	default:
-		return false, badRequest("%s: want true or false, got %q", name, raw)
-	}
-}
-
 // recommendationRequest reads and checks a GET /v1/recommendations query
 // (api.ParseRecommendationsRequest, the client's encoding read back).
 func (s *Service) recommendationRequest(q url.Values) (api.RecommendationsRequest, knn, error) {

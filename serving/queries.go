@@ -757,8 +757,8 @@ func (s *Service) queryRequest(q *Query, vals url.Values) (knn, string, error) {
 	if req.k, err = s.parseK(vals.Get("k"), q.K); err != nil {
 		return req, "", err
 	}
-	if req.explain, err = boolParam(vals, "explain"); err != nil {
-		return req, "", err
+	if req.explain, err = api.BoolParam(vals, "explain"); err != nil {
+		return req, "", badRequest("%v", err)
 	}
 	args := make(map[string]*argValue, len(q.Params))
 	nums := map[string]float64{}

@@ -141,6 +141,7 @@ func NewState[T any](table goka.Table, codec goka.Codec, opts StateOptions) *Sta
 		emits: newEmitTracker(), queued: make(chan struct{}, 1)}
 	s.route = newRouter(opts.Routing, opts.Metrics, opts.Logger)
 	s.room = sync.NewCond(&s.writesMu)
+	s.bufs.New = func() any { return new([]byte) }
 	return s
 }
 
@@ -734,9 +735,7 @@ func (s *State[T]) flush(partition int32, ps *partState[T]) {
 			if v != nil {
 				var err error
 				if pooled {
-					if bp, _ = s.bufs.Get().(*[]byte); bp == nil {
-						bp = new([]byte)
-					}
+					bp = s.bufs.Get().(*[]byte)
 					enc, err = ae.AppendEncode((*bp)[:0], v)
 					*bp = enc
 				} else {
@@ -816,16 +815,12 @@ func (s *State[T]) writer(stop <-chan struct{}) {
 		ps := s.part(w.partition)
 		if s.aborted.Load() { // stopping: nothing more goes to the producer
 			w.release()
-			s.unqueue(w.size)
-			w.recycleAll()
-			s.failed(ps, w.gen, ErrStateAborted)
+			s.drop(ps, w, ErrStateAborted)
 			continue
 		}
 		if err := s.emits.wait(w.epoch, stop); err != nil {
 			w.release()
-			s.unqueue(w.size)
-			w.recycleAll()
-			s.failed(ps, w.gen, fmt.Errorf("flushing table %s partition %d: %w", s.table, w.partition, err))
+			s.drop(ps, w, fmt.Errorf("flushing table %s partition %d: %w", s.table, w.partition, err))
 			continue
 		}
 		s.write(ps, w)
@@ -839,9 +834,7 @@ func (s *State[T]) write(ps *partState[T], w *write) {
 	err := w.st.writeFlush(&s.batch, w.keys, w.encoded) // only the writer goroutine writes
 	w.release()
 	if err != nil {
-		s.unqueue(w.size)
-		w.recycleAll()
-		s.failed(ps, w.gen, fmt.Errorf("writing %s/%d: %w", s.table, w.partition, err))
+		s.drop(ps, w, fmt.Errorf("writing %s/%d: %w", s.table, w.partition, err))
 		return
 	}
 	for i, key := range w.keys {
@@ -853,6 +846,14 @@ func (s *State[T]) write(ps *partState[T], w *write) {
 			s.acked(ps, w.gen, w.st, msg, err)
 		})
 	}
+}
+
+// drop fails a write none of whose records reached the producer: its
+// bytes leave the queue, its buffers go back, its generation fails.
+func (s *State[T]) drop(ps *partState[T], w *write, err error) {
+	s.unqueue(w.size)
+	w.recycleAll()
+	s.failed(ps, w.gen, err)
 }
 
 // failed fails a generation that wrote nothing.

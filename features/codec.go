@@ -77,7 +77,7 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 	names := wire.AppendSortedKeys(buf[:0], st.Sources)
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	for _, n := range names {
-		b = appendString(b, n)
+		b = wire.AppendString(b, n)
 		b = binary.AppendVarint(b, wm-nanos(st.Sources[n]))
 	}
 	names = wire.AppendSortedKeys(names[:0], st.Series)
@@ -93,7 +93,7 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 		if s == nil {
 			continue
 		}
-		b = appendString(b, name)
+		b = wire.AppendString(b, name)
 		b = append(b, byte(s.kind))
 		b = binary.AppendUvarint(b, uint64(s.width))
 		body := s.raw
@@ -113,7 +113,7 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 	names = wire.AppendSortedKeys(names[:0], st.Dropped)
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	for _, n := range names {
-		b = appendString(b, n)
+		b = wire.AppendString(b, n)
 		b = binary.AppendUvarint(b, uint64(st.Dropped[n]))
 	}
 	return b, nil
@@ -156,7 +156,7 @@ func appendPartial(b []byte, kind partialKind, bk *bucket, ref *tileRef) ([]byte
 		b = appendFloat(b, bk.x)
 	case pLastStr:
 		b = binary.AppendVarint(b, bk.t-startNs)
-		b = appendString(b, ref.s)
+		b = wire.AppendString(b, ref.s)
 	case pLastK, pHLL, pDD, pTopK, pPct:
 		if raw, ok := ref.ext.(rawExt); ok {
 			b = binary.AppendUvarint(b, uint64(len(raw)))
@@ -498,11 +498,6 @@ func appendFloat(b []byte, f float64) []byte {
 func zigzag(i int64) uint64   { return uint64(i<<1) ^ uint64(i>>63) }
 func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -516,8 +511,6 @@ func fromNanos(ns int64) time.Time {
 	}
 	return time.Unix(0, ns).UTC()
 }
-
-func sortedKeys[V any](m map[string]V) []string { return wire.AppendSortedKeys(nil, m) }
 
 // legacyJSON is the JSON state written before the binary encoding.
 type legacyJSON struct {
@@ -596,7 +589,7 @@ func appendExt(b []byte, kind partialKind, ext any, startNs int64) ([]byte, erro
 		b = binary.AppendUvarint(b, uint64(len(lk.e)))
 		for _, e := range lk.e {
 			b = binary.AppendVarint(b, e.t-startNs)
-			b = appendString(b, e.v)
+			b = wire.AppendString(b, e.v)
 		}
 	case pHLL:
 		sk, _ := ext.(*hyperloglog.Sketch)
@@ -620,7 +613,7 @@ func appendExt(b []byte, kind partialKind, ext any, startNs int64) ([]byte, erro
 		}
 		b = binary.AppendUvarint(b, uint64(len(tk.e)))
 		for _, kc := range tk.e {
-			b = appendString(b, kc.Key)
+			b = wire.AppendString(b, kc.Key)
 			b = binary.AppendUvarint(b, uint64(kc.Count))
 		}
 	}

@@ -55,30 +55,9 @@ func runRouted(ctx context.Context, t *testing.T, bc *broker.Config, group goka.
 // the group has committed total input offsets, then stops it.
 func (r *counterRig) routedUntilCommitted(total int64, routing Routing, log *slog.Logger) {
 	r.t.Helper()
-	bc := &broker.Config{Brokers: r.brokers, StateDir: r.t.TempDir()}
-	bc.Defaults()
-	pctx, stop := context.WithCancel(r.ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- runRouted(pctx, r.t, bc, r.group, r.input, StateOptions{Metrics: r.metrics, Routing: routing, Logger: log})
-	}()
-	for {
-		committed := r.committed()
-		if committed == total {
-			break
-		}
-		select {
-		case err := <-done:
-			r.t.Fatalf("processor stopped: %v (committed %d of %d)", err, committed, total)
-		case <-r.ctx.Done():
-			r.t.Fatalf("committed %d of %d input offsets", committed, total)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	stop()
-	if err := <-done; err != nil {
-		r.t.Fatal(err)
-	}
+	r.untilCommitted(total, func(ctx context.Context, bc *broker.Config) error {
+		return runRouted(ctx, r.t, bc, r.group, r.input, StateOptions{Metrics: r.metrics, Routing: routing, Logger: log})
+	})
 }
 
 // misroutedKeys are keys whose CRC32 partition differs from their murmur2

@@ -177,13 +177,21 @@ func (r *counterRig) committed() int64 {
 // until the group has committed total input offsets, then stops it.
 func (r *counterRig) processUntilCommitted(total int64) {
 	r.t.Helper()
+	r.untilCommitted(total, func(ctx context.Context, bc *broker.Config) error {
+		return runCounter(ctx, r.t, bc, r.group, r.input,
+			StateOptions{Metrics: r.metrics, MaxQueuedBytes: r.maxQueued, MaxDirty: r.maxDirty}, r.appendCodec)
+	})
+}
+
+// untilCommitted runs run (a replica with its own, fresh state dir) until
+// the group has committed total input offsets, then stops it.
+func (r *counterRig) untilCommitted(total int64, run func(context.Context, *broker.Config) error) {
+	r.t.Helper()
 	bc := &broker.Config{Brokers: r.brokers, StateDir: r.t.TempDir()}
 	bc.Defaults()
 	pctx, stop := context.WithCancel(r.ctx)
 	done := make(chan error, 1)
-	go func() {
-		done <- runCounter(pctx, r.t, bc, r.group, r.input, StateOptions{Metrics: r.metrics, MaxQueuedBytes: r.maxQueued, MaxDirty: r.maxDirty}, r.appendCodec)
-	}()
+	go func() { done <- run(pctx, bc) }()
 	for {
 		committed := r.committed()
 		if committed == total {

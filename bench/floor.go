@@ -113,6 +113,14 @@ func (fc *floorCounter) run(ctx context.Context, a *app.App, name string, n int6
 	const limit = 5 * time.Minute
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	// The goka floors create their group tables through sarama's topic
+	// manager and produce at once; on Kafka the first produce can race the
+	// new partitions' leader election (NOT_LEADER past sarama's retries).
+	// Created here, the tables are only used once every broker lists a
+	// leader for each partition, as for livefeed's own topics.
+	if err := ensureTables(ctx, a, graphs); err != nil {
+		return nil, err
+	}
 	cpuStart := processCPU()
 	done := make(chan error, len(graphs))
 	for _, g := range graphs {
@@ -145,6 +153,24 @@ func (fc *floorCounter) run(ctx context.Context, a *app.App, name string, n int6
 	cpu := processCPU() - cpuStart
 	return &FloorResult{Group: name, Events: n, Seconds: seconds(span), EventsPerSec: round1(float64(n) / span.Seconds()),
 		CPUSeconds: seconds(cpu), EventsPerCPUSecond: perCPUSecond(n, cpu)}, nil
+}
+
+// ensureTables creates the graphs' group tables (compacted, one partition
+// per input partition) and waits for their leaders.
+func ensureTables(ctx context.Context, a *app.App, graphs []*goka.GroupGraph) error {
+	specs := make([]broker.TopicSpec, 0, len(graphs))
+	for _, g := range graphs {
+		specs = append(specs, broker.TopicSpec{Name: string(goka.GroupTable(g.Group())), Partitions: a.Topology.Partitions, Compacted: true})
+	}
+	cl, err := kgo.NewClient(a.Broker.KgoOpts()...)
+	if err != nil {
+		return fmt.Errorf("creating the floor's topic client: %w", err)
+	}
+	defer cl.Close()
+	if _, err := broker.EnsureTopics(ctx, cl, a.Broker.Replication, specs); err != nil {
+		return fmt.Errorf("creating the floor's tables: %w", err)
+	}
+	return nil
 }
 
 // franzFloor is the transport's ceiling, no goka: one franz-go client in a

@@ -26,6 +26,9 @@ type ProduceOptions struct {
 	// Clock gives the event times passed to Generator.Next (default
 	// time.Now).
 	Clock func() time.Time
+	// Change alters the records as a changed producer would (a field
+	// dropped, a category renamed; change.go). Nil: none.
+	Change *Change
 	// FlushTimeout bounds how long buffered records may take to be delivered
 	// once ctx is done (default 10s). A run that ends by reaching Limit waits
 	// for delivery until ctx is done plus FlushTimeout.
@@ -92,6 +95,10 @@ func Produce(ctx context.Context, client *kgo.Client, g *Generator, opt ProduceO
 	clock := opt.Clock
 	if clock == nil {
 		clock = time.Now
+	}
+	change, err := opt.Change.compile()
+	if err != nil {
+		return Stats{}, err
 	}
 	flushTimeout := opt.FlushTimeout
 	if flushTimeout <= 0 {
@@ -173,6 +180,9 @@ loop:
 			r := g.Next(clock())
 			if g.lastBad {
 				st.Bad++
+			}
+			if change != nil {
+				r = change.apply(r)
 			}
 			kr := &kgo.Record{
 				Topic:     opt.TopicPrefix + r.Topic,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/processors/entity"
 	"github.com/livefeed/livefeed/processors/livestream"
 	"github.com/livefeed/livefeed/processors/pipeline"
@@ -66,11 +67,39 @@ func New(topo *topologies.Topology) *Engine {
 }
 
 // Apply replays one record.
-func (en *Engine) Apply(ctx context.Context, r Record) {
+func (en *Engine) Apply(ctx context.Context, r Record) { en.ApplyDecoded(ctx, Decode(r)) }
+
+// Decoded is a record decoded and checked as the livestream group's decode
+// does, before any state is read: replaying a log up to an instant needs
+// its event time before applying it.
+type Decoded struct {
+	rec Record
+	ev  events.Validator
+	h   *events.Header
+	err error
+}
+
+// Decode decodes a record of the log.
+func Decode(r Record) Decoded {
 	ev, h, err := events.DecodeInput(r.Topic, r.Value)
 	if err == nil {
 		err = events.CheckKey(r.Key, h)
 	}
+	return Decoded{rec: r, ev: ev, h: h, err: err}
+}
+
+// Time is the record's event time; ok is false for a record the
+// processors reject before reading it (malformed, wrong key).
+func (d Decoded) Time() (t time.Time, ok bool) {
+	if d.err != nil {
+		return time.Time{}, false
+	}
+	return d.h.EventTime, true
+}
+
+// ApplyDecoded replays one decoded record.
+func (en *Engine) ApplyDecoded(ctx context.Context, d Decoded) {
+	r, ev, h, err := d.rec, d.ev, d.h, d.err
 	if err == nil && en.streams[r.Key] != nil {
 		// As the livestream group's decode: an event older than the
 		// stream's watermark for its source minus the longest window and
@@ -161,29 +190,61 @@ func reason(err error) string { return pipeline.Reason(err) }
 // ReadLog replays every record of a JSONL event log. It returns the number
 // of records read; a line that is not a record is an error with its number.
 func (en *Engine) ReadLog(ctx context.Context, r io.Reader) (int, error) {
+	sc := NewLogScanner(r)
+	for sc.Scan() {
+		en.Apply(ctx, sc.Record())
+		if ctx.Err() != nil {
+			return sc.Line(), ctx.Err()
+		}
+	}
+	return sc.Line(), sc.Err()
+}
+
+// LogScanner reads a JSONL event log record by record, as bufio.Scanner
+// reads lines: for sc.Scan() { sc.Record() }; sc.Err().
+type LogScanner struct {
+	sc   *bufio.Scanner
+	line int
+	rec  Record
+	err  error
+}
+
+// NewLogScanner reads records from r.
+func NewLogScanner(r io.Reader) *LogScanner {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Bytes()
+	return &LogScanner{sc: sc}
+}
+
+// Scan reads the next record; false at the end or on an error (Err).
+func (s *LogScanner) Scan() bool {
+	for s.err == nil && s.sc.Scan() {
+		s.line++
+		line := s.sc.Bytes()
 		if len(line) == 0 {
 			continue
 		}
-		var rec Record
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return n, fmt.Errorf("line %d: not a record {topic, key, value}: %w", n, err)
+		s.rec = Record{}
+		if err := json.Unmarshal(line, &s.rec); err != nil {
+			s.err = fmt.Errorf("line %d: not a record {topic, key, value}: %w", s.line, err)
+			return false
 		}
-		en.Apply(ctx, rec)
-		if ctx.Err() != nil {
-			return n, ctx.Err()
-		}
+		return true
 	}
-	if err := sc.Err(); err != nil {
-		return n, fmt.Errorf("reading event log: %w", err)
+	if s.err == nil && s.sc.Err() != nil {
+		s.err = fmt.Errorf("reading event log: %w", s.sc.Err())
 	}
-	return n, nil
+	return false
 }
+
+// Record is the record Scan read (its Value is the scanner's own copy).
+func (s *LogScanner) Record() Record { return s.rec }
+
+// Line is the number of lines read so far.
+func (s *LogScanner) Line() int { return s.line }
+
+// Err is the first error, nil at a clean end.
+func (s *LogScanner) Err() error { return s.err }
 
 // Values are the features of every entity at a time: entity → id → name →
 // value, as serving's "features" maps give them: a feature without a
@@ -210,6 +271,27 @@ func (en *Engine) Values(at time.Time) Values {
 		out[e.Name] = m
 	}
 	return out
+}
+
+// FeatureState is the windowed-feature state of one key of an entity
+// (livestream, user or another feature entity), nil when no event has
+// reached it (read-only).
+func (en *Engine) FeatureState(entity, id string) *features.State {
+	switch entity {
+	case "livestream":
+		if st := en.streams[id]; st != nil {
+			return &st.Features
+		}
+	case "user":
+		if u := en.users[id]; u != nil {
+			return &u.Features
+		}
+	default:
+		if st := en.others[entity][id]; st != nil {
+			return &st.Features
+		}
+	}
+	return nil
 }
 
 // Streams returns the livestream states by id (read-only).

@@ -1,0 +1,300 @@
+// Package trainingset builds point-in-time correct training sets: for each
+// row of a labels file (entity keys, a timestamp, label columns), every
+// requested feature of each entity the row names as of that row's instant,
+// plus the content and taste embeddings if asked.
+//
+// It streams an event log once, in log order, through the offline engine
+// (the processors' own code, package offline) and answers each label when
+// the log's clock reaches its instant. Labels are sorted by time first;
+// memory is the engine's state plus the labels, not the log.
+//
+// # Which side of the instant
+//
+// A row at instant T sees the records of the log before the first record
+// whose event time is after T: every event with event time ≤ T (T
+// included, as a window read at T includes events at T) that had arrived
+// by the time the log's clock — the newest event time read so far —
+// passed T. A late event (event time ≤ T) arriving after that is not seen
+// at T, as online serving had not seen it at T either; it is applied to
+// the state when it arrives, with the lateness rules the processors
+// apply, and later rows see it. Windows are then read at T, as `livefeed
+// features compute --at T` reads them and as serving's `?at=T` does: the
+// values equal compute --at T over the same log prefix and what serving
+// answered at T having consumed it.
+package trainingset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/offline"
+	"github.com/livefeed/livefeed/topologies"
+)
+
+// The embedding columns' names.
+const (
+	ContentColumn = "content_embedding" // the livestream's vector (livestream_id)
+	TasteColumn   = "taste_embedding"   // the user's taste (user_id)
+)
+
+// Options configure Build.
+type Options struct {
+	// Topology holds the feature set, entities, embedder and taste weights
+	// (app.OfflineTopology); nothing of Kafka is used.
+	Topology *topologies.Topology
+	// Features names the features to compute; empty: every feature of each
+	// entity whose key column the labels have.
+	Features []string
+	// Embeddings adds ContentColumn when the labels have livestream_id and
+	// TasteColumn when they have user_id (needs the topology's embedder).
+	Embeddings bool
+	// Format of the output (default Parquet).
+	Format Format
+}
+
+// Source is an event log read in order (offline.LogScanner, or the input
+// topics of a Kafka cluster).
+type Source interface {
+	Scan() bool
+	Record() offline.Record
+	Err() error
+}
+
+// Stats describe a Build.
+type Stats struct {
+	Rows     int            `json:"rows"`
+	Records  int            `json:"records"` // log records read
+	Rejected map[string]int `json:"rejected"`
+	Late     int            `json:"late"`
+	// Replay is the time spent decoding and applying records, Lookup
+	// reading the features (and vectors) at the rows' instants, Write
+	// encoding the output.
+	Replay time.Duration `json:"replay_ns"`
+	Lookup time.Duration `json:"lookup_ns"`
+	Write  time.Duration `json:"write_ns"`
+}
+
+// KeyColumns maps each key column to its entity for a topology:
+// livestream_id → livestream, user_id → user, seller_id → seller, …
+func KeyColumns(topo *topologies.Topology) map[string]string {
+	m := map[string]string{"livestream_id": "livestream"}
+	for _, e := range topo.Entities {
+		m[e.KeyField] = e.Name
+	}
+	return m
+}
+
+// entityPlan is what Build reads for one entity of a row.
+type entityPlan struct {
+	entity string
+	col    int // the key column in Labels.Columns
+	defs   []features.Definition
+}
+
+// plan is the output's layout: label columns, then features, then vectors.
+type plan struct {
+	entities      []entityPlan
+	featureNames  []string
+	content       int // the livestream_id column, -1: no content vector
+	taste         int // the user_id column, -1: no taste vector
+	labelsColumns []Column
+	timeColumn    string
+}
+
+func newPlan(o Options, l *Labels) (*plan, error) {
+	topo := o.Topology
+	keyCol := map[string]int{}
+	for i, c := range l.Columns {
+		if c.Entity != "" {
+			keyCol[c.Entity] = i
+		}
+	}
+	sets := []struct {
+		name string
+		set  *features.Set
+	}{{"livestream", topo.Features}}
+	for _, e := range topo.Entities {
+		sets = append(sets, struct {
+			name string
+			set  *features.Set
+		}{e.Name, e.Features})
+	}
+	want := map[string]bool{}
+	for _, n := range o.Features {
+		want[n] = true
+	}
+	p := &plan{content: -1, taste: -1, labelsColumns: l.Columns, timeColumn: l.TimeColumn}
+	for _, s := range sets {
+		col, ok := keyCol[s.name]
+		ep := entityPlan{entity: s.name, col: col}
+		for _, d := range s.set.All() {
+			if len(want) > 0 && !want[d.Name] {
+				continue
+			}
+			if !ok {
+				if len(want) > 0 {
+					return nil, fmt.Errorf("feature %s is of entity %s: the labels need a %s column", d.Name, s.name, features.KeyField(s.name))
+				}
+				continue
+			}
+			delete(want, d.Name)
+			ep.defs = append(ep.defs, d)
+			p.featureNames = append(p.featureNames, d.Name)
+		}
+		if len(ep.defs) > 0 {
+			p.entities = append(p.entities, ep)
+		}
+	}
+	if len(want) > 0 {
+		var unknown []string
+		for n := range want {
+			unknown = append(unknown, n)
+		}
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("unknown features: %s", strings.Join(unknown, ", "))
+	}
+	if o.Embeddings {
+		if topo.Embedder == nil {
+			return nil, errors.New("embeddings need a model (--model DIR or --model test), not --no-embeddings")
+		}
+		if c, ok := keyCol["livestream"]; ok {
+			p.content = c
+		}
+		if c, ok := keyCol["user"]; ok {
+			p.taste = c
+		}
+		if p.content < 0 && p.taste < 0 {
+			return nil, errors.New("embeddings need a livestream_id or user_id column")
+		}
+	}
+	if len(p.featureNames) == 0 && p.content < 0 && p.taste < 0 {
+		var keys []string
+		for k := range KeyColumns(topo) {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return nil, fmt.Errorf("nothing to compute: the labels have no entity key column (any of %s)", strings.Join(keys, ", "))
+	}
+	for _, n := range p.featureNames {
+		for _, c := range l.Columns {
+			if c.Name == n {
+				return nil, fmt.Errorf("the labels have a column %q, the name of a feature", n)
+			}
+		}
+	}
+	return p, nil
+}
+
+// Build writes the training set of labels over the log to w.
+func Build(ctx context.Context, o Options, labels *Labels, log Source, w io.Writer) (Stats, error) {
+	var st Stats
+	p, err := newPlan(o, labels)
+	if err != nil {
+		return st, err
+	}
+	if o.Format == "" {
+		o.Format = Parquet
+	}
+	out, err := newWriter(w, o.Format, p)
+	if err != nil {
+		return st, err
+	}
+	en := offline.New(o.Topology)
+	b := &build{p: p, en: en, out: out, feats: make([]float64, len(p.featureNames)), empty: &features.State{}}
+	rows := labels.Rows
+	var clock time.Time
+	start := time.Now()
+	for len(rows) > 0 && log.Scan() {
+		st.Records++
+		d := offline.Decode(log.Record())
+		if t, ok := d.Time(); ok && t.After(clock) {
+			// The clock moves past every row before t: answer them with
+			// the state as it is, before this record.
+			n, _ := slices.BinarySearchFunc(rows, t, func(r Row, t time.Time) int { return r.At.Compare(t) })
+			if err := b.answer(rows[:n], &st); err != nil {
+				return st, err
+			}
+			rows = rows[n:]
+			clock = t
+			if len(rows) == 0 {
+				break // the rest of the log is after every row
+			}
+		}
+		en.ApplyDecoded(ctx, d)
+		if st.Records%4096 == 0 && ctx.Err() != nil {
+			return st, ctx.Err()
+		}
+	}
+	if err := log.Err(); err != nil {
+		return st, err
+	}
+	// Rows after the end of the log see all of it.
+	if err := b.answer(rows, &st); err != nil {
+		return st, err
+	}
+	t := time.Now()
+	if err := out.close(); err != nil {
+		return st, fmt.Errorf("writing training set: %w", err)
+	}
+	st.Write += time.Since(t)
+	st.Replay = time.Since(start) - st.Lookup - st.Write
+	st.Rejected, st.Late = en.Rejected, en.Late
+	return st, nil
+}
+
+type build struct {
+	p     *plan
+	en    *offline.Engine
+	out   writer
+	feats []float64 // NaN: null
+	empty *features.State
+}
+
+// answer writes rows with the features at their instants.
+func (b *build) answer(rows []Row, st *Stats) error {
+	for _, r := range rows {
+		t0 := time.Now()
+		i := 0
+		for _, ep := range b.p.entities {
+			s := b.empty
+			if k := r.Cells[ep.col]; k.Kind == String {
+				if fs := b.en.FeatureState(ep.entity, k.Str); fs != nil {
+					s = fs
+				}
+			}
+			for _, d := range ep.defs {
+				b.feats[i] = math.NaN()
+				if x, ok := d.Number(s.Series[d.Name], r.At); ok {
+					b.feats[i] = x
+				}
+				i++
+			}
+		}
+		var content, taste []float32
+		if c := b.p.content; c >= 0 && r.Cells[c].Kind == String {
+			if s := b.en.Streams()[r.Cells[c].Str]; s != nil {
+				content = s.Embedding
+			}
+		}
+		if c := b.p.taste; c >= 0 && r.Cells[c].Kind == String {
+			if u := b.en.Users()[r.Cells[c].Str]; u != nil {
+				taste = u.Taste.Unit()
+			}
+		}
+		t1 := time.Now()
+		if err := b.out.row(r, b.feats, content, taste); err != nil {
+			return fmt.Errorf("writing training set: %w", err)
+		}
+		st.Rows++
+		st.Lookup += t1.Sub(t0)
+		st.Write += time.Since(t1)
+	}
+	return nil
+}

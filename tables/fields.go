@@ -72,13 +72,13 @@ func (u *User) readFields(r *wire.Reader, version byte) error {
 	if n := r.Count(4); n > 0 {
 		u.Recent = make([]RecentStream, n)
 		for i := range u.Recent {
-			u.Recent[i] = RecentStream{LivestreamID: r.String(), Kind: events.SignalKind(r.String()), Time: r.Time()}
+			u.Recent[i] = RecentStream{LivestreamID: r.String(), Kind: InternKind(events.SignalKind(r.String())), Time: r.Time()}
 		}
 	}
 	if n := r.Count(2); n > 0 {
 		u.Signals = make(map[events.SignalKind]int64, n)
 		for range n {
-			k := events.SignalKind(r.String())
+			k := InternKind(events.SignalKind(r.String()))
 			u.Signals[k] = r.Varint()
 		}
 	}

@@ -29,8 +29,12 @@ type Config struct {
 	// seller.go).
 	Seller *Seller
 	// CacheSize is how many decoded states are cached per partition.
-	// Default 10000.
+	// Default pipeline.DefaultCacheSize.
 	CacheSize int
+	// CacheBytes bounds the estimated memory of the decoded states
+	// cached, all partitions of the process together. Default
+	// pipeline.DefaultCacheBytes.
+	CacheBytes int64
 	// FlushInterval bounds how long a changed state waits in the
 	// write-behind cache (pipeline.State); negative writes through.
 	FlushInterval time.Duration
@@ -52,9 +56,6 @@ func New(cfg Config) (*pipeline.Group, error) {
 	if cfg.Group == "" || cfg.Input == "" || cfg.Features == nil {
 		return nil, errors.New("entity: group, input and features are required")
 	}
-	if cfg.CacheSize == 0 {
-		cfg.CacheSize = 10000
-	}
 	if cfg.Seller != nil {
 		s := *cfg.Seller
 		if err := s.defaults(); err != nil {
@@ -69,7 +70,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.Entity](goka.GroupTable(cfg.Group), tables.EntityCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, CacheBytes: cfg.CacheBytes, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	edges := []goka.Edge{
 		goka.Input(cfg.Input, new(codec.Bytes), p.cache.Input(p.onEvent)),
 		goka.Output(pipeline.DLQ(cfg.Input), new(codec.Bytes)),

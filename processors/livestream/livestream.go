@@ -72,8 +72,12 @@ type Config struct {
 	// unregistered).
 	VectorMetrics *VectorMetrics
 	// CacheSize is how many decoded stream states are cached per
-	// partition. Default 10000.
+	// partition. Default pipeline.DefaultCacheSize.
 	CacheSize int
+	// CacheBytes bounds the estimated memory of the decoded states
+	// cached, all partitions of the process together. Default
+	// pipeline.DefaultCacheBytes.
+	CacheBytes int64
 	// FlushInterval is how long a changed state may wait in the
 	// write-behind cache before it is written to the table (see
 	// pipeline.State); negative writes through. Default 100ms.
@@ -112,9 +116,6 @@ func (c *Config) defaults() error {
 	}
 	if c.ViewerTimeout == 0 {
 		c.ViewerTimeout = 2 * time.Minute
-	}
-	if c.CacheSize == 0 {
-		c.CacheSize = 10000
 	}
 	if c.Metrics == nil {
 		c.Metrics = pipeline.NewMetrics(nil)
@@ -169,7 +170,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		return nil, err
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.Livestream](Table(cfg.Group), tables.LivestreamCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, CacheBytes: cfg.CacheBytes, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	for _, d := range cfg.Features.All() {
 		p.retention = max(p.retention, d.Window.Size+d.Lateness)
 	}

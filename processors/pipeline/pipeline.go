@@ -32,6 +32,9 @@ type Metrics struct {
 	// StateWaits the callbacks that waited because it was at its limit.
 	StateQueued *prometheus.GaugeVec   // table
 	StateWaits  *prometheus.CounterVec // table
+	// StateCached is the estimated memory of the decoded values the
+	// write-behind state caches, by table (StateOptions.CacheBytes).
+	StateCached *prometheus.GaugeVec // table
 	EmbedErrors prometheus.Counter
 	Embeddings  prometheus.Counter
 	EmbedTime   prometheus.Histogram
@@ -68,6 +71,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livefeed_state_queued_bytes",
 			Help: "Encoded table values flushed by the write-behind state and not yet acknowledged by the changelog, by table.",
 		}, []string{"table"}),
+		StateCached: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "livefeed_state_cache_bytes",
+			Help: "Estimated memory of the decoded table values cached by the write-behind state, by table (bounded by the state's cache bytes).",
+		}, []string{"table"}),
 		StateWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "livefeed_state_backpressure_waits_total",
 			Help: "Callbacks that waited because the write-behind state's queue was at its byte limit, by table.",
@@ -87,7 +94,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.Misrouted, m.StateQueued, m.StateWaits, m.EmbedErrors, m.Embeddings, m.EmbedTime)
+		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.Misrouted, m.StateQueued, m.StateCached, m.StateWaits, m.EmbedErrors, m.Embeddings, m.EmbedTime)
 	}
 	return m
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
@@ -88,13 +89,27 @@ type State[T any] struct {
 	failing atomic.Bool
 	// aborted: Abort was called; the writer drops what is queued.
 	aborted atomic.Bool
+	// partBudget is each partition cache's share of CacheBytes; cached
+	// the estimated bytes of every partition's cached values, exported as
+	// cacheGauge.
+	partBudget atomic.Int64
+	cached     atomic.Int64
+	cacheGauge prometheus.Gauge
 }
 
 // StateOptions tune a State. Zero values take the defaults.
 type StateOptions struct {
 	// CacheSize is how many decoded values are kept per partition (LRU;
-	// dirty values are kept until flushed whatever the size). Default 10000.
+	// dirty values are kept until flushed whatever the size). Default
+	// DefaultCacheSize.
 	CacheSize int
+	// CacheBytes bounds the estimated memory of the decoded values cached
+	// by all the partitions of this State together (Sized; each partition
+	// holds an equal share), besides CacheSize: what keeps a lagging
+	// processor's memory flat when its working set is larger than the
+	// cache. Values waiting for a flush are not cached values: MaxDirty
+	// and MaxQueuedBytes bound those. Default DefaultCacheBytes.
+	CacheBytes int64
 	// FlushInterval is how long a changed value may wait before it is
 	// written. Default 100ms. Negative: write through on every change (one
 	// storage write and changelog record per event, as plain goka).
@@ -119,7 +134,10 @@ type StateOptions struct {
 // NewState builds the state of the group table with the table's codec.
 func NewState[T any](table goka.Table, codec goka.Codec, opts StateOptions) *State[T] {
 	if opts.CacheSize == 0 {
-		opts.CacheSize = 10000
+		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.CacheBytes == 0 {
+		opts.CacheBytes = DefaultCacheBytes
 	}
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = 100 * time.Millisecond
@@ -142,11 +160,21 @@ func NewState[T any](table goka.Table, codec goka.Codec, opts StateOptions) *Sta
 	s.route = newRouter(opts.Routing, opts.Metrics, opts.Logger)
 	s.room = sync.NewCond(&s.writesMu)
 	s.bufs.New = func() any { return new([]byte) }
+	s.partBudget.Store(opts.CacheBytes)
+	s.cacheGauge = opts.Metrics.StateCached.WithLabelValues(string(table))
 	return s
 }
 
-// DefaultMaxQueuedBytes is StateOptions.MaxQueuedBytes's default.
-const DefaultMaxQueuedBytes = 16 << 20
+// Defaults of StateOptions.
+const (
+	// DefaultMaxQueuedBytes is MaxQueuedBytes's default.
+	DefaultMaxQueuedBytes = 16 << 20
+	// DefaultCacheSize is CacheSize's default (per partition).
+	DefaultCacheSize = 10000
+	// DefaultCacheBytes is CacheBytes's default (per State, that is per
+	// group table of a process).
+	DefaultCacheBytes = 128 << 20
+)
 
 // waitRoom waits while the flushed, unacknowledged values are over
 // MaxQueuedBytes, or until c is done or the state stops. Called before a
@@ -235,9 +263,12 @@ func (s *State[T]) part(p int32) *partState[T] {
 	defer s.mu.Unlock()
 	ps := s.parts[p]
 	if ps == nil {
-		ps = &partState[T]{cache: newLRU[T](s.opts.CacheSize), dirty: map[string]*T{},
+		ps = &partState[T]{cache: newLRU[T](s.opts.CacheSize, &s.partBudget, &s.cached), dirty: map[string]*T{},
 			writing: map[string]*inflight[T]{}, lastFlush: time.Now()}
 		s.parts[p] = ps
+		// The partitions share CacheBytes equally; a cache over its new
+		// share shrinks with its next put or flush.
+		s.partBudget.Store(s.opts.CacheBytes / int64(len(s.parts)))
 	}
 	return ps
 }
@@ -428,9 +459,10 @@ func (s *State[T]) Reset(goka.Assignment) {
 			ps.mu.Unlock()
 			continue
 		}
-		ps.cache = newLRU[T](s.opts.CacheSize)
+		ps.cache.clear()
 		ps.mu.Unlock()
 	}
+	s.cacheGauge.Set(float64(s.cached.Load()))
 }
 
 // Sync flushes every partition now and waits until those flushes are
@@ -476,6 +508,10 @@ func (s *State[T]) partitions() map[int32]*partState[T] {
 	defer s.mu.Unlock()
 	return maps.Clone(s.parts)
 }
+
+// CachedBytes is the estimated memory of the cached values, all
+// partitions together (the livefeed_state_cache_bytes gauge).
+func (s *State[T]) CachedBytes() int64 { return s.cached.Load() }
 
 // Len is the number of cached keys.
 func (s *State[T]) Len() int {
@@ -759,8 +795,12 @@ func (s *State[T]) flush(partition int32, ps *partState[T]) {
 		return
 	}
 	// Until the writer has stored them, reads of these keys must see these
-	// values, not the stored ones.
+	// values, not the stored ones. The cache measures them again: they
+	// changed since it did.
 	for key, v := range dirty {
+		if v != nil {
+			ps.cache.resize(key, v)
+		}
 		in := ps.writing[key]
 		if in == nil {
 			in = &inflight[T]{}
@@ -779,6 +819,7 @@ func (s *State[T]) flush(partition int32, ps *partState[T]) {
 		}
 		ps.mu.Unlock()
 	}
+	s.cacheGauge.Set(float64(s.cached.Load()))
 	w.epoch = s.emits.barrier()
 	s.writesMu.Lock()
 	s.writes = append(s.writes, w)
@@ -975,21 +1016,45 @@ func (s *State[T]) Abort() {
 	}
 }
 
-// lru is a bounded least-recently-used map; one per partition, used under
-// the partition's lock.
+// Sized is a table value that estimates the memory it holds decoded
+// (tables.Livestream, User and Entity are): the State's cache counts it
+// against CacheBytes. A value that is not Sized counts DefaultValueBytes.
+type Sized interface{ SizeBytes() int }
+
+// DefaultValueBytes is what a decoded value that is not Sized counts
+// against StateOptions.CacheBytes.
+const DefaultValueBytes = 1 << 10
+
+// sizeOf is v's estimated size in memory.
+func sizeOf[T any](v *T) int64 {
+	if sz, ok := any(v).(Sized); ok {
+		return int64(sz.SizeBytes())
+	}
+	return DefaultValueBytes
+}
+
+// lru is a least-recently-used map of decoded values bounded by keys and
+// by their estimated bytes; one per partition, used under the partition's
+// lock. Its byte budget is shared with the State's other partitions
+// (budget, updated as partitions come), and its bytes are added to the
+// State's total (cached).
 type lru[T any] struct {
-	cap   int
-	order *list.List
-	items map[string]*list.Element
+	cap    int
+	budget *atomic.Int64
+	cached *atomic.Int64
+	bytes  int64
+	order  *list.List
+	items  map[string]*list.Element
 }
 
 type entry[T any] struct {
-	key string
-	val *T
+	key  string
+	val  *T
+	size int64 // estimated bytes of val when last measured
 }
 
-func newLRU[T any](capacity int) *lru[T] {
-	return &lru[T]{cap: capacity, order: list.New(), items: map[string]*list.Element{}}
+func newLRU[T any](capacity int, budget, cached *atomic.Int64) *lru[T] {
+	return &lru[T]{cap: capacity, budget: budget, cached: cached, order: list.New(), items: map[string]*list.Element{}}
 }
 
 func (l *lru[T]) get(k string) (*T, bool) {
@@ -1001,28 +1066,76 @@ func (l *lru[T]) get(k string) (*T, bool) {
 	return e.Value.(*entry[T]).val, true
 }
 
+// put caches v as k's value, measuring it if it is not the value cached
+// already (a value changed in place is measured again by resize, once per
+// flush), and evicts the least recently used values over the bounds.
 func (l *lru[T]) put(k string, v *T) {
 	if l.cap <= 0 {
 		return
 	}
 	if e, ok := l.items[k]; ok {
-		e.Value.(*entry[T]).val = v
+		en := e.Value.(*entry[T])
+		if en.val != v {
+			en.val = v
+			l.grow(en, sizeOf(v))
+		}
 		l.order.MoveToFront(e)
+		l.evict()
 		return
 	}
-	l.items[k] = l.order.PushFront(&entry[T]{key: k, val: v})
-	for l.order.Len() > l.cap {
-		last := l.order.Back()
-		l.order.Remove(last)
-		delete(l.items, last.Value.(*entry[T]).key)
+	en := &entry[T]{key: k, val: v}
+	l.items[k] = l.order.PushFront(en)
+	l.grow(en, sizeOf(v))
+	l.evict()
+}
+
+// resize measures k's value again if it is v (a flush wrote it: it may
+// have grown since it was cached) and evicts over the bounds.
+func (l *lru[T]) resize(k string, v *T) {
+	if e, ok := l.items[k]; ok {
+		if en := e.Value.(*entry[T]); en.val == v {
+			l.grow(en, sizeOf(v))
+			l.evict()
+		}
 	}
+}
+
+func (l *lru[T]) grow(en *entry[T], size int64) {
+	d := size - en.size
+	en.size = size
+	l.bytes += d
+	l.cached.Add(d)
+}
+
+// evict drops the least recently used values while the cache is over
+// either bound; the most recent value stays, whatever its size.
+func (l *lru[T]) evict() {
+	budget := l.budget.Load()
+	for l.order.Len() > 1 && (l.order.Len() > l.cap || l.bytes > budget) {
+		l.drop(l.order.Back())
+	}
+}
+
+func (l *lru[T]) drop(e *list.Element) {
+	en := e.Value.(*entry[T])
+	l.order.Remove(e)
+	delete(l.items, en.key)
+	l.bytes -= en.size
+	l.cached.Add(-en.size)
 }
 
 func (l *lru[T]) remove(k string) {
 	if e, ok := l.items[k]; ok {
-		l.order.Remove(e)
-		delete(l.items, k)
+		l.drop(e)
 	}
+}
+
+// clear drops every value (a new assignment).
+func (l *lru[T]) clear() {
+	l.cached.Add(-l.bytes)
+	l.bytes = 0
+	l.order.Init()
+	clear(l.items)
 }
 
 func (l *lru[T]) len() int { return l.order.Len() }

@@ -3,12 +3,15 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
-	l := newLRU[int](2)
+	var budget, cached atomic.Int64
+	budget.Store(1 << 20)
+	l := newLRU[int](2, &budget, &cached)
 	one, two, three := 1, 2, 3
 	l.put("a", &one)
 	l.put("b", &two)
@@ -25,6 +28,78 @@ func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
 	l.remove("a")
 	if l.len() != 1 {
 		t.Fatalf("len %d", l.len())
+	}
+}
+
+// sized is a value of a given estimated size.
+type sized struct{ n int }
+
+func (v *sized) SizeBytes() int { return v.n }
+
+func TestLRUHonoursItsByteBound(t *testing.T) {
+	var budget, cached atomic.Int64
+	budget.Store(10_000)
+	l := newLRU[sized](1000, &budget, &cached)
+	vals := make([]*sized, 100)
+	for i := range vals {
+		vals[i] = &sized{n: 1000}
+		l.put(fmt.Sprint(i), vals[i])
+		if l.bytes > 10_000 || cached.Load() != l.bytes {
+			t.Fatalf("after %d puts: %d bytes cached (counter %d), bound 10000", i+1, l.bytes, cached.Load())
+		}
+	}
+	if l.len() != 10 {
+		t.Fatalf("%d values of 1000 bytes under a 10000-byte bound, want 10", l.len())
+	}
+	if _, ok := l.get("99"); !ok {
+		t.Fatal("the newest value was evicted")
+	}
+	// A value that grew in place counts its new size once a flush
+	// measures it again: older values make room.
+	vals[99].n = 6000
+	l.resize("99", vals[99])
+	if l.bytes > 10_000 || l.len() != 5 {
+		t.Fatalf("after growing: %d values, %d bytes", l.len(), l.bytes)
+	}
+	if _, ok := l.get("94"); ok {
+		t.Fatal("94 is among the least recently used and should have gone")
+	}
+	// One value over the whole bound stays alone (the one in use).
+	big := &sized{n: 50_000}
+	l.put("big", big)
+	if l.len() != 1 || l.bytes != 50_000 {
+		t.Fatalf("a value over the bound: %d values, %d bytes", l.len(), l.bytes)
+	}
+	l.remove("big")
+	if l.bytes != 0 || cached.Load() != 0 {
+		t.Fatalf("empty cache counts %d bytes (counter %d)", l.bytes, cached.Load())
+	}
+}
+
+func TestStateCacheBytesSharedByPartitions(t *testing.T) {
+	m := NewMetrics(nil)
+	s := NewState[sized]("t-table", nil, StateOptions{CacheBytes: 40_000, Metrics: m})
+	for p := range int32(4) {
+		for i := range 1000 {
+			s.part(p).cache.put(fmt.Sprint(i), &sized{n: 100 + i%50})
+		}
+	}
+	// The first partitions filled a larger share before the others came;
+	// each shrinks to its share with its next put.
+	for p := range int32(4) {
+		s.part(p).cache.put("again", &sized{n: 100})
+	}
+	if got := s.CachedBytes(); got > 40_000 || got < 30_000 {
+		t.Fatalf("4 partitions cache %d bytes, bound 40000", got)
+	}
+	for p, ps := range s.partitions() {
+		if ps.cache.bytes > 10_000 {
+			t.Fatalf("partition %d caches %d bytes, its share is 10000", p, ps.cache.bytes)
+		}
+	}
+	s.Reset(nil)
+	if s.CachedBytes() != 0 || s.Len() != 0 {
+		t.Fatalf("after a reset: %d bytes, %d values", s.CachedBytes(), s.Len())
 	}
 }
 

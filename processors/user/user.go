@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -51,8 +52,12 @@ type Config struct {
 	// taste is sent when they buy, for the seller's embedding (seller.go).
 	Sellers goka.Stream
 	// CacheSize is how many decoded user states are cached per partition.
-	// Default 10000.
+	// Default pipeline.DefaultCacheSize.
 	CacheSize int
+	// CacheBytes bounds the estimated memory of the decoded states
+	// cached, all partitions of the process together. Default
+	// pipeline.DefaultCacheBytes.
+	CacheBytes int64
 	// FlushInterval bounds how long a changed state waits in the
 	// write-behind cache (pipeline.State); negative writes through.
 	FlushInterval time.Duration
@@ -78,9 +83,6 @@ func (c *Config) defaults() error {
 	if c.HalfLife == 0 {
 		c.HalfLife = 24 * time.Hour
 	}
-	if c.CacheSize == 0 {
-		c.CacheSize = 10000
-	}
 	if c.HalfLife < 0 {
 		return errors.New("user: negative half-life")
 	}
@@ -104,7 +106,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		return nil, err
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.User](goka.GroupTable(cfg.Group), tables.UserCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, CacheBytes: cfg.CacheBytes, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	edges := []goka.Edge{
 		goka.Input(cfg.UserSignals, new(codec.Bytes), p.cache.Input(p.onSignal)),
 		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
@@ -177,27 +179,38 @@ func Apply(st *tables.User, sig *events.UserSignal, w Weights, halfLife time.Dur
 		if st.Categories == nil {
 			st.Categories = map[string]models.DecayedValue{}
 		}
-		c := st.Categories[sig.Category]
+		c, ok := st.Categories[sig.Category]
 		c.Add(weight, sig.EventTime, halfLife)
-		st.Categories[sig.Category] = c
+		if ok {
+			st.Categories[sig.Category] = c
+		} else {
+			// A new key is a copy: the decoded signal's strings share
+			// one allocation with the whole record, which a kept
+			// substring would hold for as long as the state lives.
+			st.Categories[strings.Clone(sig.Category)] = c
+		}
 	}
+	kind := tables.InternKind(sig.Kind)
 	if st.Signals == nil {
 		st.Signals = map[events.SignalKind]int64{}
 	}
-	st.Signals[sig.Kind]++
+	st.Signals[kind]++
 	if sig.EventTime.After(st.LastEvent) {
 		st.LastEvent = sig.EventTime
 	}
-	st.Recent = addRecent(st.Recent, tables.RecentStream{LivestreamID: sig.LivestreamID, Kind: sig.Kind, Time: sig.EventTime})
+	st.Recent = addRecent(st.Recent, tables.RecentStream{LivestreamID: sig.LivestreamID, Kind: kind, Time: sig.EventTime})
 }
 
 // addRecent keeps the newest engagement per stream, newest first, bounded.
+// A stream new to the list gets a copy of its id (see Apply).
 func addRecent(recent []tables.RecentStream, r tables.RecentStream) []tables.RecentStream {
+	known := false
 	for i, x := range recent {
 		if x.LivestreamID == r.LivestreamID {
 			if !r.Time.After(x.Time) {
 				return recent
 			}
+			r.LivestreamID, known = x.LivestreamID, true
 			recent = append(recent[:i], recent[i+1:]...)
 			break
 		}
@@ -208,6 +221,9 @@ func addRecent(recent []tables.RecentStream, r tables.RecentStream) []tables.Rec
 	}
 	if i >= tables.MaxRecent {
 		return recent
+	}
+	if !known {
+		r.LivestreamID = strings.Clone(r.LivestreamID)
 	}
 	recent = append(recent, tables.RecentStream{})
 	copy(recent[i+1:], recent[i:])

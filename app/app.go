@@ -151,6 +151,10 @@ type Config struct {
 	// livestream view for restarts in seconds (serving/snapshot.go); its
 	// Index field tunes the index either way. Zero: off.
 	ServingSnapshot serving.SnapshotConfig
+	// ServingUsers: Shared splits the user table among the serving
+	// replicas (serving/userparts.go); defaults in userparts.go. Zero:
+	// every replica holds every user in memory.
+	ServingUsers serving.UserPartitions
 	// StaleAfter and MaxStaleness: a serving view staler than StaleAfter
 	// is reported stale in /readyz; staler than MaxStaleness (if > 0),
 	// /readyz answers 503 (serving/staleness.go). Defaults 5s and 0.
@@ -519,6 +523,7 @@ func (a *App) NewServing() (*serving.Service, error) {
 		QueriesFile:     a.cfg.QueriesFile,
 		APIToken:        a.cfg.APIToken,
 		Snapshot:        a.cfg.ServingSnapshot,
+		UserPartitions:  a.userPartitions(),
 		StaleAfter:      a.cfg.StaleAfter,
 		MaxStaleness:    a.cfg.MaxStaleness,
 	})

@@ -71,6 +71,8 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	mountConsole(mux) // the web console at GET / (console.go)
+	// Shared user partitions only (userparts.go).
+	s.mountUserPartitions(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 	})

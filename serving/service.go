@@ -16,6 +16,7 @@ import (
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
 	"github.com/livefeed/livefeed/serving/index"
+	"github.com/livefeed/livefeed/serving/usershard"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
@@ -64,6 +65,10 @@ type Config struct {
 	// Snapshot: local view state and index snapshots for fast restarts
 	// (serving/snapshot.go); zero: off.
 	Snapshot SnapshotConfig
+	// UserPartitions: Shared splits the user table's partitions among
+	// the replicas (userparts.go). Zero: every replica holds every user
+	// in memory.
+	UserPartitions UserPartitions
 	// StaleAfter: a view staler than this is reported "stale" in /readyz
 	// (staleness.go). Default DefaultStaleAfter; negative: never.
 	StaleAfter time.Duration
@@ -88,6 +93,9 @@ type Service struct {
 	index   *index.Index
 	streams *goka.View
 	users   *goka.View
+	// shard: the replica's user partitions (UserPartitions.Shared),
+	// else nil (users is the view).
+	shard   *usershard.Store
 	others  map[string]*goka.View // entity views, except user
 	metrics *metrics
 	log     *slog.Logger
@@ -165,7 +173,11 @@ func New(cfg Config) (*Service, error) {
 		}
 		return v, err
 	}
-	s.users, err = newView(cfg.UserTable, tables.UserCodec{})
+	if cfg.UserPartitions.Shared {
+		s.shard, err = s.newUserShard()
+	} else {
+		s.users, err = newView(cfg.UserTable, tables.UserCodec{})
+	}
 	if err != nil {
 		_ = s.clients.Close()
 		return nil, fmt.Errorf("creating user view: %w", err)
@@ -263,7 +275,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.streams.Run(ctx) })
 	g.Go(func() error { return s.snapshotLoop(ctx) })
 	g.Go(func() error { return s.pollStaleness(ctx) })
-	g.Go(func() error { return s.users.Run(ctx) })
+	g.Go(func() error { return s.runUsers(ctx) })
 	for _, v := range s.others {
 		g.Go(func() error { return v.Run(ctx) })
 	}
@@ -302,6 +314,9 @@ func (s *Service) Ready() bool {
 			return false
 		}
 	}
+	if s.shard != nil && !s.shard.Ready() {
+		return false
+	}
 	s.recoveredOnce.Store(true)
 	return true
 }
@@ -326,6 +341,9 @@ func (s *Service) Index() *index.Index { return s.index }
 
 // User returns a user's state, nil if unknown.
 func (s *Service) User(id string) (*tables.User, error) {
+	if s.shard != nil {
+		return s.shardUser(id)
+	}
 	v, err := s.users.Get(id)
 	if err != nil {
 		return nil, fmt.Errorf("reading user %s: %w", id, err)

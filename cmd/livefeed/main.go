@@ -243,6 +243,18 @@ func (f *flags) servingFlags() {
 	f.fs.DurationVar(&c.ServingSnapshot.Every, "snapshot-every", 10*time.Minute, "period of index snapshots while serving (with --snapshot-dir; 0: only on shutdown)")
 	f.fs.DurationVar(&c.StaleAfter, "stale-after", 5*time.Second, "report a serving view \"stale\" in /readyz when it is staler than this (negative: never)")
 	f.fs.DurationVar(&c.MaxStaleness, "max-staleness", 0, "/readyz answers 503 while a serving view is staler than this (0: stay ready and serve the last state, e.g. through a broker outage)")
+	f.fs.Func("user-partitions", "how serving replicas hold the user table: \"all\" (every replica, in memory) or \"shared\" (split among the replicas through a consumer group, on disk; a user held elsewhere is asked of its replica)", func(v string) error {
+		switch v {
+		case "all", "shared":
+			c.ServingUsers.Shared = v == "shared"
+			return nil
+		}
+		return fmt.Errorf("want all or shared, got %q", v)
+	})
+	f.fs.StringVar(&c.ServingUsers.Dir, "user-dir", "", "with --user-partitions=shared: the replica's user partitions (goleveldb; empty: DATA/serving-users)")
+	f.fs.StringVar(&c.ServingUsers.Advertise, "advertise", "", "with --user-partitions=shared: the base URL other replicas reach this one at (empty: http://HOSTNAME:PORT of --http)")
+	f.fs.IntVar(&c.ServingUsers.Standbys, "user-standbys", 0, "with --user-partitions=shared: standby copies of each user partition on another replica (0 or 1; 1: failover without a restore)")
+	f.fs.IntVar(&c.ServingUsers.CacheBytes, "user-cache-bytes", 64<<20, "with --user-partitions=shared: block cache of the local user partitions")
 	f.fs.BoolVar(&c.ServingSnapshot.Index.Quantize, "index-quantize", false, "int8-quantized serving index with float32 rescoring (build with GOEXPERIMENT=simd for its AVX2 kernel)")
 }
 

@@ -3,6 +3,7 @@ package usershard
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -105,6 +106,12 @@ func listen(t *testing.T) (net.Listener, string) {
 func serveLocal(t *testing.T, ln net.Listener, s *Store) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+LocalPath+"{id}", func(w http.ResponseWriter, r *http.Request) { s.ServeLocal(w, r.PathValue("id")) })
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+		if !s.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(s.Map())
+	})
 	srv := &http.Server{Handler: mux}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -275,10 +282,18 @@ func TestChildReplica(t *testing.T) {
 	if spec == "" {
 		t.Skip("run by TestKilledReplica")
 	}
-	f := strings.Split(spec, "|") // brokers|topic|dir
+	f := strings.Split(spec, "|") // brokers|topic|dir[|listen address]
 	cfg := &broker.Config{Brokers: strings.Split(f[0], ","), Partitions: parts}
 	cfg.Defaults()
 	ln, addr := listen(t)
+	if len(f) > 3 {
+		_ = ln.Close()
+		var err error
+		if ln, err = net.Listen("tcp", f[3]); err != nil {
+			t.Fatal(err)
+		}
+		addr = "http://" + f[3]
+	}
 	s, err := New(Options{Broker: cfg, Topic: f[1], Dir: f[2], Advertise: addr})
 	if err != nil {
 		t.Fatal(err)

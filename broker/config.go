@@ -55,6 +55,12 @@ type Config struct {
 	// record waits at most this long before it is sent. Default 5ms (goka's
 	// default is 100ms).
 	FlushFrequency time.Duration
+	// DeliveryTimeout is how long every producer of the process (goka's
+	// on franz-go, the embedding worker's, the simulator's: KgoOpts)
+	// retries a record before failing it: across a crashed leader's
+	// fencing (broker.session.timeout.ms, 9 s) and a KRaft controller
+	// election. Default 2m, the Java producer's delivery.timeout.ms.
+	DeliveryTimeout time.Duration
 	// Logger receives goka's and the Kafka clients' logs. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -92,6 +98,9 @@ func (c *Config) Defaults() {
 	if c.FlushFrequency == 0 {
 		c.FlushFrequency = 5 * time.Millisecond
 	}
+	if c.DeliveryTimeout == 0 {
+		c.DeliveryTimeout = 2 * time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -114,6 +123,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FlushFrequency <= 0 {
 		errs = append(errs, errors.New("flush frequency must be > 0 (0 makes sarama wait for 64 KB)"))
+	}
+	if c.DeliveryTimeout < 10*time.Second {
+		errs = append(errs, fmt.Errorf("delivery timeout %v: a crashed leader is fenced after ~9 s, so use at least 10s", c.DeliveryTimeout))
 	}
 	if err := c.Security.Validate(); err != nil {
 		errs = append(errs, err)
@@ -145,10 +157,11 @@ func (c *Config) Sarama() *sarama.Config {
 	// A crashed leader's partitions get a new one after the controller
 	// fences it (broker.session.timeout.ms, 9 s by default). sarama's
 	// default (3 retries, 100 ms apart) gave up in 0.4 s, failed a table
-	// write and stopped the processor (TestBrokerFault, once in CI): retry
-	// for ~15 s instead.
-	cfg.Producer.Retry.Max = 60
+	// write and stopped the processor (TestBrokerFault, once in CI).
+	// sarama has no delivery timeout: retry for DeliveryTimeout, as the
+	// franz-go producers do.
 	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
+	cfg.Producer.Retry.Max = int(c.DeliveryTimeout / cfg.Producer.Retry.Backoff)
 	// Kafka's default partitioner, for records that goka emits.
 	cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(NewHasher)
 	cfg.Metadata.RefreshFrequency = time.Minute
@@ -179,6 +192,7 @@ func (c *Config) Kgoka() *kgoka.Builders {
 		SessionTimeout:    c.SessionTimeout,
 		HeartbeatInterval: c.HeartbeatInterval,
 		Linger:            c.FlushFrequency,
+		DeliveryTimeout:   c.DeliveryTimeout,
 		Partitioner:       Partitioner(),
 		Replication:       c.Replication,
 		StreamRetention:   7 * 24 * time.Hour,

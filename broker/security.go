@@ -341,9 +341,15 @@ func (c *scramClient) Step(challenge string) (string, error) {
 func (c *scramClient) Done() bool { return c.done }
 
 // KgoOpts are the franz-go options for a client of these brokers: the seed
-// brokers plus TLS and SASL. Append client-specific options to them.
+// brokers, TLS and SASL, and the producer settings every livefeed producer
+// shares, Kafka's own defaults: acks=all, idempotent (franz-go's default,
+// never disabled here), retries bounded by DeliveryTimeout only. Append
+// client-specific options to them.
 func (c *Config) KgoOpts(extra ...kgo.Opt) []kgo.Opt {
-	opts := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, c.Security.kgoOpts()...)
+	opts := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks())}, c.Security.kgoOpts()...)
+	if c.DeliveryTimeout > 0 {
+		opts = append(opts, kgo.RecordDeliveryTimeout(c.DeliveryTimeout))
+	}
 	return append(opts, extra...)
 }
 

@@ -152,9 +152,9 @@ func TestSecurityAppliesToBothClients(t *testing.T) {
 		if mech != SASLPlain && sc.Net.SASL.SCRAMClientGeneratorFunc == nil {
 			t.Fatalf("%s: no SCRAM client", mech)
 		}
-		// franz-go: seed brokers + TLS dialer + SASL.
-		if n := len(cfg.KgoOpts()); n != 3 {
-			t.Fatalf("%s: %d franz-go options, want seed brokers, TLS and SASL", mech, n)
+		// franz-go: seed brokers, acks, delivery timeout + TLS dialer + SASL.
+		if n := len(cfg.KgoOpts()); n != 5 {
+			t.Fatalf("%s: %d franz-go options, want seed brokers, acks, delivery timeout, TLS and SASL", mech, n)
 		}
 		if m := cfg.Security.saslMechanism(); m == nil || m.Name() != mech {
 			t.Fatalf("%s: franz-go mechanism %v", mech, m)
@@ -165,8 +165,8 @@ func TestSecurityAppliesToBothClients(t *testing.T) {
 	if sc := plain.Sarama(); sc.Net.TLS.Enable || sc.Net.SASL.Enable {
 		t.Fatal("PLAINTEXT config enables TLS or SASL")
 	}
-	if n := len(plain.KgoOpts()); n != 1 {
-		t.Fatalf("PLAINTEXT: %d franz-go options, want only the seed brokers", n)
+	if n := len(plain.KgoOpts()); n != 3 {
+		t.Fatalf("PLAINTEXT: %d franz-go options, want only the seed brokers, acks and delivery timeout", n)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/broker"
+	"github.com/livefeed/livefeed/broker/kgoka"
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
@@ -193,6 +194,9 @@ type Topology struct {
 	// default): re-route it (the default) or dead-letter it
 	// (processors/pipeline route.go).
 	Misrouted pipeline.Misrouted
+	// FenceMetrics count the processors' zombie fencing (kgoka.Fence; nil:
+	// unregistered).
+	FenceMetrics *kgoka.Metrics
 }
 
 // routing is every group's partition check: all topics have Partitions.
@@ -347,9 +351,12 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 	}
 	procs := make([]*goka.Processor, len(groups))
 	for i, g := range groups {
-		opts := g.Options
+		// Each processor's producer writes only while its group
+		// membership's lease holds (zombie fencing, broker/kgoka fence.go).
+		fence := bc.Fence(t.FenceMetrics)
+		opts := append(fence.ProcessorOptions(), g.Options...)
 		if g.State != nil {
-			opts = append(opts, g.State.ProcessorOptions(bc.ProcessorStateDir(), bc.ProducerBuilder())...)
+			opts = append(opts, g.State.ProcessorOptions(bc.ProcessorStateDir(), fence.Producer())...)
 		}
 		p, err := goka.NewProcessor(bc.Brokers, g.Graph, bc.ProcessorOptions(opts...)...)
 		if err != nil {

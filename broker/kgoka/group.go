@@ -37,6 +37,9 @@ type consumerGroup struct {
 	clientID string
 	log      *slog.Logger
 	errs     chan error
+	// fence, if set, gives every member a lease (fence.go): the
+	// processor's producer writes only while it is valid.
+	fence *Fence
 
 	mu     sync.Mutex
 	m      *member
@@ -57,6 +60,11 @@ type member struct {
 	cl       *kgo.Client
 	topics   []string
 	assigned chan struct{} // a new assignment is pending
+
+	// lease is the member's membership lease when the group is fenced
+	// (nil otherwise), renewed by leaseLoop until stopLease.
+	lease     *lease
+	stopLease func()
 
 	mu      sync.Mutex
 	pending map[string][]int32
@@ -96,6 +104,17 @@ func (g *consumerGroup) member(topics []string) (*member, error) {
 		return nil, fmt.Errorf("creating kafka consumer group %s: %w", g.group, err)
 	}
 	m.cl = cl
+	m.stopLease = func() {}
+	if g.fence != nil {
+		m.lease = newLease(g.fence, g.log)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			m.leaseLoop(ctx)
+		}()
+		m.stopLease = func() { cancel(); <-done }
+	}
 	g.m = m
 	return m, nil
 }
@@ -108,6 +127,7 @@ func (g *consumerGroup) drop(m *member) {
 		g.m = nil
 	}
 	g.mu.Unlock()
+	m.stopLease()
 	m.cl.Close()
 }
 
@@ -125,8 +145,22 @@ func (m *member) onRevoked(_ context.Context, _ *kgo.Client, _ map[string][]int3
 	m.end(endRevoked)
 }
 
-func (m *member) onLost(_ context.Context, _ *kgo.Client, _ map[string][]int32) {
+func (m *member) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if m.lease != nil && len(lost) > 0 {
+		m.lease.trip("lost", "kgo lost the group membership (session expired or fenced by the coordinator)")
+	}
 	m.end(endLost)
+}
+
+// stopActive ends the running session, if any, without waiting.
+func (m *member) stopActive(why endReason) {
+	m.mu.Lock()
+	m.has = false
+	s := m.active
+	m.mu.Unlock()
+	if s != nil {
+		s.stop(why)
+	}
 }
 
 // end ends the running session, if any, and waits until it has given its
@@ -157,6 +191,18 @@ func (g *consumerGroup) Consume(ctx context.Context, topics []string, handler sa
 		case <-ctx.Done():
 			return nil
 		case <-m.assigned:
+		}
+		if m.lease != nil {
+			// Nothing is consumed, so nothing produced, before the new
+			// generation's lease is held. A member whose lease ended
+			// leaves; the caller's next Consume joins with a new one.
+			if err := m.acquire(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				g.drop(m)
+				return nil
+			}
 		}
 		m.mu.Lock()
 		if !m.has {
@@ -194,6 +240,7 @@ func (g *consumerGroup) Close() error {
 	g.m = nil
 	g.mu.Unlock()
 	if m != nil {
+		m.stopLease()
 		m.cl.Close()
 	}
 	return nil
@@ -239,6 +286,7 @@ const (
 	endLost               // membership lost: no commit, keep the client
 	endCanceled           // Consume's context: commit
 	endClaim              // a ConsumeClaim returned: commit, leave
+	endFenced             // the member's lease ended: no commit, leave
 )
 
 // session is sarama.ConsumerGroupSession for one generation.
@@ -302,7 +350,10 @@ func (s *session) run() (rerr error) {
 		if why == endNone { // Setup failed
 			why = endClaim
 		}
-		if why != endLost {
+		if s.fenced() {
+			why = endFenced
+		}
+		if why != endLost && why != endFenced {
 			timeout := requestTimeout
 			if why == endCanceled {
 				// Stopping: bounded, the brokers may be gone; what is
@@ -317,7 +368,7 @@ func (s *session) run() (rerr error) {
 		s.m.active = nil
 		s.m.mu.Unlock()
 		close(s.done)
-		if why == endClaim {
+		if why == endClaim || why == endFenced {
 			s.m.g.drop(s.m)
 		}
 	}()
@@ -415,9 +466,22 @@ func (s *session) commitEvery(d time.Duration) {
 	}
 }
 
+// fenced: the member's lease ended (fence.go).
+func (s *session) fenced() bool { return s.m.lease != nil && s.m.lease.isTripped() }
+
 // commit commits the offsets marked since the last commit, waiting at
-// most timeout or until parent ends.
+// most timeout or until parent ends. A fenced member commits nothing, nor
+// does one whose client moved on to another generation; kgo sends the
+// member id and generation, so the coordinator refuses a stale commit.
 func (s *session) commit(parent context.Context, timeout time.Duration) error {
+	if s.m.lease != nil {
+		if err := s.m.lease.check(time.Now()); err != nil {
+			return nil // fenced: the next owner replays from the last commit
+		}
+		if _, gen := s.m.cl.GroupMetadata(); gen != s.gen {
+			return fmt.Errorf("not committing: generation %d ended (the client is in %d)", s.gen, gen)
+		}
+	}
 	s.mu.Lock()
 	if !s.dirty {
 		s.mu.Unlock()

@@ -19,6 +19,10 @@
 //   - sarama.Consumer (table recovery, joins, views): one direct kgo client
 //     per builder call; each ConsumePartition adds a partition to it.
 //   - goka.TopicManager: kadm.
+//
+// A Fence (fence.go) ties a processor's producer to its group membership:
+// a replica that lost its partitions while stopped writes nothing when it
+// wakes.
 package kgoka
 
 import (
@@ -85,6 +89,13 @@ type Options struct {
 	// debug); share one across the Builders of a process. Nil: one per
 	// Builders.
 	LogThrottle *LogThrottle
+	// LeaseMargin is how much shorter than SessionTimeout a fenced
+	// member's lease is after its last answered heartbeat (Fence): what
+	// covers the way from the check to the broker. Default
+	// HeartbeatInterval.
+	LeaseMargin time.Duration
+	// Metrics count fencing. Default: unregistered.
+	Metrics *Metrics
 }
 
 // Defaults fills unset fields.
@@ -128,6 +139,12 @@ func (o *Options) Defaults() {
 	if o.LogThrottle == nil {
 		o.LogThrottle = NewLogThrottle()
 	}
+	if o.LeaseMargin == 0 {
+		o.LeaseMargin = o.HeartbeatInterval
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
 }
 
 // Validate rejects unusable options.
@@ -138,6 +155,9 @@ func (o *Options) Validate() error {
 	}
 	if o.CommitInterval < 0 || o.Linger < 0 || o.DeliveryTimeout < 0 || o.FetchMaxWait < 0 || o.CloseTimeout < 0 {
 		errs = append(errs, errors.New("kgoka: negative duration"))
+	}
+	if o.LeaseMargin < 0 || o.LeaseMargin+o.HeartbeatInterval >= o.SessionTimeout {
+		errs = append(errs, fmt.Errorf("kgoka: lease margin %v plus heartbeat %v must be below the session timeout %v", o.LeaseMargin, o.HeartbeatInterval, o.SessionTimeout))
 	}
 	if o.QueueRecords < 2 {
 		errs = append(errs, fmt.Errorf("kgoka: queue records %d < 2", o.QueueRecords))
@@ -180,7 +200,7 @@ func (b *Builders) Producer() goka.ProducerBuilder {
 		if b.err != nil {
 			return nil, b.err
 		}
-		return newProducer(b, brokers, clientID, hasher)
+		return newProducer(b, brokers, clientID, hasher, nil)
 	}
 }
 

@@ -2,6 +2,7 @@ package kgoka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash"
 	"time"
@@ -18,23 +19,33 @@ import (
 type producer struct {
 	cl           *kgo.Client
 	closeTimeout time.Duration
+	// fence, if set, refuses records (and produce requests on the wire)
+	// while the processor's group membership lease is not valid.
+	fence *Fence
 }
 
-func newProducer(b *Builders, brokers []string, clientID string, hasher func() hash.Hash32) (*producer, error) {
+func newProducer(b *Builders, brokers []string, clientID string, hasher func() hash.Hash32, fence *Fence) (*producer, error) {
 	part := b.opts.Partitioner
 	if part == nil {
 		part = hasherPartitioner(hasher)
 	}
-	cl, err := kgo.NewClient(b.clientOpts(brokers, clientID,
+	opts := b.clientOpts(brokers, clientID,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(b.opts.Linger),
 		kgo.RecordDeliveryTimeout(b.opts.DeliveryTimeout),
 		kgo.RecordPartitioner(part),
-	)...)
+	)
+	if fence != nil {
+		var err error
+		if opts, err = fencedDialer(opts, fence); err != nil {
+			return nil, fmt.Errorf("creating kafka producer: %w", err)
+		}
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating kafka producer: %w", err)
 	}
-	return &producer{cl: cl, closeTimeout: b.opts.CloseTimeout}, nil
+	return &producer{cl: cl, closeTimeout: b.opts.CloseTimeout, fence: fence}, nil
 }
 
 // hasherPartitioner places keyed records as sarama's hash partitioner did
@@ -57,6 +68,13 @@ func (p *producer) Emit(topic, key string, value []byte) *goka.Promise {
 // message goka's table writes read) or the record failed.
 func (p *producer) EmitWithHeaders(topic, key string, value []byte, headers goka.Headers) *goka.Promise {
 	promise, finish := goka.NewPromiseWithFinisher()
+	if p.fence != nil {
+		if err := p.fence.check(); err != nil {
+			p.fence.refused("produce", 1)
+			finish(nil, fmt.Errorf("producing to %s: %w", topic, err))
+			return promise
+		}
+	}
 	rec := &kgo.Record{Topic: topic, Key: []byte(key), Value: value}
 	if len(headers) > 0 {
 		rec.Headers = make([]kgo.RecordHeader, 0, len(headers))
@@ -68,6 +86,12 @@ func (p *producer) EmitWithHeaders(topic, key string, value []byte, headers goka
 	// (backpressure); after Close it fails the record at once.
 	p.cl.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
 		if err != nil {
+			if p.fence != nil && errors.Is(err, kgo.ErrAborting) {
+				if ferr := p.fence.check(); ferr != nil { // aborted because fenced
+					p.fence.refused("aborted", 1)
+					err = fmt.Errorf("%w (%w)", ferr, err)
+				}
+			}
 			finish(nil, fmt.Errorf("producing to %s: %w", topic, err))
 			return
 		}

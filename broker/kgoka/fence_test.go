@@ -1,0 +1,207 @@
+package kgoka_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/livefeed/livefeed/broker/kgoka"
+)
+
+// A zombie on kfake: a processor forwards every input record to out while
+// the coordinator stops answering its heartbeats (a network partition
+// between the member and the coordinator; the partition leader stays
+// reachable, the dangerous case). The coordinator expires the member
+// SessionTimeout after the last heartbeat it answered. Fenced, the processor
+// writes no produce request after that instant (its lease ends
+// LeaseMargin before it), not even through kgo's rejoin, and stops with
+// ErrFenced; unfenced it kept producing (this test fails with
+// fenced=false). A new processor then forwards every input: nothing is
+// lost.
+func TestFenceStopsAZombie(t *testing.T) {
+	const session = 6 * time.Second // kfake's group.min.session.timeout.ms
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	in, out, group := goka.Stream(name(t, "in")), goka.Stream(name(t, "out")), goka.Group(name(t, "group"))
+	createTopics(t, brokers, 2, false, string(in), string(out))
+	createTopics(t, brokers, 2, true, string(goka.GroupTable(group)))
+	td, err := admin(t, brokers).ListTopics(context.Background(), string(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outID := td[string(out)].ID // produce requests name topics by id from v13
+
+	// The coordinator: heartbeats answered until partitioned (the time of
+	// the last one answered is kept), dropped unanswered while partitioned.
+	var (
+		mu          sync.Mutex
+		partitioned bool
+		lastHB      time.Time
+		produced    []time.Time // produce requests with records for out
+	)
+	c.ControlKey(kmsg.NewPtrHeartbeatRequest().Key(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		if partitioned {
+			return nil, nil, true // no answer
+		}
+		lastHB = time.Now()
+		return nil, nil, false
+	})
+	c.ControlKey(kmsg.NewPtrProduceRequest().Key(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for _, tp := range req.(*kmsg.ProduceRequest).Topics {
+			if tp.Topic == string(out) || tp.TopicID == outID {
+				mu.Lock()
+				produced = append(produced, time.Now())
+				mu.Unlock()
+			}
+		}
+		return nil, nil, false
+	})
+
+	k := kgoka.New(kgoka.Options{SessionTimeout: session, HeartbeatInterval: 500 * time.Millisecond, LeaseMargin: 500 * time.Millisecond})
+	reg := prometheus.NewRegistry()
+	metrics := kgoka.NewMetrics(reg)
+	graph := goka.DefineGroup(group, goka.Input(in, new(codec.String), func(ctx goka.Context, msg any) {
+		ctx.Emit(out, ctx.Key(), msg)
+	}), goka.Output(out, new(codec.String)))
+	runProcessor := func(ctx context.Context) <-chan error {
+		f := k.Fence(metrics)
+		p, err := goka.NewProcessor(brokers, graph, append(processorOptions(k, storage.MemoryBuilder()), f.ProcessorOptions()...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		return done
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(string(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	var sent atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	feeding := make(chan struct{})
+	go func() { // an input every 20 ms until cancel
+		defer close(feeding)
+		for i := 0; ctx.Err() == nil; i++ {
+			v := strconv.Itoa(i)
+			if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(v), Value: []byte(v)}).FirstErr(); err == nil {
+				sent.Add(1)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+
+	pctx, stop := context.WithCancel(ctx)
+	zombie := runProcessor(pctx)
+	eventually(t, 30*time.Second, "records forwarded before the partition", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(produced) >= 20, fmt.Sprintf("%d produce requests, %d inputs sent, %v refused", len(produced), sent.Load(), counterSum(t, reg, "livefeed_kafka_fenced_records_total"))
+	})
+
+	mu.Lock()
+	partitioned = true
+	mu.Unlock()
+	var zerr error
+	stopped := false
+	select {
+	case zerr = <-zombie:
+		stopped = true
+	case <-time.After(session + 5*time.Second):
+	}
+	time.Sleep(2 * time.Second) // an unfenced zombie keeps producing meanwhile
+	mu.Lock()
+	expiry := lastHB.Add(session)
+	var late []time.Duration
+	for _, at := range produced {
+		if at.After(expiry) {
+			late = append(late, at.Sub(expiry).Round(time.Millisecond))
+		}
+	}
+	last := produced[len(produced)-1].Sub(lastHB).Round(time.Millisecond)
+	partitioned = false
+	mu.Unlock()
+	stop()
+	if len(late) > 0 {
+		t.Fatalf("%d produce requests reached the broker after it could expire the member (last answered heartbeat + %v): %v after it", len(late), session, late)
+	}
+	if !stopped {
+		t.Fatal("the fenced processor did not stop")
+	}
+	t.Logf("last produce request %v after the last answered heartbeat (session %v); the processor stopped with: %v", last, session, zerr)
+	if zerr == nil {
+		t.Fatal("the fenced processor stopped without an error")
+	}
+	if n := counterSum(t, reg, "livefeed_kafka_fenced_total"); n < 1 {
+		t.Fatalf("livefeed_kafka_fenced_total = %v, want ≥ 1", n)
+	}
+
+	// A new processor (what a restart does) forwards every input.
+	fctx, stopFresh := context.WithCancel(context.Background())
+	defer stopFresh()
+	fresh := runProcessor(fctx)
+	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(string(out)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cons.Close)
+	seen := map[string]bool{}
+	time.Sleep(time.Second)
+	cancel() // stop feeding; what was sent must all arrive
+	<-feeding
+	want := sent.Load()
+	deadline := time.Now().Add(30 * time.Second)
+	for int64(len(seen)) < want && time.Now().Before(deadline) {
+		fctx, fcancel := context.WithTimeout(context.Background(), time.Second)
+		cons.PollFetches(fctx).EachRecord(func(r *kgo.Record) { seen[string(r.Key)] = true })
+		fcancel()
+	}
+	if int64(len(seen)) < want {
+		t.Fatalf("%d of %d inputs forwarded after the restart", len(seen), want)
+	}
+	stopFresh()
+	if err := <-fresh; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// counterSum sums every series of the counter name in g.
+func counterSum(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}

@@ -45,6 +45,7 @@ Commands:
   simulate          produce simulated marketplace traffic to --brokers
   topics create     create every topic livefeed needs on --brokers
   features compute  recompute every feature from an event log (JSONL) without Kafka
+  features training-set  point-in-time features for each row of a labels file, from an event log
   bench pipeline    measure processor throughput, data freshness and query latency (embedded or --brokers)
   bench serving     filtered k-NN: recall, latency, QPS and memory vs exact search, faiss and hnswlib
   bench recovery    processor and serving restart time and peak RSS on a 1M-key table (embedded or --brokers)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/broker"
+	"github.com/livefeed/livefeed/broker/kgoka"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/internal/buildinfo"
 	"github.com/livefeed/livefeed/models"
@@ -319,6 +320,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.Topology.Metrics = pipeline.NewMetrics(a.Registry)
+	a.Topology.FenceMetrics = kgoka.NewMetrics(a.Registry)
 	a.Topology.Embedding.Metrics = embedding.NewMetrics(a.Registry)
 	a.Topology.VectorMetrics = livestream.NewVectorMetrics(a.Registry)
 	return a, nil

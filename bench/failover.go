@@ -223,6 +223,33 @@ func (rs *Replicas) Kill(i int) (time.Time, error) {
 	return at, nil
 }
 
+// Signal sends sig to replica i (SIGSTOP and SIGCONT freeze and resume it:
+// a zombie).
+func (rs *Replicas) Signal(i int, sig syscall.Signal) error {
+	r := rs.list[i]
+	if r.cmd == nil {
+		return fmt.Errorf("replica %s was never started", r.Name)
+	}
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signalling replica %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+// Running reports whether replica i's process has not exited.
+func (rs *Replicas) Running(i int) bool {
+	r := rs.list[i]
+	if r.cmd == nil {
+		return false
+	}
+	select {
+	case <-r.exited:
+		return false
+	default:
+		return true
+	}
+}
+
 // Wipe removes replica i's data directory (a new persistent volume).
 func (rs *Replicas) Wipe(i int) error {
 	if err := os.RemoveAll(rs.list[i].DataDir); err != nil {

@@ -87,6 +87,20 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "%s vectors: %.0f MB read by searches, %.0f MB read only by rescoring\n",
 				e.Name, float64(e.VectorBytes)/(1<<20), float64(e.RescoreBytes)/(1<<20))
 		}
+		if e.ResidentBuilt.RSS > 0 {
+			fmt.Fprintf(w, "%s resident set: before the build %.0f MB (anon %.0f), built %.0f MB (anon %.0f, file %.0f), after the queries %.0f MB (anon %.0f, file %.0f); float32 file on disk %.0f MB\n",
+				e.Name, mb(e.ResidentBefore.RSS), mb(e.ResidentBefore.Anon), mb(e.ResidentBuilt.RSS), mb(e.ResidentBuilt.Anon), mb(e.ResidentBuilt.File),
+				mb(e.ResidentQuery.RSS), mb(e.ResidentQuery.Anon), mb(e.ResidentQuery.File), mb(e.FileBytes))
+		}
+		if rs := e.Rescoring; rs != nil {
+			for _, ph := range rs.Phases {
+				fmt.Fprintf(w, "%s rescoring from the file, pages %s: p50 %.3f ms p99 %.3f ms mean %.3f ms; faults per query %.1f minor, %.1f major\n",
+					e.Name, ph.State, ph.P50MS, ph.P99MS, ph.MeanMS, ph.MinorFaults, ph.MajorFaults)
+			}
+			if rs.Note != "" {
+				fmt.Fprintf(w, "%s rescoring: %s\n", e.Name, rs.Note)
+			}
+		}
 		if sn := e.Snapshot; sn != nil {
 			fmt.Fprintf(w, "%s restart: snapshot %.0f MB written in %.2f s, restored in %.2f s (build %.1f s); identical results: %v %s\n",
 				e.Name, float64(sn.Bytes)/(1<<20), sn.WriteSec, sn.RestoreSec, e.BuildSec, sn.Identical, sn.Note)
@@ -97,6 +111,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	return nil
 }
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
 func plans(m map[string]int) string {
 	var ks []string

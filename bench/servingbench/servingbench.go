@@ -51,6 +51,10 @@ type Config struct {
 	// restores it, checks the restored index answers every query alike,
 	// and reports the times beside the build's.
 	Snapshot bool
+	// FloatsDir keeps the float32 rescoring vectors of the int8 variant
+	// in a mapped file in this directory (index.Options.FloatsDir), and
+	// measures what a rescoring read costs (Engine.Rescoring).
+	FloatsDir string
 
 	// Peers runs faiss and hnswlib when python3 has them.
 	Peers       bool
@@ -118,6 +122,10 @@ func variants(c Config) ([]variant, error) {
 	q.opts.Quantize = true
 	d := variant{"livefeed int8 no-floats", q.opts}
 	d.opts.DropFloats = true
+	if c.FloatsDir != "" {
+		q.name += " floats-on-disk"
+		q.opts.FloatsDir = c.FloatsDir
+	}
 	switch c.Quantize {
 	case "off":
 		return []variant{f}, nil
@@ -155,6 +163,14 @@ type Engine struct {
 	VectorBytes  int64     `json:"vector_bytes,omitempty"`
 	RescoreBytes int64     `json:"rescore_bytes,omitempty"`
 	Snapshot     *Snapshot `json:"snapshot,omitempty"`
+	// Resident: the process's resident set before the build and after
+	// it (and after the queries, when rescoring has mapped pages of a
+	// float32 vector file in).
+	ResidentBefore Resident   `json:"resident_before"`
+	ResidentBuilt  Resident   `json:"resident_built"`
+	ResidentQuery  Resident   `json:"resident_queried"`
+	FileBytes      int64      `json:"float_file_bytes,omitempty"`
+	Rescoring      *Rescoring `json:"rescoring,omitempty"`
 }
 
 // Snapshot is the restart measurement: write the index to local disk,
@@ -254,6 +270,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Catalogue, cases []Case, truth [][][]int,
 	sels []float64, fs *features.Set, logf func(string, ...any)) error {
 	before := heapInUse()
+	rssBefore := resident()
 	t0 := time.Now()
 	ix := index.NewWithOptions(cfg.Partitions, fs, v.opts)
 	if err := build(ctx, ix, cat, cfg.Partitions); err != nil {
@@ -261,7 +278,11 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 	}
 	buildSec := time.Since(t0).Seconds()
 	mem := heapInUse() - before
+	rssBuilt := resident()
 	trav, resc := ix.VectorBytes()
+	if err := ix.FloatsErr(); err != nil {
+		logf("%s: float32 vectors not on disk: %v", v.name, err)
+	}
 	opts := v.opts.WithDefaults()
 	logf("%s: built the index (%d partitions) in %.1fs, %d MB (vectors: %d MB searched, %d MB rescoring only)",
 		v.name, cfg.Partitions, buildSec, mem>>20, trav>>20, resc>>20)
@@ -274,12 +295,19 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 		params += fmt.Sprintf(", int8 codes (dot kernel: %s)", vec.SIMDInt8)
 		if !opts.DropFloats {
 			params += fmt.Sprintf(", rescoring %d·k with float32", opts.Rescore)
+			if opts.FloatsDir != "" {
+				params += " from a mapped file"
+			}
 		}
 	}
 	eng := Engine{Name: v.name, BuildSec: buildSec, MemoryBytes: mem,
 		MemoryNote:  "Go heap growth: graphs, vectors, attribute bitmaps, item copies (without vectors)",
 		Params:      params,
-		VectorBytes: int64(trav), RescoreBytes: int64(resc)}
+		VectorBytes: int64(trav), RescoreBytes: int64(resc),
+		ResidentBefore: rssBefore, ResidentBuilt: rssBuilt, FileBytes: int64(ix.FloatFileBytes())}
+	defer ix.Close()
+	logf("%s: resident set before %d MB (anon %d, file %d), built %d MB (anon %d, file %d); float32 file %d MB",
+		v.name, rssBefore.RSS>>20, rssBefore.Anon>>20, rssBefore.File>>20, rssBuilt.RSS>>20, rssBuilt.Anon>>20, rssBuilt.File>>20, eng.FileBytes>>20)
 
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for ci, c := range cases {
@@ -306,6 +334,21 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 		}
 	}
 	ix.SetEfSearch(opts.EfSearch)
+	eng.ResidentQuery = resident()
+	logf("%s: resident set after the queries %d MB (anon %d, file %d)", v.name, eng.ResidentQuery.RSS>>20, eng.ResidentQuery.Anon>>20, eng.ResidentQuery.File>>20)
+	if opts.FloatsDir != "" && len(cases) > 0 {
+		c := cases[0]
+		for _, x := range cases {
+			if x.Name == "100%" {
+				c = x
+			}
+		}
+		eng.Rescoring = measureRescoring(ctx, ix, cat, c, cfg.K, now)
+		for _, ph := range eng.Rescoring.Phases {
+			logf("%s: rescoring, %s %s: p50 %.3fms p99 %.3fms mean %.3fms, faults per query %.1f minor %.1f major",
+				v.name, c.Name, ph.State, ph.P50MS, ph.P99MS, ph.MeanMS, ph.MinorFaults, ph.MajorFaults)
+		}
+	}
 	if cfg.Snapshot {
 		eng.Snapshot = measureSnapshot(ctx, ix, v, cfg, cat, cases, fs, now)
 		logf("%s: snapshot %d MB written in %.2fs, restored in %.2fs (build %.1fs), identical results %v %s",
@@ -359,6 +402,7 @@ func measureSnapshot(ctx context.Context, ix *index.Index, v variant, cfg Config
 		out.Note = err.Error()
 		return out
 	}
+	defer rx.Close()
 	out.Identical = true
 	for _, c := range cases {
 		for q := range cat.NQ {

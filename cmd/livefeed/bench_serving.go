@@ -60,6 +60,7 @@ func runBenchServing(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.Options.NoPrefetch, "no-prefetch", false, "do not touch a batch's vectors before scoring them")
 	fs.StringVar(&cfg.Quantize, "quantize", "off", "livefeed variants: off (float32), on (int8 + float32 rescoring), both, all (both + int8 without floats)")
 	fs.BoolVar(&cfg.Snapshot, "snapshot", false, "also measure writing each variant's index to a snapshot and restoring it")
+	fs.StringVar(&cfg.FloatsDir, "floats-dir", "", "int8 variant: keep the float32 rescoring vectors in a mapped file in this directory, and measure what a rescoring read costs")
 	fs.StringVar(&cases, "cases", "", "comma-separated filter names to run (default all: 100%,50%,10%,1%,0.1%,AND 1%,corr 10%)")
 	fs.BoolVar(&noPeers, "no-peers", false, "skip faiss and hnswlib")
 	fs.StringVar(&efSweep, "ef-sweep", "", "comma-separated efSearch values to re-measure every filter at (after the main run)")

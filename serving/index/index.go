@@ -32,6 +32,7 @@
 package index
 
 import (
+	"errors"
 	"math"
 	"runtime"
 	"sync"
@@ -129,6 +130,13 @@ type Options struct {
 	// DropFloats (with Quantize) keeps no float32 vectors: no rescoring,
 	// scores are those of the codes (about ±0.002 at 384 dimensions).
 	DropFloats bool
+	// FloatsDir (with Quantize, without DropFloats) keeps the float32
+	// vectors read for rescoring in an unlinked file in this directory,
+	// mapped read-only, instead of the heap (hnsw.Config.FloatsDir): the
+	// heap then holds the codes, the links and the attributes. A snapshot
+	// does not record where the floats were: either kind loads either way.
+	// Close releases the files.
+	FloatsDir string
 	// Seed makes graph builds reproducible.
 	Seed uint64
 }
@@ -349,7 +357,7 @@ func (ix *Index) graphIndex(dim int, create bool) int {
 	o := &ix.opts
 	ix.graphs = append(ix.graphs, &vgraph{g: hnsw.New(dim, hnsw.Config{
 		M: o.M, EfConstruction: o.EfConstruction, Seed: o.Seed, NoPrefetch: o.NoPrefetch,
-		Quantize: o.Quantize, DropFloats: o.DropFloats,
+		Quantize: o.Quantize, DropFloats: o.DropFloats, FloatsDir: o.FloatsDir,
 	})})
 	return len(ix.graphs) - 1
 }
@@ -435,6 +443,63 @@ func (ix *Index) VectorBytes() (traversed, rescoring int) {
 		rescoring += r
 	}
 	return traversed, rescoring
+}
+
+// FloatFileBytes is the size of the float32 vector files
+// (Options.FloatsDir): on disk, in the heap only as the pages rescoring
+// maps in (counted in the process's resident set as file pages, which the
+// kernel can drop).
+func (ix *Index) FloatFileBytes() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	n := 0
+	for _, vg := range ix.graphs {
+		n += vg.g.FileBytes()
+	}
+	return n
+}
+
+// FloatsErr is the first graph's reason not to keep its float32 vectors on
+// disk as Options.FloatsDir asked (hnsw.Graph.FloatsErr); nil if none.
+func (ix *Index) FloatsErr() error {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for _, vg := range ix.graphs {
+		if err := vg.g.FloatsErr(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EvictFloats drops the float32 vector files' pages from the mappings, and
+// with pageCache from the page cache too (then the next rescoring reads
+// come from the disk): for measuring what a read costs.
+func (ix *Index) EvictFloats(pageCache bool) error {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var errs []error
+	for _, vg := range ix.graphs {
+		errs = append(errs, vg.g.EvictFloats(pageCache))
+	}
+	return errors.Join(errs...)
+}
+
+// Close releases the float32 vector files (Options.FloatsDir); the index
+// must not be used after. Without them it does nothing, and an index that
+// is dropped without Close releases them when collected.
+func (ix *Index) Close() error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	var errs []error
+	for _, vg := range ix.graphs {
+		errs = append(errs, vg.g.Close())
+	}
+	ix.graphs = nil
+	for _, s := range ix.shards {
+		clear(s.rowG)
+	}
+	return errors.Join(errs...)
 }
 
 // forEachShard runs fn on every shard, in parallel on up to GOMAXPROCS

@@ -52,6 +52,7 @@ func TestQuantizedRecallAtSelectivities(t *testing.T) {
 		{"float32", Options{EfSearch: 96}, 0.99},
 		{"int8+rescore", Options{EfSearch: 96, Quantize: true}, 0.99},
 		{"int8 only", Options{EfSearch: 96, Quantize: true, DropFloats: true}, 0.95},
+		{"int8+rescore, floats on disk", Options{EfSearch: 96, Quantize: true, FloatsDir: t.TempDir()}, 0.99},
 	} {
 		ix := build(t, items, 4, mode.opts)
 		trav, resc := ix.VectorBytes()
@@ -66,8 +67,11 @@ func TestQuantizedRecallAtSelectivities(t *testing.T) {
 		if lo := n * dim * perDim; trav < lo || trav > 2*lo+8*n {
 			t.Errorf("%s: traversed vector bytes %d, want ~%d", mode.name, trav, lo)
 		}
-		if wantResc := mode.opts.Quantize && !mode.opts.DropFloats; (resc >= 4*n*dim) != wantResc || (resc == 0) == wantResc {
+		if wantResc := mode.opts.Quantize && !mode.opts.DropFloats && mode.opts.FloatsDir == ""; (resc >= 4*n*dim) != wantResc || (resc == 0) == wantResc {
 			t.Errorf("%s: rescoring vector bytes %d", mode.name, resc)
+		}
+		if file := ix.FloatFileBytes(); (file == n*dim*4) != (mode.opts.FloatsDir != "") {
+			t.Errorf("%s: float file of %d bytes", mode.name, file)
 		}
 		for _, tc := range cases {
 			var sum float64

@@ -320,7 +320,7 @@ func (ix *Index) readGraphs(r *binio.Reader) error {
 		return fmt.Errorf("%d graphs", ng)
 	}
 	for range ng {
-		g, err := hnsw.ReadGraph(r)
+		g, err := hnsw.ReadGraphWith(r, hnsw.ReadOptions{FloatsDir: ix.opts.FloatsDir})
 		if err != nil {
 			return err
 		}

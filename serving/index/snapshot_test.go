@@ -52,8 +52,12 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		{ExactThreshold: 100},
 		{ExactThreshold: 100, Quantize: true},
 		{ExactThreshold: 100, Quantize: true, DropFloats: true},
+		{ExactThreshold: 100, Quantize: true, FloatsDir: "(temp)"},
 	} {
-		t.Run(fmt.Sprintf("quantize=%v,drop=%v", opts.Quantize, opts.DropFloats), func(t *testing.T) {
+		t.Run(fmt.Sprintf("quantize=%v,drop=%v,disk=%v", opts.Quantize, opts.DropFloats, opts.FloatsDir != ""), func(t *testing.T) {
+			if opts.FloatsDir != "" {
+				opts.FloatsDir = t.TempDir()
+			}
 			ix := build(t, items, 4, opts)
 			// Tombstones, a moved vector and free rows must survive too.
 			for i := 0; i < len(items); i += 7 {
@@ -86,6 +90,20 @@ func TestSnapshotRoundTrip(t *testing.T) {
 				t.Errorf("restored index uses %d bytes, original %d", b, a)
 			}
 			sameResults(t, ix, rx, queries, filters)
+			if opts.Quantize && !opts.DropFloats {
+				// Where the floats are kept is not in the snapshot: a
+				// snapshot loads with them in the heap or on disk.
+				other := opts
+				other.FloatsDir = map[bool]string{true: "", false: t.TempDir()}[opts.FloatsDir != ""]
+				ox, _, err := LoadSnapshot(path, ix.feats, other)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameResults(t, ix, ox, queries, filters)
+				if err := ox.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
 			for i := 3; i < 60; i += 7 {
 				r, ok := rx.shards[i%4].rowOf[items[i].ID]
 				it := rx.shards[i%4].items[r]

@@ -12,7 +12,8 @@
 //   - optional int8 scalar quantization (Config.Quantize): codes with one
 //     scale per vector, stored contiguously and used for every distance of
 //     the build and the search; the float32 vectors are then kept only for
-//     the caller's rescoring (or not at all: Config.DropFloats);
+//     the caller's rescoring (or not at all: Config.DropFloats), in the
+//     heap or in a file mapped read-only (Config.FloatsDir);
 //   - filtered search with the filter applied during traversal: nodes that
 //     fail the filter are either routed through (high selectivity) or, in
 //     ACORN-style expansion (restrictive filters), skipped in favour of their
@@ -50,6 +51,15 @@ type Config struct {
 	// DropFloats (with Quantize) keeps no float32 vectors at all: Vector
 	// returns nil, Dist and results use the codes.
 	DropFloats bool
+	// FloatsDir (with Quantize, without DropFloats) keeps the float32
+	// vectors in an unlinked file in this directory, mapped read-only,
+	// instead of the heap (see floatFile): the heap holds the codes and
+	// the links; the vectors, read only for rescoring, cost a page fault
+	// when their page is not mapped yet (and a disk read when it is not
+	// in the page cache either). If the file cannot be created, the
+	// floats stay in the heap; if a write to it fails, the graph carries
+	// on without floats, scoring with the codes (FloatsErr).
+	FloatsDir string
 }
 
 func (c Config) withDefaults() Config {
@@ -69,9 +79,11 @@ type Graph struct {
 	src             *rand.PCG // rng's state (snapshots)
 	rng             *rand.Rand
 
-	vecs    []float32 // node·dim; empty when quantized with DropFloats
+	vecs    []float32 // node·dim; empty when quantized with DropFloats or ff is used
 	quant   bool
-	floats  bool       // vecs is kept
+	floats  bool       // float32 vectors are kept (vecs or ff)
+	ff      *floatFile // float32 vectors on disk (Config.FloatsDir); nil: vecs
+	ffErr   error      // why the vectors on disk were given up
 	codes   []int8     // node·dim, when quant
 	scales  []float32  // per node, when quant
 	levels  []uint8    // top level of each node
@@ -88,17 +100,64 @@ type Graph struct {
 	touch   bool // prefetch batches (Config.NoPrefetch unset)
 }
 
-// New returns an empty graph for vectors of dimension dim.
+// New returns an empty graph for vectors of dimension dim. With
+// Config.FloatsDir it creates the vector file there; should that fail the
+// graph keeps its floats in the heap and FloatsErr says why. Close
+// releases the file.
 func New(dim int, cfg Config) *Graph {
 	cfg = cfg.withDefaults()
 	src := rand.NewPCG(cfg.Seed, uint64(dim))
-	return &Graph{
+	g := &Graph{
 		dim: dim, m: cfg.M, m0: 2 * cfg.M, efC: cfg.EfConstruction,
 		ml:  1 / math.Log(float64(cfg.M)),
 		src: src, rng: rand.New(src),
 		top: -1, touch: !cfg.NoPrefetch,
 		quant: cfg.Quantize, floats: !cfg.Quantize || !cfg.DropFloats,
 	}
+	if g.quant && g.floats && cfg.FloatsDir != "" {
+		// On error the floats stay in the heap (FloatsErr says why).
+		g.ff, g.ffErr = openFloatFile(cfg.FloatsDir, dim)
+	}
+	return g
+}
+
+// Close releases the vector file of a graph with Config.FloatsDir (the
+// graph is unusable after); a no-op otherwise.
+func (g *Graph) Close() error {
+	if g.ff == nil {
+		return nil
+	}
+	err := g.ff.close()
+	g.ff, g.floats = nil, false
+	return err
+}
+
+// FloatsOnDisk reports whether the float32 vectors are in a mapped file.
+func (g *Graph) FloatsOnDisk() bool { return g.ff != nil }
+
+// FloatsErr is why a graph with Config.FloatsDir does not keep its float32
+// vectors on disk: the file could not be created (they are in the heap)
+// or written (they were given up: scores are the codes'). nil: they are
+// on disk, or were not asked to be.
+func (g *Graph) FloatsErr() error { return g.ffErr }
+
+// dropFloats gives up the float32 vectors after a write to their file
+// failed: scores fall back to the codes' rather than read stale vectors.
+func (g *Graph) dropFloats(err error) {
+	g.ffErr = err
+	g.ff.close()
+	g.ff, g.floats = nil, false
+}
+
+// EvictFloats drops the vector file's pages from the mapping, and with
+// pageCache from the page cache too, so the next rescoring reads fault
+// them in again, from the disk with pageCache (benchmarks: what a read
+// costs). A no-op without a vector file.
+func (g *Graph) EvictFloats(pageCache bool) error {
+	if g.ff == nil {
+		return nil
+	}
+	return g.ff.evict(pageCache)
 }
 
 // Quantized reports whether distances are computed on int8 codes.
@@ -158,7 +217,11 @@ func (g *Graph) code(node uint32) []int8 {
 
 // setVector stores v as node's vector (floats and/or codes).
 func (g *Graph) setVector(node uint32, v []float32) {
-	if g.floats {
+	if g.ff != nil {
+		if err := g.ff.set(node, v); err != nil {
+			g.dropFloats(err)
+		}
+	} else if g.floats {
 		copy(g.Vector(node), v)
 	}
 	if g.quant {
@@ -172,16 +235,21 @@ func (g *Graph) Same(node uint32, v []float32) bool {
 	if len(v) != g.dim {
 		return false
 	}
-	if g.floats {
+	if g.floats && g.ff == nil {
 		return slices.Equal(g.Vector(node), v)
 	}
+	// Codes first: with the floats on disk, a changed vector (different
+	// codes) is told without reading them.
 	var buf [64]int8
 	c := buf[:0]
 	if g.dim > len(buf) {
 		c = make([]int8, g.dim)
 	}
 	c = c[:g.dim]
-	return vec.Quantize(c, v) == g.scales[node] && slices.Equal(c, g.code(node))
+	if vec.Quantize(c, v) != g.scales[node] || !slices.Equal(c, g.code(node)) {
+		return false
+	}
+	return !g.floats || slices.Equal(g.Vector(node), v)
 }
 
 // Dim is the vector dimension.
@@ -203,6 +271,9 @@ func (g *Graph) Vector(node uint32) []float32 {
 	if !g.floats {
 		return nil
 	}
+	if g.ff != nil {
+		return g.ff.row(node)
+	}
 	i := int(node) * g.dim
 	return g.vecs[i : i+g.dim : i+g.dim]
 }
@@ -222,14 +293,23 @@ func (g *Graph) Dist(q []float32, node uint32) float32 {
 	return g.dist(&qq, node)
 }
 
-// VectorBytes is the size of the vector storage: the part every search
-// reads (codes and scales when quantized, else the float32 vectors) and
-// the part only rescoring reads (the float32 vectors kept beside codes).
+// VectorBytes is the size of the vector storage in the heap: the part
+// every search reads (codes and scales when quantized, else the float32
+// vectors) and the part only rescoring reads (the float32 vectors kept
+// beside codes, unless they are on disk: FileBytes).
 func (g *Graph) VectorBytes() (traversed, rescoring int) {
 	if g.quant {
 		return cap(g.codes) + 4*cap(g.scales), 4 * cap(g.vecs)
 	}
 	return 4 * cap(g.vecs), 0
+}
+
+// FileBytes is the size of the float32 vector file (Config.FloatsDir).
+func (g *Graph) FileBytes() int {
+	if g.ff == nil {
+		return 0
+	}
+	return g.ff.bytes()
 }
 
 // MemoryBytes is the size of the graph's own arrays (vectors and links).
@@ -300,7 +380,11 @@ func (g *Graph) Add(v []float32) uint32 {
 	node := uint32(g.nodes)
 	g.nodes++
 	level := g.randomLevel()
-	if g.floats {
+	if g.ff != nil {
+		if err := g.ff.appendRows(asBytes(v)); err != nil {
+			g.dropFloats(err)
+		}
+	} else if g.floats {
 		g.vecs = append(g.vecs, v...)
 	}
 	if g.quant {

@@ -34,7 +34,16 @@ func (g *Graph) WriteTo(w *binio.Writer) {
 		panic(err) // PCG's MarshalBinary cannot fail
 	}
 	w.Blob(st)
-	binio.Slice(w, g.vecs[:g.nodes*g.dim*b2i(g.floats)])
+	if g.ff != nil {
+		// As binio.Slice writes it: the format does not say where the
+		// floats were kept.
+		w.Uvarint(uint64(g.nodes * g.dim))
+		if err := g.ff.writeTo(w, g.nodes); err != nil {
+			w.Fail(err)
+		}
+	} else {
+		binio.Slice(w, g.vecs[:g.nodes*g.dim*b2i(g.floats)])
+	}
 	binio.Slice(w, g.codes[:g.nodes*g.dim*b2i(g.quant)])
 	binio.Slice(w, g.scales[:g.nodes*b2i(g.quant)])
 	binio.Slice(w, g.levels[:g.nodes])
@@ -61,7 +70,21 @@ func b2i(b bool) int {
 // ReadGraph reads a graph written by WriteTo, checking that its arrays
 // agree with each other (a corrupt or truncated snapshot is an error, not
 // a panic later).
-func ReadGraph(r *binio.Reader) (*Graph, error) {
+func ReadGraph(r *binio.Reader) (*Graph, error) { return ReadGraphWith(r, ReadOptions{}) }
+
+// ReadOptions are the choices a restored graph makes afresh, not stored in
+// the snapshot.
+type ReadOptions struct {
+	// FloatsDir: see Config.FloatsDir. A quantized graph's float32
+	// vectors are copied from the snapshot to a new file there, a chunk at
+	// a time, instead of the heap; a snapshot written with them in the
+	// heap loads this way too, and the other way round.
+	FloatsDir string
+}
+
+// ReadGraphWith is ReadGraph with o; on error the graph's file (if any) is
+// released.
+func ReadGraphWith(r *binio.Reader, o ReadOptions) (_ *Graph, err error) {
 	if v := r.Uvarint(); v != graphFormat && r.Err() == nil {
 		return nil, fmt.Errorf("hnsw: graph format %d, this build reads %d", v, graphFormat)
 	}
@@ -79,7 +102,13 @@ func ReadGraph(r *binio.Reader) (*Graph, error) {
 	if dim == 0 || m < 2 || m > 1<<12 || efC == 0 || (nodes > 0 && (entry >= nodes || top < 0 || top > 32)) {
 		return nil, fmt.Errorf("hnsw: bad graph header dim %d m %d efConstruction %d nodes %d entry %d top %d", dim, m, efC, nodes, entry, top)
 	}
-	g := New(dim, Config{M: m, EfConstruction: efC, Quantize: flags&1 != 0, DropFloats: flags&2 == 0, NoPrefetch: flags&4 == 0})
+	g := New(dim, Config{M: m, EfConstruction: efC, Quantize: flags&1 != 0, DropFloats: flags&2 == 0, NoPrefetch: flags&4 == 0,
+		FloatsDir: o.FloatsDir})
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
 	if err := g.src.UnmarshalBinary(st); err != nil {
 		return nil, fmt.Errorf("hnsw: level generator state: %w", err)
 	}
@@ -87,7 +116,13 @@ func ReadGraph(r *binio.Reader) (*Graph, error) {
 	if nodes == 0 {
 		g.top = -1
 	}
-	g.vecs = binio.ReadSlice[float32](r)
+	nvecs := 0
+	if g.ff != nil {
+		nvecs = binio.ReadSliceFunc[float32](r, g.ff.appendRows)
+	} else {
+		g.vecs = binio.ReadSlice[float32](r)
+		nvecs = len(g.vecs)
+	}
 	g.codes = binio.ReadSlice[int8](r)
 	g.scales = binio.ReadSlice[float32](r)
 	g.levels = binio.ReadSlice[uint8](r)
@@ -96,7 +131,7 @@ func ReadGraph(r *binio.Reader) (*Graph, error) {
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
-	if len(g.vecs) != nodes*dim*b2i(g.floats) || len(g.codes) != nodes*dim*b2i(g.quant) ||
+	if nvecs != nodes*dim*b2i(g.floats) || len(g.codes) != nodes*dim*b2i(g.quant) ||
 		len(g.scales) != nodes*b2i(g.quant) || len(g.levels) != nodes || len(g.links0) != nodes*(g.m0+1) {
 		return nil, fmt.Errorf("hnsw: graph arrays disagree with %d nodes of dimension %d", nodes, dim)
 	}

@@ -84,6 +84,22 @@ func Slice[T Number](w *Writer, s []T) {
 	}
 }
 
+// Fail records err (if none yet): a value's source failed.
+func (w *Writer) Fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// Write implements io.Writer: b raw, as Bytes.
+func (w *Writer) Write(b []byte) (int, error) {
+	w.write(b)
+	if w.err != nil {
+		return 0, w.err
+	}
+	return len(b), nil
+}
+
 // EndSection writes the CRC-32C of everything since the previous
 // EndSection (or the start) and starts a new section.
 func (w *Writer) EndSection() {
@@ -247,6 +263,32 @@ func ReadSlice[T Number](r *Reader) []T {
 	s := make([]T, n)
 	r.read(unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), n*size))
 	return s
+}
+
+// ReadSliceFunc reads an array written by Slice without holding it: its
+// bytes are handed to fn a chunk at a time (fn must not keep them). It
+// returns the array's length (elements); a corrupt length fails at the end
+// of the input, as ReadSlice's.
+func ReadSliceFunc[T Number](r *Reader, fn func([]byte) error) int {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	n := r.lenOf(size)
+	if n == 0 || r.err != nil {
+		return 0
+	}
+	buf := make([]byte, min(n*size, 4<<20))
+	for left := n * size; left > 0 && r.err == nil; {
+		b := buf[:min(left, len(buf))]
+		r.read(b)
+		if r.err == nil {
+			r.Fail(fn(b))
+		}
+		left -= len(b)
+	}
+	if r.err != nil {
+		return 0
+	}
+	return n
 }
 
 // readChunked reads n elements without trusting n: the slice grows a chunk

@@ -6,6 +6,7 @@ package offline
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/livefeed/livefeed/processors/user"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/livefeed/livefeed/topologies"
+	sjson "github.com/segmentio/encoding/json"
 )
 
 // Record is one line of an event log (JSONL): an input record as produced to
@@ -124,6 +126,11 @@ func (en *Engine) ApplyDecoded(ctx context.Context, d Decoded) {
 			user.Apply(u, res.Signal, en.topo.Weights, en.topo.HalfLife)
 		})
 	}
+	var (
+		fev     features.Event // the enriched event the entity groups decode, once for all of them
+		fevErr  error
+		decoded bool
+	)
 	for _, e := range en.topo.Entities {
 		if !e.Reads(res.Source) {
 			continue
@@ -132,10 +139,13 @@ func (en *Engine) ApplyDecoded(ctx context.Context, d Decoded) {
 		if key == "" {
 			continue
 		}
-		enr := &events.Enriched{Source: res.Source, EventID: h.EventID, EventTime: h.EventTime,
-			LivestreamID: st.LivestreamID, SellerID: st.SellerID, Category: st.Category, Event: r.Value}
-		fev, err := entity.Event(enr)
-		if err != nil {
+		if !decoded {
+			enr := &events.Enriched{Source: res.Source, EventID: h.EventID, EventTime: h.EventTime,
+				LivestreamID: st.LivestreamID, SellerID: st.SellerID, Category: st.Category, Event: r.Value}
+			fev, fevErr = entity.Event(enr)
+			decoded = true
+		}
+		if err := fevErr; err != nil {
 			en.Rejected[reason(err)]++
 			continue
 		}
@@ -224,6 +234,10 @@ func (s *LogScanner) Scan() bool {
 		if len(line) == 0 {
 			continue
 		}
+		if rec, ok := parseRecord(line); ok {
+			s.rec = rec
+			return true
+		}
 		s.rec = Record{}
 		if err := json.Unmarshal(line, &s.rec); err != nil {
 			s.err = fmt.Errorf("line %d: not a record {topic, key, value}: %w", s.line, err)
@@ -235,6 +249,41 @@ func (s *LogScanner) Scan() bool {
 		s.err = fmt.Errorf("reading event log: %w", s.sc.Err())
 	}
 	return false
+}
+
+// parseRecord reads a line as `livefeed simulate --out` and json.Encoder
+// write it, {"topic":"…","key":"…","value":…} with no escapes in topic and
+// key, without decoding the value; ok is false for any other line (the
+// caller then decodes it in full).
+func parseRecord(line []byte) (rec Record, ok bool) {
+	field := func(rest []byte, prefix string) (value, after []byte, ok bool) {
+		if !bytes.HasPrefix(rest, []byte(prefix)) {
+			return nil, nil, false
+		}
+		rest = rest[len(prefix):]
+		i := bytes.IndexByte(rest, '"')
+		if i < 0 || bytes.IndexByte(rest[:i], '\\') >= 0 {
+			return nil, nil, false
+		}
+		return rest[:i], rest[i+1:], true
+	}
+	topic, rest, ok := field(line, `{"topic":"`)
+	if !ok {
+		return rec, false
+	}
+	key, rest, ok := field(rest, `,"key":"`)
+	if !ok || !bytes.HasPrefix(rest, []byte(`,"value":`)) {
+		return rec, false
+	}
+	value := bytes.TrimSpace(rest[len(`,"value":`):])
+	if len(value) < 2 || value[len(value)-1] != '}' {
+		return rec, false
+	}
+	value = bytes.TrimSpace(value[:len(value)-1])
+	if !sjson.Valid(value) { // e.g. another field after "value"
+		return rec, false
+	}
+	return Record{Topic: string(topic), Key: string(key), Value: bytes.Clone(value)}, true
 }
 
 // Record is the record Scan read (its Value is the scanner's own copy).

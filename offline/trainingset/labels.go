@@ -282,16 +282,33 @@ func parseTime(v Value) (time.Time, error) {
 				return t.UTC(), nil
 			}
 		}
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return epochInt(i), nil
+		}
 		if f, err := strconv.ParseFloat(s, 64); err == nil {
 			return epoch(f), nil
 		}
 		return time.Time{}, fmt.Errorf("not a time: %q (want RFC 3339, e.g. 2026-12-07T18:00:00Z, or Unix epoch seconds/ms/µs/ns)", v.Str)
 	case Int:
-		return epoch(float64(v.Int())), nil
+		return epochInt(v.Int()), nil
 	case Float:
 		return epoch(v.Float()), nil
 	}
 	return time.Time{}, errors.New("missing timestamp")
+}
+
+// epochInt is epoch for integers, exactly.
+func epochInt(x int64) time.Time {
+	a := max(x, -x)
+	switch {
+	case a < 1e11:
+		return time.Unix(x, 0).UTC()
+	case a < 1e14:
+		return time.UnixMilli(x).UTC()
+	case a < 1e17:
+		return time.UnixMicro(x).UTC()
+	}
+	return time.Unix(0, x).UTC()
 }
 
 func epoch(x float64) time.Time {

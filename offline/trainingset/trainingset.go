@@ -36,6 +36,7 @@ import (
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/offline"
 	"github.com/livefeed/livefeed/topologies"
+	"golang.org/x/sync/errgroup"
 )
 
 // The embedding columns' names.
@@ -73,9 +74,10 @@ type Stats struct {
 	Records  int            `json:"records"` // log records read
 	Rejected map[string]int `json:"rejected"`
 	Late     int            `json:"late"`
-	// Replay is the time spent decoding and applying records, Lookup
-	// reading the features (and vectors) at the rows' instants, Write
-	// encoding the output.
+	// Replay is the replaying goroutine's time applying records (and
+	// waiting for the reader to decode them), Lookup its time reading the
+	// features and vectors at the rows' instants: together the build's
+	// wall time. Write is the encoding goroutine's busy time, alongside.
 	Replay time.Duration `json:"replay_ns"`
 	Lookup time.Duration `json:"lookup_ns"`
 	Write  time.Duration `json:"write_ns"`
@@ -192,7 +194,12 @@ func newPlan(o Options, l *Labels) (*plan, error) {
 	return p, nil
 }
 
-// Build writes the training set of labels over the log to w.
+// Build writes the training set of labels over the log to w, rows in time
+// order (rows at the same instant in the labels' order).
+//
+// Three goroutines share the work: one reads and decodes the log, one
+// replays it and looks the rows up (the state is only ever touched there),
+// one encodes the output.
 func Build(ctx context.Context, o Options, labels *Labels, log Source, w io.Writer) (Stats, error) {
 	var st Stats
 	p, err := newPlan(o, labels)
@@ -207,60 +214,137 @@ func Build(ctx context.Context, o Options, labels *Labels, log Source, w io.Writ
 		return st, err
 	}
 	en := offline.New(o.Topology)
-	b := &build{p: p, en: en, out: out, feats: make([]float64, len(p.featureNames)), empty: &features.State{}}
-	rows := labels.Rows
-	var clock time.Time
+	b := &build{p: p, en: en, empty: &features.State{}}
 	start := time.Now()
-	for len(rows) > 0 && log.Scan() {
-		st.Records++
-		d := offline.Decode(log.Record())
-		if t, ok := d.Time(); ok && t.After(clock) {
-			// The clock moves past every row before t: answer them with
-			// the state as it is, before this record.
-			n, _ := slices.BinarySearchFunc(rows, t, func(r Row, t time.Time) int { return r.At.Compare(t) })
-			if err := b.answer(rows[:n], &st); err != nil {
-				return st, err
+	g, gctx := errgroup.WithContext(ctx)
+	readCtx, stopReading := context.WithCancel(gctx)
+	defer stopReading()
+	decoded := make(chan []offline.Decoded, 4)
+	records := 0
+	g.Go(func() error {
+		defer close(decoded)
+		batch := make([]offline.Decoded, 0, batchSize)
+		for log.Scan() {
+			records++
+			batch = append(batch, offline.Decode(log.Record()))
+			if len(batch) < batchSize {
+				continue
 			}
-			rows = rows[n:]
-			clock = t
-			if len(rows) == 0 {
-				break // the rest of the log is after every row
+			select {
+			case decoded <- batch:
+			case <-readCtx.Done():
+				return nil // stopped: every row answered, or another goroutine failed
+			}
+			batch = make([]offline.Decoded, 0, batchSize)
+		}
+		if err := log.Err(); err != nil {
+			return err
+		}
+		select {
+		case decoded <- batch:
+		case <-readCtx.Done():
+		}
+		return nil
+	})
+	answered := make(chan []answer, 4)
+	g.Go(func() error {
+		for batch := range answered {
+			t := time.Now()
+			for _, a := range batch {
+				if err := out.row(a.row, a.feats, a.content, a.taste); err != nil {
+					return fmt.Errorf("writing training set: %w", err)
+				}
+			}
+			st.Write += time.Since(t)
+		}
+		t := time.Now()
+		if err := out.close(); err != nil {
+			return fmt.Errorf("writing training set: %w", err)
+		}
+		st.Write += time.Since(t)
+		return nil
+	})
+	g.Go(func() error {
+		defer close(answered)
+		defer stopReading()
+		send := func(rows []Row) error {
+			for len(rows) > 0 {
+				n := min(len(rows), batchSize)
+				t := time.Now()
+				batch := b.answer(rows[:n])
+				st.Lookup += time.Since(t)
+				st.Rows += n
+				rows = rows[n:]
+				select {
+				case answered <- batch:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		}
+		rows := labels.Rows
+		var clock time.Time
+		for batch := range decoded {
+			for _, d := range batch {
+				if t, ok := d.Time(); ok && t.After(clock) {
+					// The clock moves past every row before t: answer
+					// them with the state as it is, before this record.
+					n, _ := slices.BinarySearchFunc(rows, t, func(r Row, t time.Time) int { return r.At.Compare(t) })
+					if err := send(rows[:n]); err != nil {
+						return err
+					}
+					rows = rows[n:]
+					clock = t
+					if len(rows) == 0 {
+						return nil // the rest of the log is after every row
+					}
+				}
+				en.ApplyDecoded(gctx, d)
+			}
+			if gctx.Err() != nil {
+				return gctx.Err()
 			}
 		}
-		en.ApplyDecoded(ctx, d)
-		if st.Records%4096 == 0 && ctx.Err() != nil {
-			return st, ctx.Err()
+		if gctx.Err() != nil {
+			return gctx.Err() // the reader failed: the log is not complete
 		}
-	}
-	if err := log.Err(); err != nil {
+		// Rows after the end of the log see all of it.
+		return send(rows)
+	})
+	if err := g.Wait(); err != nil {
 		return st, err
 	}
-	// Rows after the end of the log see all of it.
-	if err := b.answer(rows, &st); err != nil {
-		return st, err
-	}
-	t := time.Now()
-	if err := out.close(); err != nil {
-		return st, fmt.Errorf("writing training set: %w", err)
-	}
-	st.Write += time.Since(t)
-	st.Replay = time.Since(start) - st.Lookup - st.Write
+	st.Records = records
+	st.Replay = time.Since(start) - st.Lookup
 	st.Rejected, st.Late = en.Rejected, en.Late
 	return st, nil
 }
 
+// batchSize is how many records or rows go between the goroutines at once.
+const batchSize = 512
+
 type build struct {
 	p     *plan
 	en    *offline.Engine
-	out   writer
-	feats []float64 // NaN: null
 	empty *features.State
 }
 
-// answer writes rows with the features at their instants.
-func (b *build) answer(rows []Row, st *Stats) error {
-	for _, r := range rows {
-		t0 := time.Now()
+// answer is one output row.
+type answer struct {
+	row            Row
+	feats          []float64 // NaN: null
+	content, taste []float32 // nil: null
+}
+
+// answer looks rows up at their instants.
+func (b *build) answer(rows []Row) []answer {
+	out := make([]answer, len(rows))
+	feats := make([]float64, len(rows)*len(b.p.featureNames))
+	for j, r := range rows {
+		a := &out[j]
+		a.row = r
+		a.feats = feats[j*len(b.p.featureNames) : (j+1)*len(b.p.featureNames)]
 		i := 0
 		for _, ep := range b.p.entities {
 			s := b.empty
@@ -270,31 +354,23 @@ func (b *build) answer(rows []Row, st *Stats) error {
 				}
 			}
 			for _, d := range ep.defs {
-				b.feats[i] = math.NaN()
+				a.feats[i] = math.NaN()
 				if x, ok := d.Number(s.Series[d.Name], r.At); ok {
-					b.feats[i] = x
+					a.feats[i] = x
 				}
 				i++
 			}
 		}
-		var content, taste []float32
 		if c := b.p.content; c >= 0 && r.Cells[c].Kind == String {
 			if s := b.en.Streams()[r.Cells[c].Str]; s != nil {
-				content = s.Embedding
+				a.content = s.Embedding
 			}
 		}
 		if c := b.p.taste; c >= 0 && r.Cells[c].Kind == String {
 			if u := b.en.Users()[r.Cells[c].Str]; u != nil {
-				taste = u.Taste.Unit()
+				a.taste = u.Taste.Unit()
 			}
 		}
-		t1 := time.Now()
-		if err := b.out.row(r, b.feats, content, taste); err != nil {
-			return fmt.Errorf("writing training set: %w", err)
-		}
-		st.Rows++
-		st.Lookup += t1.Sub(t0)
-		st.Write += time.Since(t1)
 	}
-	return nil
+	return out
 }

@@ -183,14 +183,32 @@ func (jw *jsonlWriter) close() error { return jw.w.Flush() }
 // optional double, each vector an optional list of floats. Parquet orders
 // a group's columns by name; readers address them by name.
 type parquetWriter struct {
-	w   *parquet.GenericWriter[map[string]any]
-	p   *plan
-	buf []map[string]any
+	w *parquet.GenericWriter[any]
+	p *plan
+	// cols are the leaf columns in the schema's order: what each holds.
+	cols []pqColumn
+	rows []parquet.Row
 }
+
+// pqColumn is one leaf: the time (kind pqTime), label i, feature i, or a
+// vector.
+type pqColumn struct {
+	kind  int
+	index int
+}
+
+const (
+	pqTime = iota
+	pqLabel
+	pqFeature
+	pqContent
+	pqTaste
+)
 
 func newParquetWriter(w io.Writer, p *plan) (*parquetWriter, error) {
 	g := parquet.Group{p.timeColumn: parquet.Timestamp(parquet.Nanosecond)}
-	for _, c := range p.labelsColumns {
+	what := map[string]pqColumn{p.timeColumn: {pqTime, 0}}
+	for i, c := range p.labelsColumns {
 		var n parquet.Node
 		switch c.Kind {
 		case Bool:
@@ -203,73 +221,99 @@ func newParquetWriter(w io.Writer, p *plan) (*parquetWriter, error) {
 			n = parquet.String()
 		}
 		g[c.Name] = parquet.Optional(n)
+		what[c.Name] = pqColumn{pqLabel, i}
 	}
-	for _, n := range p.featureNames {
+	for i, n := range p.featureNames {
 		g[n] = parquet.Optional(parquet.Leaf(parquet.DoubleType))
+		what[n] = pqColumn{pqFeature, i}
 	}
 	vec := parquet.Optional(parquet.List(parquet.Leaf(parquet.FloatType)))
 	if p.content >= 0 {
 		g[ContentColumn] = vec
+		what[ContentColumn] = pqColumn{pqContent, 0}
 	}
 	if p.taste >= 0 {
 		g[TasteColumn] = vec
+		what[TasteColumn] = pqColumn{pqTaste, 0}
 	}
 	schema := parquet.NewSchema("training_set", g)
-	pw := parquet.NewGenericWriter[map[string]any](w, schema, parquet.Compression(&parquet.Zstd))
-	return &parquetWriter{w: pw, p: p}, nil
+	pw := &parquetWriter{p: p}
+	for _, path := range schema.Columns() {
+		c, ok := what[path[0]]
+		if !ok {
+			return nil, fmt.Errorf("parquet schema: unexpected column %v", path)
+		}
+		pw.cols = append(pw.cols, c)
+	}
+	pw.w = parquet.NewGenericWriter[any](w, schema, parquet.Compression(&parquet.Zstd))
+	return pw, nil
 }
 
+// row appends the row's values column by column: an optional leaf has
+// definition level 1 when set, 0 when null; a list's elements level 2
+// (repetition 0 for the first, 1 for the others).
 func (pw *parquetWriter) row(r Row, feats []float64, content, taste []float32) error {
-	m := make(map[string]any, 1+len(r.Cells)+len(feats)+2)
-	m[pw.p.timeColumn] = r.At.UTC()
-	for i, c := range r.Cells {
-		var v any
-		switch c.Kind {
-		case String:
-			v = c.Str
-		case Int:
-			v = c.Int()
-		case Float:
-			v = c.Float()
-		case Bool:
-			v = c.Bool()
+	var row parquet.Row
+	if len(pw.rows) < cap(pw.rows) {
+		row = pw.rows[:len(pw.rows)+1][len(pw.rows)][:0]
+	}
+	opt := func(v parquet.Value, set bool, col int) {
+		if !set {
+			row = append(row, parquet.Value{}.Level(0, 0, col))
+			return
 		}
-		m[pw.p.labelsColumns[i].Name] = v
+		row = append(row, v.Level(0, 1, col))
 	}
-	for i, x := range feats {
-		if math.IsNaN(x) {
-			m[pw.p.featureNames[i]] = nil
-		} else {
-			m[pw.p.featureNames[i]] = x
+	list := func(v []float32, col int) {
+		if v == nil {
+			row = append(row, parquet.Value{}.Level(0, 0, col))
+			return
+		}
+		if len(v) == 0 {
+			row = append(row, parquet.Value{}.Level(0, 1, col))
+			return
+		}
+		for i, x := range v {
+			row = append(row, parquet.FloatValue(x).Level(min(i, 1), 2, col))
 		}
 	}
-	if pw.p.content >= 0 {
-		m[ContentColumn] = vector(content)
+	for col, c := range pw.cols {
+		switch c.kind {
+		case pqTime:
+			row = append(row, parquet.Int64Value(r.At.UnixNano()).Level(0, 0, col))
+		case pqLabel:
+			v := r.Cells[c.index]
+			switch v.Kind {
+			case String:
+				opt(parquet.ByteArrayValue([]byte(v.Str)), true, col)
+			case Int:
+				opt(parquet.Int64Value(v.Int()), true, col)
+			case Float:
+				opt(parquet.DoubleValue(v.Float()), true, col)
+			case Bool:
+				opt(parquet.BooleanValue(v.Bool()), true, col)
+			default:
+				opt(parquet.Value{}, false, col)
+			}
+		case pqFeature:
+			x := feats[c.index]
+			opt(parquet.DoubleValue(x), !math.IsNaN(x), col)
+		case pqContent:
+			list(content, col)
+		case pqTaste:
+			list(taste, col)
+		}
 	}
-	if pw.p.taste >= 0 {
-		m[TasteColumn] = vector(taste)
-	}
-	pw.buf = append(pw.buf, m)
-	if len(pw.buf) == cap(pw.buf) && len(pw.buf) >= 1024 {
+	pw.rows = append(pw.rows, row)
+	if len(pw.rows) >= 1024 {
 		return pw.flush()
-	}
-	if cap(pw.buf) < 1024 {
-		pw.buf = append(make([]map[string]any, 0, 1024), pw.buf...)
 	}
 	return nil
 }
 
-func vector(v []float32) any {
-	if v == nil {
-		return nil
-	}
-	return v
-}
-
 func (pw *parquetWriter) flush() error {
-	_, err := pw.w.Write(pw.buf)
-	clear(pw.buf)
-	pw.buf = pw.buf[:0]
+	_, err := pw.w.WriteRows(pw.rows)
+	pw.rows = pw.rows[:0]
 	return err
 }
 

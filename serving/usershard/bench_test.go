@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -40,7 +41,18 @@ func TestScaleBench(t *testing.T) {
 	topic := fmt.Sprintf("usershard-bench-%d-table", n)
 	fillUsers(t, strings.Split(brokers, ","), topic, n)
 	root := t.TempDir()
-	for _, replicas := range []int{1, 2} {
+	counts := []int{1, 2}
+	if v, ok := os.LookupEnv("LIVEFEED_USERSHARD_BENCH_REPLICAS"); ok { // e.g. "2"; "": fill only
+		counts = nil
+		for _, f := range strings.Fields(strings.ReplaceAll(v, ",", " ")) {
+			c, err := strconv.Atoi(f)
+			if err != nil || c < 1 {
+				t.Fatalf("LIVEFEED_USERSHARD_BENCH_REPLICAS: %q", v)
+			}
+			counts = append(counts, c)
+		}
+	}
+	for _, replicas := range counts {
 		var procs []*benchReplica
 		start := time.Now()
 		for i := range replicas {
@@ -67,6 +79,7 @@ func TestScaleBench(t *testing.T) {
 		for _, p := range procs {
 			t.Logf("  replica %s: RSS %s, peak %s", p.addr, p.rss("VmRSS"), p.rss("VmHWM"))
 			p.kill()
+			_ = os.RemoveAll(p.dir)
 		}
 		time.Sleep(r0(t, brokers) + time.Second)
 	}
@@ -220,35 +233,36 @@ func readyMap(addr string) (Map, bool) {
 	return m, resp.StatusCode == http.StatusOK
 }
 
-// lookups asks the owners for 20,000 random users, sequentially, and logs
-// p50/p99.
+// lookups asks for 20,000 random users, sequentially, first each from its
+// owner (a client routing by the map), then each from a random replica
+// (local, or forwarded to the owner: one hop), and logs p50/p99.
 func lookups(t *testing.T, procs []*benchReplica, n int, when string) {
 	m, _ := readyMap(procs[0].addr)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	hc := &http.Client{}
 	const count = 20_000
-	lat := make([]time.Duration, 0, count)
-	for range count {
-		id := "u" + strconv.Itoa(rng.IntN(n))
-		owner := m.Owners[broker.PartitionOf(id, parts)]
-		start := time.Now()
-		resp, err := hc.Get(owner + LocalPath + url.PathEscape(id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf [4096]byte
-		for {
-			if _, err := resp.Body.Read(buf[:]); err != nil {
-				break
+	for _, mode := range []string{"routed to the owner", "to any replica"} {
+		lat := make([]time.Duration, 0, count)
+		for range count {
+			id := "u" + strconv.Itoa(rng.IntN(n))
+			u := m.Owners[broker.PartitionOf(id, parts)] + LocalPath + url.PathEscape(id)
+			if mode != "routed to the owner" {
+				u = procs[rng.IntN(len(procs))].addr + "/users/" + url.PathEscape(id)
+			}
+			start := time.Now()
+			resp, err := hc.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			lat = append(lat, time.Since(start))
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %d", u, resp.StatusCode)
 			}
 		}
-		resp.Body.Close()
-		lat = append(lat, time.Since(start))
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s from %s: %d", id, owner, resp.StatusCode)
-		}
+		slices.Sort(lat)
+		t.Logf("  lookups %s, %s: p50 %v, p99 %v, max %v (%d random users over HTTP)", when, mode,
+			lat[count/2].Round(time.Microsecond), lat[count*99/100].Round(time.Microsecond), lat[count-1].Round(time.Microsecond), count)
 	}
-	slices.Sort(lat)
-	t.Logf("  lookups %s: p50 %v, p99 %v, max %v (%d random users, HTTP to the owner)", when,
-		lat[count/2].Round(time.Microsecond), lat[count*99/100].Round(time.Microsecond), lat[count-1].Round(time.Microsecond), count)
 }

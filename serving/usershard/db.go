@@ -31,7 +31,13 @@ func openDB(dir string, cacheBytes int) (*db, error) {
 		// indexes hold in memory.
 		CompactionTableSize:    8 << 20,
 		OpenFilesCacheCapacity: 256,
-		WriteBuffer:            8 << 20,
+		// A restore writes hundreds of MB at once: a bigger memtable
+		// and more level-0 tables before writes slow down keep it
+		// from stalling on compactions.
+		WriteBuffer:            32 << 20,
+		CompactionL0Trigger:    8,
+		WriteL0SlowdownTrigger: 24,
+		WriteL0PauseTrigger:    36,
 		// A Get for an unknown user reads no data block.
 		Filter: filter.NewBloomFilter(10),
 	})

@@ -106,6 +106,18 @@ func listen(t *testing.T) (net.Listener, string) {
 func serveLocal(t *testing.T, ln net.Listener, s *Store) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+LocalPath+"{id}", func(w http.ResponseWriter, r *http.Request) { s.ServeLocal(w, r.PathValue("id")) })
+	// Any replica's lookup: local or forwarded to the owner (one hop).
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		v, err := s.Get(r.Context(), r.PathValue("id"))
+		switch {
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		case v == nil:
+			http.NotFound(w, r)
+		default:
+			_, _ = w.Write(v)
+		}
+	})
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		if !s.Ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -288,6 +289,9 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 		v.name, cfg.Partitions, buildSec, mem>>20, trav>>20, resc>>20)
 	params := fmt.Sprintf("%d partitions, one graph, M=%d efConstruction=%d efSearch=%d, exact below %d/partition, ACORN below %.0f%%",
 		cfg.Partitions, opts.M, opts.EfConstruction, opts.EfSearch, opts.ExactThreshold, 100*opts.ExpandBelow)
+	if len(opts.SubGraphs) > 0 {
+		params += fmt.Sprintf(", sub-graphs per %s", strings.Join(opts.SubGraphs, ", per "))
+	}
 	if !opts.Quantize || !opts.DropFloats {
 		params += fmt.Sprintf(", float32 dot kernel: %s", vec.SIMDFloat)
 	}

@@ -40,7 +40,7 @@ func runBenchServing(ctx context.Context, args []string) error {
 		big                 bool
 		noPeers             bool
 		cases, jsonPath, cp string
-		efSweep             string
+		efSweep, subGraphs  string
 		timeout             time.Duration
 	)
 	fs.IntVar(&cfg.N, "n", 100_000, "catalogue size")
@@ -63,6 +63,7 @@ func runBenchServing(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.FloatsDir, "floats-dir", "", "int8 variant: keep the float32 rescoring vectors in a mapped file in this directory, and measure what a rescoring read costs")
 	fs.StringVar(&cases, "cases", "", "comma-separated filter names to run (default all: 100%,50%,10%,1%,0.1%,AND 1%,corr 10%)")
 	fs.BoolVar(&noPeers, "no-peers", false, "skip faiss and hnswlib")
+	fs.StringVar(&subGraphs, "sub-graphs", "", "comma-separated attributes whose values get sub-graphs searched by filters on one value: category, language")
 	fs.StringVar(&efSweep, "ef-sweep", "", "comma-separated efSearch values to re-measure every filter at (after the main run)")
 	fs.StringVar(&cfg.Python, "python", "python3", "python interpreter for the peers")
 	fs.IntVar(&cfg.PeerQueries, "peer-queries", 0, "queries per filter for the peers (default min(queries, 200))")
@@ -81,6 +82,14 @@ func runBenchServing(ctx context.Context, args []string) error {
 	for _, c := range strings.Split(cases, ",") {
 		if c = strings.TrimSpace(c); c != "" {
 			cfg.Cases = append(cfg.Cases, c)
+		}
+	}
+	for _, a := range strings.Split(subGraphs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			if a != "category" && a != "language" {
+				return fmt.Errorf("--sub-graphs: %q is not category or language", a)
+			}
+			cfg.Options.SubGraphs = append(cfg.Options.SubGraphs, a)
 		}
 	}
 	for _, e := range strings.Split(efSweep, ",") {

@@ -137,6 +137,16 @@ type Options struct {
 	// does not record where the floats were: either kind loads either way.
 	// Close releases the files.
 	FloatsDir string
+	// SubGraphs names the attributes ("category", "language") whose
+	// values each get a sub-graph of the dimension's graph: the value's
+	// nodes linked among themselves (links only; the vectors are the
+	// graph's). A query filtering on one value of such an attribute, too
+	// many to scan, searches that value's sub-graph with the rest of the
+	// filter applied there (plan "subgraph"): its members are near each
+	// other in it, even when they lie away from the query, where the
+	// whole graph has none of them. Each attribute costs about one more
+	// graph's links and insert time. Other names are ignored.
+	SubGraphs []string
 	// Seed makes graph builds reproducible.
 	Seed uint64
 }
@@ -170,13 +180,30 @@ func (o Options) WithDefaults() Options {
 	if o.Rescore == 0 {
 		o.Rescore = 4
 	}
+	o.SubGraphs = validSubGraphs(o.SubGraphs)
 	return o
 }
 
 // vgraph is the replica's graph for one vector dimension.
 type vgraph struct {
 	g    *hnsw.Graph
-	refs []rowRef // node → partition and row (meaningful for live nodes)
+	refs []rowRef     // node → partition and row (meaningful for live nodes)
+	subs []*subGraphs // Options.SubGraphs, in that order
+}
+
+// setSubs puts node (its vector in g just added, or moved if moved) in
+// the sub-graphs of it's values.
+func (vg *vgraph) setSubs(node uint32, it *Item, moved bool) {
+	for _, sg := range vg.subs {
+		sg.set(node, sg.value(it), moved)
+	}
+}
+
+// leaveSubs takes node out of its sub-graphs: before g deletes it.
+func (vg *vgraph) leaveSubs(node uint32) {
+	for _, sg := range vg.subs {
+		sg.leave(node)
+	}
 }
 
 // rowRef is where a graph node's item lives.
@@ -276,7 +303,7 @@ func (ix *Index) Upsert(partition int32, it *Item) {
 	s.language.Set(row, it.Language)
 	s.seller.Set(row, it.SellerID)
 	s.viewers.Set(row, int64(it.ViewersNow))
-	ix.setVector(s, uint32(partition), row, v)
+	ix.setVector(s, uint32(partition), row, v, it)
 	cp := *it
 	cp.Vector = nil
 	cp.engagement = new(atomic.Pointer[scoreAt])
@@ -314,16 +341,19 @@ func (s *shard) allocRow() uint32 {
 
 // setVector makes the graph node of partition's row hold v: nothing if it
 // already does, an in-place update if the dimension is the same, else
-// delete + insert.
-func (ix *Index) setVector(s *shard, partition, row uint32, v []float32) {
+// delete + insert; the node's sub-graphs follow it's attributes.
+func (ix *Index) setVector(s *shard, partition, row uint32, v []float32, it *Item) {
 	if gi := s.rowG[row]; gi != 0 {
 		vg, node := ix.graphs[gi-1], s.rowNode[row]
 		if len(v) == vg.g.Dim() {
-			if !vg.g.Same(node, v) {
+			moved := !vg.g.Same(node, v)
+			if moved {
 				vg.g.Update(node, v)
 			}
+			vg.setSubs(node, it, moved)
 			return
 		}
+		vg.leaveSubs(node)
 		vg.g.Delete(node)
 		s.rowG[row] = 0
 	}
@@ -341,6 +371,7 @@ func (ix *Index) setVector(s *shard, partition, row uint32, v []float32) {
 	}
 	vg.refs[node] = rowRef{part: partition, row: row}
 	s.rowG[row], s.rowNode[row] = uint8(gi+1), node
+	vg.setSubs(node, it, false)
 }
 
 // graphIndex returns the index of the graph for dimension dim, −1 if there
@@ -355,11 +386,24 @@ func (ix *Index) graphIndex(dim int, create bool) int {
 		return -1
 	}
 	o := &ix.opts
-	ix.graphs = append(ix.graphs, &vgraph{g: hnsw.New(dim, hnsw.Config{
+	vg := &vgraph{g: hnsw.New(dim, hnsw.Config{
 		M: o.M, EfConstruction: o.EfConstruction, Seed: o.Seed, NoPrefetch: o.NoPrefetch,
 		Quantize: o.Quantize, DropFloats: o.DropFloats, FloatsDir: o.FloatsDir,
-	})})
+	})}
+	vg.subs = ix.newSubs(vg.g)
+	ix.graphs = append(ix.graphs, vg)
 	return len(ix.graphs) - 1
+}
+
+// newSubs makes Options.SubGraphs' (empty) sub-graph sets over g.
+func (ix *Index) newSubs(g *hnsw.Graph) []*subGraphs {
+	o := &ix.opts
+	var subs []*subGraphs
+	for i, attr := range o.SubGraphs {
+		subs = append(subs, newSubGraphs(attr, g, hnsw.Config{
+			M: o.M, EfConstruction: o.EfConstruction, Seed: o.Seed + uint64(i) + 1, NoPrefetch: o.NoPrefetch}))
+	}
+	return subs
 }
 
 // Delete removes a stream from the partition's shard.
@@ -372,7 +416,9 @@ func (ix *Index) Delete(partition int32, id string) {
 		return
 	}
 	if gi := s.rowG[row]; gi != 0 {
-		ix.graphs[gi-1].g.Delete(s.rowNode[row])
+		vg := ix.graphs[gi-1]
+		vg.leaveSubs(s.rowNode[row])
+		vg.g.Delete(s.rowNode[row])
 		s.rowG[row] = 0
 	}
 	s.status.Remove(row)
@@ -420,6 +466,9 @@ func (ix *Index) MemoryBytes() int {
 	n := 0
 	for _, vg := range ix.graphs {
 		n += vg.g.MemoryBytes() + 8*cap(vg.refs)
+		for _, sg := range vg.subs {
+			n += sg.memoryBytes()
+		}
 	}
 	for _, s := range ix.shards {
 		n += 8*cap(s.items) + 5*cap(s.rowG) + 48*len(s.rowOf) + int(s.live.GetSizeInBytes())

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -23,6 +24,10 @@ const (
 	// exactly.
 	PlanFarExact = "far-exact"
 	PlanNone     = "none" // nothing passes the filter (or no comparable vector)
+	// PlanSubGraph: as PlanGraph, in the sub-graph of the one value the
+	// filter asks of an attribute with sub-graphs (Options.SubGraphs),
+	// the rest of the filter applied there (Stats.SubGraph says which).
+	PlanSubGraph = "subgraph"
 )
 
 // pred is a filter compiled against one shard's columns (valid under the
@@ -347,7 +352,18 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 	if est <= ix.opts.ExactThreshold*holding || live == 0 {
 		return scan(PlanExact), st
 	}
-	sel := float64(est) / float64(live)
+	// The graph searched: the whole graph, or the smallest sub-graph of
+	// a value the filter asks for (its estimate relative to that).
+	sg, plan := vg.g, PlanGraph
+	rp := &replicaPred{refs: vg.refs, preds: preds}
+	var filter hnsw.Filter = rp
+	if sub, subs, only := vg.subFor(f); sub != nil {
+		sg, plan, live = sub, PlanSubGraph, sub.Live()
+		filter = subFilter{rp: rp, g: sub}
+		everything = only
+		st.SubGraph = fmt.Sprintf("%s=%s (%d nodes)", subs.attr, subs.filterValue(f), live)
+	}
+	sel := min(1, float64(est)/float64(live))
 	// A quantized graph returns Rescore·k candidates by their codes, then
 	// the float32 vectors rank them (without floats: the codes' order).
 	kk, ef := n, max(ix.opts.EfSearch, n)
@@ -357,8 +373,7 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 		kk = rescoreN
 		ef = max(ix.opts.EfSearch, n) + kk
 	}
-	rp := &replicaPred{refs: vg.refs, preds: preds}
-	params := hnsw.Params{K: kk, Ef: ef, Filter: rp}
+	params := hnsw.Params{K: kk, Ef: ef, Filter: filter}
 	// A broad filter is applied after an unfiltered search of the same
 	// list: its passing members among the list's ef nearest are enough
 	// (half or more of them pass), and routing through failing nodes
@@ -387,6 +402,9 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 				params.Seeds = p.seeds(bms[i], g, max(n, 1), params.Seeds)
 			}
 		}
+		if sg != vg.g {
+			params.Seeds = vg.subSeeds(sg, params.Seeds)
+		}
 		params.FarEf, params.FarBelow = ix.opts.FarFactor*params.Ef, sel/2
 		// Clearly far from the query (under a quarter of the expected
 		// share nearby), a filtered set that is not too large is cheaper
@@ -396,7 +414,8 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 			params.FarStopBelow = sel / 4
 		}
 	}
-	res, gst := vg.g.Search(q, params, nil)
+	res, gst := sg.Search(q, params, nil)
+	toBase(sg, res)
 	if postFilter {
 		listed := len(res)
 		kept := res[:0]
@@ -413,15 +432,16 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 			// the list are at its fringe, where it is not accurate.
 			// Search with the filter applied during traversal and the
 			// far list (see hnsw.Params.FarEf).
-			params.Filter, params.K, params.Ef = rp, kk, ix.opts.FarFactor*ef
+			params.Filter, params.K, params.Ef = filter, kk, ix.opts.FarFactor*ef
 			gst.Far = true
 			var again hnsw.Stats
-			res, again = vg.g.Search(q, params, res[:0])
+			res, again = sg.Search(q, params, res[:0])
+			toBase(sg, res)
 			gst.Distances += again.Distances
 		}
 	}
 	st.Scanned = gst.Distances
-	setPlan(PlanGraph, time.Since(start))
+	setPlan(plan, time.Since(start))
 	if gst.Far {
 		for i := range st.Partitions {
 			st.Partitions[i].Far = preds[i] != nil
@@ -446,6 +466,54 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 		}
 	}
 	return topHits(top.h, n), st
+}
+
+// toBase turns a sub-graph's results into its base graph's nodes.
+func toBase(g *hnsw.Graph, res []hnsw.Result) {
+	if !g.Sub() {
+		return
+	}
+	for i := range res {
+		res[i].Node = g.Ref(res[i].Node)
+	}
+}
+
+// subFor returns the smallest sub-graph of a value f asks of an attribute
+// with sub-graphs (nil if none), its set, and whether f asks nothing else
+// (then every member passes).
+func (vg *vgraph) subFor(f *Filter) (*hnsw.Graph, *subGraphs, bool) {
+	var best *hnsw.Graph
+	var bestSet *subGraphs
+	for _, sg := range vg.subs {
+		v := sg.filterValue(f)
+		if v == "" {
+			continue
+		}
+		if g := sg.graph(v); g != nil && g.Live() > 0 && (best == nil || g.Live() < best.Live()) {
+			best, bestSet = g, sg
+		}
+	}
+	if best == nil {
+		return nil, nil, false
+	}
+	only := len(f.Status) == 0 && len(f.ExcludeSellers) == 0 && len(f.ExcludeStreams) == 0 && len(f.Ranges) == 0 &&
+		(bestSet.attr == SubGraphCategory && len(f.Languages) == 0 || bestSet.attr == SubGraphLanguage && len(f.Categories) == 0)
+	return best, bestSet, only
+}
+
+// subSeeds maps seeds (nodes of vg.g) to sub-graph g's nodes, dropping
+// those not in it.
+func (vg *vgraph) subSeeds(g *hnsw.Graph, seeds []uint32) []uint32 {
+	out := seeds[:0]
+	for _, n := range seeds {
+		for _, sg := range vg.subs {
+			if x, ok := sg.subNode(n, g); ok {
+				out = append(out, x)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // addScanned adds a graph search's distances to a scan's count.

@@ -32,6 +32,9 @@ type Stats struct {
 	Plan string
 	// Estimated is the planner's estimate of the filtered set's size.
 	Estimated int
+	// SubGraph names the sub-graph a PlanSubGraph query searched:
+	// attribute=value (nodes).
+	SubGraph string
 	// Partitions has the plan and work of each partition, by partition.
 	Partitions []PartitionStats
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -25,13 +26,17 @@ import (
 // rebuilt from the items on restore (a second or so at 1M); graphs are
 // restored as they were, never rebuilt.
 //
-// Version 1 had one graph set per partition: such a snapshot is refused
-// with an error, and serving rebuilds the index from the view.
+// Version 3 adds the sub-graphs (Options.SubGraphs): their attributes in
+// the header, and after each graph its sub-graphs (attribute, then per
+// value the value and the sub-graph: links and base nodes, no vectors).
+// Version 2 (no sub-graphs) still loads, as an index without them. Version
+// 1 had one graph set per partition: such a snapshot is refused with an
+// error, and serving rebuilds the index from the view.
 const (
 	snapshotMagic   = "LFIXSNAP"
 	snapshotTrailer = "LFIXEND\n"
 	// SnapshotVersion is the format this build writes and reads.
-	SnapshotVersion = 2
+	SnapshotVersion = 3
 )
 
 // ErrSnapshotMismatch: the snapshot's graphs were built with options the
@@ -75,16 +80,25 @@ func (ix *Index) Offsets() []int64 {
 // go on, writers wait for the whole snapshot (the graphs span every
 // partition), so every section is consistent with its marked offset.
 func (ix *Index) WriteSnapshot(w io.Writer) (SnapshotInfo, error) {
+	return ix.writeSnapshot(w, SnapshotVersion)
+}
+
+// writeSnapshot writes format version (SnapshotVersion, or 2 for an index
+// without sub-graphs: tests of loading older snapshots).
+func (ix *Index) writeSnapshot(w io.Writer, version int) (SnapshotInfo, error) {
+	if version == 2 && len(ix.opts.SubGraphs) > 0 {
+		return SnapshotInfo{}, errors.New("index snapshot: version 2 has no sub-graphs")
+	}
 	if !binio.LittleEndian() {
 		return SnapshotInfo{}, binio.ErrBigEndian
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	shards := ix.shards
-	info := SnapshotInfo{Version: SnapshotVersion, Created: time.Now().UTC(), Offsets: make([]int64, len(shards))}
+	info := SnapshotInfo{Version: version, Created: time.Now().UTC(), Offsets: make([]int64, len(shards))}
 	bw := binio.NewWriter(w)
 	bw.Bytes([]byte(snapshotMagic))
-	bw.Uvarint(SnapshotVersion)
+	bw.Uvarint(uint64(version))
 	o := ix.opts
 	bw.Uvarint(uint64(o.M))
 	bw.Uvarint(uint64(o.EfConstruction))
@@ -92,6 +106,12 @@ func (ix *Index) WriteSnapshot(w io.Writer) (SnapshotInfo, error) {
 	bw.Uvarint(o.Seed)
 	bw.Varint(info.Created.UnixNano())
 	bw.Uvarint(uint64(len(shards)))
+	if version >= 3 {
+		bw.Uvarint(uint64(len(o.SubGraphs)))
+		for _, a := range o.SubGraphs {
+			bw.String(a)
+		}
+	}
 	bw.EndSection()
 	for i, s := range shards {
 		info.Offsets[i] = s.offset
@@ -111,6 +131,13 @@ func (ix *Index) WriteSnapshot(w io.Writer) (SnapshotInfo, error) {
 		}
 		binio.Slice(bw, parts)
 		binio.Slice(bw, rows)
+		for _, sg := range vg.subs {
+			bw.Uvarint(uint64(len(sg.graphs)))
+			for i, g := range sg.graphs {
+				bw.String(sg.vals[i])
+				g.WriteTo(bw)
+			}
+		}
 	}
 	if err := bw.Err(); err != nil {
 		return info, fmt.Errorf("index snapshot: graphs: %w", err)
@@ -190,14 +217,21 @@ func readSnapshot(r io.Reader, size int64, feats *features.Set, opts Options) (*
 		return nil, info, errors.New("index snapshot: not a snapshot (bad magic)")
 	}
 	info.Version = int(br.Uvarint())
-	if br.Err() == nil && info.Version != SnapshotVersion {
-		return nil, info, fmt.Errorf("index snapshot: version %d, this build reads %d", info.Version, SnapshotVersion)
+	if br.Err() == nil && info.Version != SnapshotVersion && info.Version != 2 {
+		return nil, info, fmt.Errorf("index snapshot: version %d, this build reads 2 and %d", info.Version, SnapshotVersion)
 	}
 	ix := NewWithOptions(0, feats, opts)
 	o := ix.opts
 	m, efc, flags, seed := br.Uvarint(), br.Uvarint(), br.Uvarint(), br.Uvarint()
 	info.Created = time.Unix(0, br.Varint()).UTC()
 	parts := br.Len()
+	var subs []string
+	if info.Version >= 3 {
+		n := br.Len()
+		for i := 0; i < n && i < 8 && br.Err() == nil; i++ {
+			subs = append(subs, br.String())
+		}
+	}
 	br.EndSection("header")
 	if err := br.Err(); err != nil {
 		return nil, info, fmt.Errorf("index snapshot: header: %w", err)
@@ -205,6 +239,9 @@ func readSnapshot(r io.Reader, size int64, feats *features.Set, opts Options) (*
 	if m != uint64(o.M) || efc != uint64(o.EfConstruction) || flags != uint64(b2u(o.Quantize)|b2u(o.DropFloats)<<1) {
 		return nil, info, fmt.Errorf("%w: M %d efConstruction %d quantization flags %d; asked for M %d efConstruction %d quantize %v drop floats %v",
 			ErrSnapshotMismatch, m, efc, flags, o.M, o.EfConstruction, o.Quantize, o.DropFloats)
+	}
+	if !slices.Equal(subs, o.SubGraphs) {
+		return nil, info, fmt.Errorf("%w: sub-graphs %q; asked for %q", ErrSnapshotMismatch, subs, o.SubGraphs)
 	}
 	_ = seed // graphs restore their level generators; Seed only seeds new graphs
 	if parts > 1<<16 {
@@ -336,7 +373,33 @@ func (ix *Index) readGraphs(r *binio.Reader) error {
 		for i := range refs {
 			refs[i] = rowRef{part: parts[i], row: rows[i]}
 		}
-		ix.graphs = append(ix.graphs, &vgraph{g: g, refs: refs})
+		vg := &vgraph{g: g, refs: refs, subs: ix.newSubs(g)}
+		ix.graphs = append(ix.graphs, vg)
+		for _, sg := range vg.subs {
+			nv := r.Len()
+			if err := r.Err(); err != nil {
+				return err
+			}
+			if nv > 1<<16-1 {
+				return fmt.Errorf("%d %s sub-graphs", nv, sg.attr)
+			}
+			for range nv {
+				v := r.String()
+				sub, err := hnsw.ReadGraphWith(r, hnsw.ReadOptions{Base: g})
+				if err != nil {
+					return fmt.Errorf("%s sub-graph %q: %w", sg.attr, v, err)
+				}
+				if _, dup := sg.byVal[v]; dup {
+					return fmt.Errorf("%s sub-graph %q twice", sg.attr, v)
+				}
+				sg.byVal[v] = len(sg.graphs)
+				sg.vals = append(sg.vals, v)
+				sg.graphs = append(sg.graphs, sub)
+			}
+			if err := sg.restore(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -14,6 +14,9 @@
 //     the build and the search; the float32 vectors are then kept only for
 //     the caller's rescoring (or not at all: Config.DropFloats), in the
 //     heap or in a file mapped read-only (Config.FloatsDir);
+//   - sub-graphs (NewSub) over a subset of another graph's nodes, reading
+//     that graph's vectors (no copy): e.g. one per value of an attribute
+//     that filters use often, searched instead of the whole graph;
 //   - filtered search with the filter applied during traversal: nodes that
 //     fail the filter are either routed through (high selectivity) or, in
 //     ACORN-style expansion (restrictive filters), skipped in favour of their
@@ -95,6 +98,11 @@ type Graph struct {
 	entry   uint32
 	top     int // level of the entry point; −1 when empty
 
+	// A sub-graph (NewSub) keeps no vectors: node n's is base's node
+	// ext[n].
+	base *Graph
+	ext  []uint32
+
 	version uint64 // bumped by every structural change
 	pool    sync.Pool
 	touch   bool // prefetch batches (Config.NoPrefetch unset)
@@ -160,6 +168,59 @@ func (g *Graph) EvictFloats(pageCache bool) error {
 	return g.ff.evict(pageCache)
 }
 
+// NewSub returns an empty sub-graph of src: its nodes are src's nodes
+// (AddRef), their vectors read from src, so the sub-graph costs links
+// only. src's writer must keep the sub-graph in step: RemoveRef a node
+// before src deletes it, Relink it after src updates its vector. cfg's
+// M, EfConstruction and Seed shape it; its vector options are src's.
+func NewSub(src *Graph, cfg Config) *Graph {
+	cfg.Quantize, cfg.DropFloats, cfg.FloatsDir = src.quant, !src.floats, ""
+	g := New(src.dim, cfg)
+	g.base = src
+	return g
+}
+
+// Sub reports whether g is a sub-graph (NewSub).
+func (g *Graph) Sub() bool { return g.base != nil }
+
+// Ref is the node of the source graph that a sub-graph's node stands for
+// (node itself in a graph that is not a sub-graph).
+func (g *Graph) Ref(node uint32) uint32 {
+	if g.base != nil {
+		return g.ext[node]
+	}
+	return node
+}
+
+// AddRef inserts src's node into the sub-graph and returns its node id
+// here (reusing a tombstoned slot if there is one).
+func (g *Graph) AddRef(srcNode uint32) uint32 {
+	g.version++
+	if n := len(g.free); n > 0 {
+		node := g.free[n-1]
+		g.free = g.free[:n-1]
+		g.setDeleted(node, false)
+		g.ext[node] = srcNode
+		g.connect(node, int(g.levels[node]))
+		return node
+	}
+	node := uint32(g.nodes)
+	g.nodes++
+	g.ext = append(g.ext, srcNode)
+	g.appendNode(node, g.randomLevel())
+	return node
+}
+
+// Relink reconnects a sub-graph's node after its vector changed in src.
+func (g *Graph) Relink(node uint32) {
+	if g.Deleted(node) {
+		panic(fmt.Sprintf("hnsw: relink of deleted node %d", node))
+	}
+	g.version++
+	g.unlink(node)
+	g.connect(node, int(g.levels[node]))
+}
+
 // Quantized reports whether distances are computed on int8 codes.
 func (g *Graph) Quantized() bool { return g.quant }
 
@@ -175,6 +236,9 @@ type query struct {
 
 // dist is 1 − the (approximate, if quantized) inner product of q and node.
 func (g *Graph) dist(q *query, node uint32) float32 {
+	if g.base != nil {
+		return g.base.dist(q, g.ext[node])
+	}
 	if g.quant {
 		i := int(node) * g.dim
 		return 1 - q.s*g.scales[node]*float32(vec.DotInt8(q.c, g.codes[i:i+g.dim:i+g.dim]))
@@ -185,6 +249,9 @@ func (g *Graph) dist(q *query, node uint32) float32 {
 
 // nodeQuery is node's own vector as a query.
 func (g *Graph) nodeQuery(node uint32) query {
+	if g.base != nil {
+		return g.base.nodeQuery(g.ext[node])
+	}
 	if g.quant {
 		return query{c: g.code(node), s: g.scales[node]}
 	}
@@ -268,6 +335,9 @@ func (g *Graph) Version() uint64 { return g.version }
 // Vector returns node's stored float32 vector (valid until the next
 // mutation); nil if the graph keeps none (DropFloats).
 func (g *Graph) Vector(node uint32) []float32 {
+	if g.base != nil {
+		return g.base.Vector(g.ext[node])
+	}
 	if !g.floats {
 		return nil
 	}
@@ -314,7 +384,7 @@ func (g *Graph) FileBytes() int {
 
 // MemoryBytes is the size of the graph's own arrays (vectors and links).
 func (g *Graph) MemoryBytes() int {
-	n := 4*cap(g.vecs) + cap(g.codes) + 4*cap(g.scales) + cap(g.levels) + 4*cap(g.links0) + 8*cap(g.deleted) + 4*cap(g.free) + 24*cap(g.upper)
+	n := 4*cap(g.ext) + 4*cap(g.vecs) + cap(g.codes) + 4*cap(g.scales) + cap(g.levels) + 4*cap(g.links0) + 8*cap(g.deleted) + 4*cap(g.free) + 24*cap(g.upper)
 	for _, u := range g.upper {
 		n += 4 * cap(u)
 	}
@@ -391,6 +461,13 @@ func (g *Graph) Add(v []float32) uint32 {
 		g.codes = append(g.codes, make([]int8, g.dim)...)
 		g.scales = append(g.scales, vec.Quantize(g.code(node), v))
 	}
+	g.appendNode(node, level)
+	return node
+}
+
+// appendNode adds the links and flags of a new node (its vector already
+// stored) and connects it.
+func (g *Graph) appendNode(node uint32, level int) {
 	g.levels = append(g.levels, uint8(level))
 	g.links0 = append(g.links0, make([]uint32, g.m0+1)...)
 	var up []uint32
@@ -403,10 +480,9 @@ func (g *Graph) Add(v []float32) uint32 {
 	}
 	if g.top < 0 {
 		g.entry, g.top = node, level
-		return node
+		return
 	}
 	g.connect(node, level)
-	return node
 }
 
 // Update replaces a live node's vector and reconnects it where it now

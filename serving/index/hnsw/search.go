@@ -66,10 +66,21 @@ type Stats struct {
 // many cache misses in flight at once instead of one vector's at a time
 // (Go has no prefetch instruction; the sum keeps the loads alive).
 func (g *Graph) prefetch(batch []uint32) float32 {
+	if g.base != nil {
+		return g.base.prefetchRefs(batch, g.ext)
+	}
+	return g.prefetchRefs(batch, nil)
+}
+
+// prefetchRefs is prefetch of the nodes ext[n] (n itself without ext).
+func (g *Graph) prefetchRefs(batch []uint32, ext []uint32) float32 {
 	var sum float32
 	if g.quant {
 		var isum int32
 		for _, n := range batch {
+			if ext != nil {
+				n = ext[n]
+			}
 			c := g.code(n)
 			for i := 0; i < len(c); i += 64 {
 				isum += int32(c[i])
@@ -78,6 +89,9 @@ func (g *Graph) prefetch(batch []uint32) float32 {
 		return float32(isum)
 	}
 	for _, n := range batch {
+		if ext != nil {
+			n = ext[n]
+		}
 		v := g.Vector(n)
 		for i := 0; i < len(v); i += 16 {
 			sum += v[i]

@@ -27,6 +27,9 @@ func (g *Graph) WriteTo(w *binio.Writer) {
 	if g.touch {
 		flags |= 4
 	}
+	if g.base != nil {
+		flags |= 8 // a sub-graph: no vectors, the base's node of each
+	}
 	w.Uvarint(flags)
 	w.Uvarint(g.version)
 	st, err := g.src.MarshalBinary()
@@ -34,7 +37,11 @@ func (g *Graph) WriteTo(w *binio.Writer) {
 		panic(err) // PCG's MarshalBinary cannot fail
 	}
 	w.Blob(st)
-	if g.ff != nil {
+	if g.base != nil {
+		binio.Slice[float32](w, nil)
+		binio.Slice[int8](w, nil)
+		binio.Slice[float32](w, nil)
+	} else if g.ff != nil {
 		// As binio.Slice writes it: the format does not say where the
 		// floats were kept.
 		w.Uvarint(uint64(g.nodes * g.dim))
@@ -44,8 +51,10 @@ func (g *Graph) WriteTo(w *binio.Writer) {
 	} else {
 		binio.Slice(w, g.vecs[:g.nodes*g.dim*b2i(g.floats)])
 	}
-	binio.Slice(w, g.codes[:g.nodes*g.dim*b2i(g.quant)])
-	binio.Slice(w, g.scales[:g.nodes*b2i(g.quant)])
+	if g.base == nil {
+		binio.Slice(w, g.codes[:g.nodes*g.dim*b2i(g.quant)])
+		binio.Slice(w, g.scales[:g.nodes*b2i(g.quant)])
+	}
 	binio.Slice(w, g.levels[:g.nodes])
 	binio.Slice(w, g.links0[:g.nodes*(g.m0+1)])
 	var upper int
@@ -58,6 +67,9 @@ func (g *Graph) WriteTo(w *binio.Writer) {
 	}
 	binio.Slice(w, g.deleted)
 	binio.Slice(w, g.free)
+	if g.base != nil {
+		binio.Slice(w, g.ext[:g.nodes])
+	}
 }
 
 func b2i(b bool) int {
@@ -80,6 +92,9 @@ type ReadOptions struct {
 	// a time, instead of the heap; a snapshot written with them in the
 	// heap loads this way too, and the other way round.
 	FloatsDir string
+	// Base is the graph a sub-graph's snapshot refers to (restored
+	// first); required for a sub-graph, refused for a graph.
+	Base *Graph
 }
 
 // ReadGraphWith is ReadGraph with o; on error the graph's file (if any) is
@@ -102,8 +117,17 @@ func ReadGraphWith(r *binio.Reader, o ReadOptions) (_ *Graph, err error) {
 	if dim == 0 || m < 2 || m > 1<<12 || efC == 0 || (nodes > 0 && (entry >= nodes || top < 0 || top > 32)) {
 		return nil, fmt.Errorf("hnsw: bad graph header dim %d m %d efConstruction %d nodes %d entry %d top %d", dim, m, efC, nodes, entry, top)
 	}
+	sub := flags&8 != 0
+	if sub != (o.Base != nil) || (sub && o.Base.dim != dim) {
+		return nil, fmt.Errorf("hnsw: sub-graph %v of dimension %d, base given %v", sub, dim, o.Base != nil)
+	}
+	dir := o.FloatsDir
+	if sub {
+		dir = ""
+	}
 	g := New(dim, Config{M: m, EfConstruction: efC, Quantize: flags&1 != 0, DropFloats: flags&2 == 0, NoPrefetch: flags&4 == 0,
-		FloatsDir: o.FloatsDir})
+		FloatsDir: dir})
+	g.base = o.Base
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -116,8 +140,11 @@ func ReadGraphWith(r *binio.Reader, o ReadOptions) (_ *Graph, err error) {
 	if nodes == 0 {
 		g.top = -1
 	}
-	nvecs := 0
-	if g.ff != nil {
+	nvecs, wantVecs := 0, nodes*dim*b2i(g.floats)
+	if sub {
+		wantVecs = 0
+		nvecs = len(binio.ReadSlice[float32](r))
+	} else if g.ff != nil {
 		nvecs = binio.ReadSliceFunc[float32](r, g.ff.appendRows)
 	} else {
 		g.vecs = binio.ReadSlice[float32](r)
@@ -125,14 +152,15 @@ func ReadGraphWith(r *binio.Reader, o ReadOptions) (_ *Graph, err error) {
 	}
 	g.codes = binio.ReadSlice[int8](r)
 	g.scales = binio.ReadSlice[float32](r)
+	nq := b2i(g.quant && !sub)
 	g.levels = binio.ReadSlice[uint8](r)
 	g.links0 = binio.ReadSlice[uint32](r)
 	upper := r.Len()
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
-	if nvecs != nodes*dim*b2i(g.floats) || len(g.codes) != nodes*dim*b2i(g.quant) ||
-		len(g.scales) != nodes*b2i(g.quant) || len(g.levels) != nodes || len(g.links0) != nodes*(g.m0+1) {
+	if nvecs != wantVecs || len(g.codes) != nodes*dim*nq ||
+		len(g.scales) != nodes*nq || len(g.levels) != nodes || len(g.links0) != nodes*(g.m0+1) {
 		return nil, fmt.Errorf("hnsw: graph arrays disagree with %d nodes of dimension %d", nodes, dim)
 	}
 	g.upper = make([][]uint32, nodes)
@@ -159,6 +187,20 @@ func ReadGraphWith(r *binio.Reader, o ReadOptions) (_ *Graph, err error) {
 	}
 	if len(g.deleted) != (nodes+63)/64 {
 		return nil, fmt.Errorf("hnsw: tombstone bitset of %d words for %d nodes", len(g.deleted), nodes)
+	}
+	if sub {
+		g.ext = binio.ReadSlice[uint32](r)
+		if err := r.Err(); err != nil {
+			return nil, err
+		}
+		if len(g.ext) != nodes {
+			return nil, fmt.Errorf("hnsw: sub-graph of %d nodes with %d base nodes", nodes, len(g.ext))
+		}
+		for _, x := range g.ext {
+			if int(x) >= o.Base.nodes {
+				return nil, fmt.Errorf("hnsw: sub-graph node refers to node %d of %d", x, o.Base.nodes)
+			}
+		}
 	}
 	if err := g.check(); err != nil {
 		return nil, err

@@ -59,6 +59,17 @@ type Options struct {
 	Backoff, MaxBackoff time.Duration
 	// UserAgent is sent with every request. Default "livefeed-client".
 	UserAgent string
+	// RouteUsers sends the requests about one user (Recommendations,
+	// User, Query with a user id) straight to the serving replica that
+	// holds the user's partition, by the map of GET /v1/user-partitions
+	// (servers run with --user-partitions=shared; other servers have no
+	// map and everything goes to BaseURL). The replicas' advertised
+	// addresses must be reachable from the client. A routed attempt that
+	// fails to connect or answers 503 is retried through BaseURL (whose
+	// replica forwards) and the map is read again. Default false.
+	RouteUsers bool
+	// RouteRefresh is how often the map is read again. Default 10s.
+	RouteRefresh time.Duration
 }
 
 // Default option values.
@@ -104,12 +115,16 @@ func (o Options) withDefaults() (Options, error) {
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent
 	}
+	if o.RouteRefresh <= 0 {
+		o.RouteRefresh = 10 * time.Second
+	}
 	return o, nil
 }
 
 // Client calls one serving API.
 type Client struct {
-	o Options
+	o      Options
+	routes userRoutes // RouteUsers (route.go)
 }
 
 // New returns a client for opts (see Options for the defaults).
@@ -150,7 +165,7 @@ func IsNotFound(err error) bool {
 // /v1/recommendations).
 func (c *Client) Recommendations(ctx context.Context, req api.RecommendationsRequest) (*api.Response, error) {
 	var out api.Response
-	return &out, c.do(ctx, http.MethodGet, "/v1/recommendations", req.Query(), nil, &out)
+	return &out, c.doUser(ctx, req.UserID, http.MethodGet, "/v1/recommendations", req.Query(), nil, &out)
 }
 
 // Search finds streams near a vector, or near a text's embedding when the
@@ -186,7 +201,7 @@ func (c *Client) Queries(ctx context.Context) ([]api.NamedQuery, error) {
 // Query runs a named query (POST /v1/queries/{name}).
 func (c *Client) Query(ctx context.Context, name string, req api.QueryRequest) (*api.Response, error) {
 	var out api.Response
-	return &out, c.do(ctx, http.MethodPost, "/v1/queries/"+url.PathEscape(name), nil, req, &out)
+	return &out, c.doUser(ctx, req.UserID, http.MethodPost, "/v1/queries/"+url.PathEscape(name), nil, req, &out)
 }
 
 // Lookup is how a feature lookup reads: At evaluates the windows at a
@@ -219,7 +234,7 @@ func (c *Client) Livestream(ctx context.Context, id string, l Lookup) (*api.Live
 // /v1/features/user/{id}); with l.Embedding the taste vector.
 func (c *Client) User(ctx context.Context, id string, l Lookup) (*api.UserFeatures, error) {
 	var out api.UserFeatures
-	return &out, c.do(ctx, http.MethodGet, "/v1/features/user/"+url.PathEscape(id), l.query(), nil, &out)
+	return &out, c.doUser(ctx, id, http.MethodGet, "/v1/features/user/"+url.PathEscape(id), l.query(), nil, &out)
 }
 
 // Entity returns the features of another entity, e.g. a seller (GET
@@ -234,10 +249,19 @@ const maxErrorBody = 64 << 10
 
 // do sends one call, retrying 503s, and decodes a 200 answer into out.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body any, out any) error {
-	u := c.o.BaseURL + path
+	return c.doUser(ctx, "", method, path, q, body, out)
+}
+
+// doUser is do for a request about userID: with Options.RouteUsers its
+// first attempt goes to the user's replica, and after a failure there the
+// attempts go to BaseURL.
+func (c *Client) doUser(ctx context.Context, userID, method, path string, q url.Values, body any, out any) error {
+	query := ""
 	if len(q) > 0 {
-		u += "?" + q.Encode()
+		query = "?" + q.Encode()
 	}
+	base := c.baseFor(ctx, userID)
+	u := base + path + query
 	var payload []byte
 	if body != nil {
 		var err error
@@ -249,6 +273,14 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	for attempt := 1; ; attempt++ {
 		retryAfter, err := c.attempt(ctx, method, u, payload, out)
 		var he *Error
+		if routed := base != c.o.BaseURL; routed && err != nil && ctx.Err() == nil &&
+			(!errors.As(err, &he) || he.StatusCode == http.StatusServiceUnavailable) {
+			// The owner moved or died: the next attempt goes through
+			// BaseURL at once, which forwards to the current owner.
+			c.routeFailed()
+			base, u = c.o.BaseURL, c.o.BaseURL+path+query
+			continue
+		}
 		if !errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable || attempt > c.o.Retries {
 			if he != nil {
 				he.Attempts = attempt

@@ -26,36 +26,40 @@ import (
 // it must not write what it still holds (table flushes, emits) nor commit.
 //
 // A Fence ties one processor's producer to its consumer group's membership
-// with a lease. The member sends its own Heartbeat (beside kgo's) every
-// HeartbeatInterval; an answer that says the member is still in its
-// generation (no error, or REBALANCE_IN_PROGRESS) extends the lease to the
-// time the heartbeat was *sent* plus SessionTimeout minus LeaseMargin. The
-// coordinator received that heartbeat after it was sent, so it cannot
-// expire the member before the lease ends. Go's monotonic clock keeps
-// running while the process is stopped, so a replica that wakes after its
-// session expired finds its lease over before it can write. While the lease
-// is not valid:
-//   - every record the processor produces fails at once with ErrFenced;
-//   - a produce request kgo is about to write (records accepted before the
-//     stop and still buffered or retried) is refused on the connection, so
-//     nothing accepted earlier goes out late; the buffered records are then
-//     aborted;
-//   - nothing is committed (and every commit carries the session's
-//     generation: the broker refuses a stale one).
+// with a lease. While a session runs, the member sends its own Heartbeat
+// (beside kgo's) for the session's member id and generation every
+// HeartbeatInterval. An answer that says the member is current extends the
+// lease to the time that heartbeat was *sent* plus SessionTimeout, minus
+// LeaseMargin: the coordinator received it after it was sent, so it cannot
+// expire the member before. (REBALANCE_IN_PROGRESS extends it too, but no
+// further than the last plain answer's send time plus RebalanceTimeout: the
+// coordinator removes a member that has not rejoined by then.) Go's
+// monotonic clock keeps running while the process is stopped, so a replica
+// that wakes after its session expired finds its lease over before it can
+// write.
 //
-// Once a lease fails it is over for good (tripped): the session ends, the
-// member leaves the group and the processor's failed writes fail its
-// deferred commits, which stops the processor with an error wrapping
-// ErrFenced (pipeline.State treats a failed write as fatal): its
-// uncommitted state is dropped and it restarts from the committed offsets
-// and the changelog. A session that ends fenced with nothing refused
-// rejoins at once with a new member.
+// Lapsed (no answer within the lease: stopped, partitioned, or the
+// coordinator is down or moving), the member holds: a produce request kgo
+// is about to write is refused on the connection, so nothing accepted
+// earlier goes out late (kgo keeps the records and retries), and nothing is
+// committed. The coordinator's next answer decides:
+//   - the member is current (the broker was down, the coordinator moved):
+//     the lease is renewed and the held records go out;
+//   - the member is gone (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
+//     FENCED_INSTANCE_ID): the lease trips for good. Every buffered record
+//     is aborted and every new one fails with ErrFenced, the session ends
+//     without a commit and the member leaves the group. pipeline.State
+//     treats a failed write as fatal: the processor stops with an error
+//     wrapping ErrFenced, its uncommitted state dropped, and restarts from
+//     the committed offsets and the changelog (livefeed process exits;
+//     its orchestrator restarts it). A session that trips with nothing to
+//     write rejoins at once with a new member.
 //
 // The residual window: a produce request that passed the check is handed
 // to the kernel a few instructions later; if the process is stopped exactly
 // there, or the network delays bytes the kernel already holds (TCP
 // retransmission across a partition that heals), they can reach the
-// partition leader after the lease ended. They are still sent before the
+// partition leader after the lease ended. They still arrive before the
 // coordinator could expire the member unless that delay exceeds
 // LeaseMargin; only Kafka transactions close it entirely.
 
@@ -69,8 +73,10 @@ type Metrics struct {
 	// Fenced counts leases that ended, by group and reason (expired, lost,
 	// heartbeat error code).
 	Fenced *prometheus.CounterVec
-	// Refused counts records and produce requests refused because the
-	// lease was not valid, by group and where (produce, request, aborted).
+	// Refused counts what a fenced processor did not write, by group and
+	// where: produce (a new record after the lease tripped), held (a produce
+	// request not written while the lease lapsed; kgo retries it), aborted
+	// (a buffered record failed when the lease tripped).
 	Refused *prometheus.CounterVec
 }
 
@@ -84,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"group", "reason"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "livefeed_kafka_fenced_records_total",
-			Help: "Records and produce requests a fenced processor was refused, by group and where: produce (a new record), request (a buffered request not written), aborted (a buffered record failed).",
+			Help: "What a processor did not write because its group membership lease was not valid, by group and where: produce (a new record after the lease tripped), held (a produce request not written while the lease lapsed; retried), aborted (a buffered record failed when the lease tripped).",
 		}, []string{"group", "where"}),
 	}
 	if reg != nil {
@@ -166,9 +172,19 @@ func (f *Fence) groupName() string {
 	return f.group
 }
 
-// check is nil while the current lease is valid; otherwise it ends the
-// lease (if it was valid until now) and returns why, wrapping ErrFenced.
-func (f *Fence) check() error {
+// refuse fails a new record once the current lease has tripped (a lapsed
+// lease holds records on the connection instead).
+func (f *Fence) refuse() error {
+	l := f.cur.Load()
+	if l == nil {
+		return nil // no session yet: held on the connection
+	}
+	return l.trippedErr()
+}
+
+// hold is nil while a produce request may be written: the current lease is
+// valid.
+func (f *Fence) hold() error {
 	l := f.cur.Load()
 	if l == nil {
 		return fmt.Errorf("%w: no group membership yet", ErrFenced)
@@ -198,56 +214,91 @@ func (f *Fence) install(l *lease) { f.cur.Store(l) }
 
 // lease is one member's membership lease.
 type lease struct {
-	f        *Fence
-	log      *slog.Logger
-	base     time.Time     // monotonic origin of until
-	validFor time.Duration // SessionTimeout - LeaseMargin
-	until    atomic.Int64  // ns after base; 0: never renewed
-	tripped  chan struct{} // closed when the lease ends for good
-	once     sync.Once
-	err      error // why, set before tripped closes
+	f         *Fence
+	log       *slog.Logger
+	base      time.Time     // monotonic origin of until and lastOK
+	session   time.Duration // SessionTimeout
+	rebalance time.Duration // RebalanceTimeout
+	margin    time.Duration // LeaseMargin
+	until     atomic.Int64  // ns after base; 0: never renewed
+	lastOK    atomic.Int64  // ns after base: send time of the last plain answer
+	lapsed    atomic.Bool   // logged as lapsed, not renewed since
+	tripped   chan struct{} // closed when the lease ends for good
+	once      sync.Once
+	err       error // why, set before tripped closes
 }
 
 func newLease(f *Fence, log *slog.Logger) *lease {
 	o := f.b.opts
-	return &lease{f: f, log: log, base: time.Now(), validFor: o.SessionTimeout - o.LeaseMargin, tripped: make(chan struct{})}
+	return &lease{f: f, log: log, base: time.Now(), session: o.SessionTimeout, rebalance: o.RebalanceTimeout,
+		margin: o.LeaseMargin, tripped: make(chan struct{})}
 }
 
 // renewed extends the lease for a heartbeat sent at sent that the
-// coordinator answered as from a current member.
-func (l *lease) renewed(sent time.Time) {
-	next := int64(sent.Sub(l.base) + l.validFor)
+// coordinator answered as from a current member (rebalancing: while the
+// group prepares a rebalance).
+func (l *lease) renewed(sent time.Time, rebalancing bool) {
+	at := int64(sent.Sub(l.base))
+	next := at + int64(l.session-l.margin)
+	if rebalancing {
+		ok := l.lastOK.Load()
+		if ok == 0 {
+			return // no plain answer yet: when the rebalance began is unknown
+		}
+		next = min(next, ok+int64(l.rebalance-l.margin))
+	} else {
+		raise(&l.lastOK, at)
+	}
+	raise(&l.until, next)
+	if l.valid(time.Now()) && l.lapsed.Swap(false) {
+		l.log.Info("kafka group membership lease renewed: the held produce requests go out")
+	}
+}
+
+// raise sets v to x if x is larger.
+func raise(v *atomic.Int64, x int64) {
 	for {
-		cur := l.until.Load()
-		if next <= cur || l.until.CompareAndSwap(cur, next) {
+		cur := v.Load()
+		if x <= cur || v.CompareAndSwap(cur, x) {
 			return
 		}
 	}
 }
 
-// leased: renewed at least once.
-func (l *lease) leased() bool { return l.until.Load() != 0 }
-
-// expired: renewed once and over at now.
-func (l *lease) expired(now time.Time) bool {
+// valid: not tripped and renewed until after now.
+func (l *lease) valid(now time.Time) bool {
+	if l.isTripped() {
+		return false
+	}
 	u := l.until.Load()
-	return u != 0 && int64(now.Sub(l.base)) >= u
+	return u != 0 && int64(now.Sub(l.base)) < u
 }
 
-// check is nil while the lease is valid at now; otherwise it trips the
-// lease and returns its error.
+// check is nil while the lease is valid at now, else why not.
 func (l *lease) check(now time.Time) error {
+	if err := l.trippedErr(); err != nil {
+		return err
+	}
+	if l.valid(now) {
+		return nil
+	}
+	if l.until.Load() != 0 && !l.lapsed.Swap(true) {
+		l.log.Warn("kafka group membership lease lapsed: produce requests and commits are held until the coordinator answers a heartbeat",
+			"lease", l.session-l.margin)
+	}
+	return fmt.Errorf("%w: the membership lease lapsed (no heartbeat answered within %v)", ErrFenced, l.session-l.margin)
+}
+
+func (l *lease) trippedErr() error {
 	select {
 	case <-l.tripped:
 		return l.err
 	default:
+		return nil
 	}
-	if u := l.until.Load(); u == 0 || int64(now.Sub(l.base)) >= u {
-		l.trip("expired", fmt.Sprintf("no heartbeat answered within %v (session timeout minus margin)", l.validFor))
-		return l.err
-	}
-	return nil
 }
+
+func (l *lease) isTripped() bool { return l.trippedErr() != nil }
 
 // trip ends the lease for good, once: counted and logged.
 func (l *lease) trip(reason, detail string) {
@@ -260,55 +311,43 @@ func (l *lease) trip(reason, detail string) {
 	})
 }
 
-func (l *lease) isTripped() bool {
-	select {
-	case <-l.tripped:
-		return true
-	default:
-		return false
-	}
-}
+// errGone: the coordinator answered that the member or its generation is
+// gone.
+var errGone = errors.New("member gone")
 
-// heartbeat sends one Heartbeat for the member's current generation and
-// extends the lease if the coordinator still knows it; a heartbeat that
-// says the member is gone trips the lease. Transport errors leave the
-// lease to expire by itself.
-func (m *member) heartbeat(ctx context.Context) error {
-	l := m.lease
-	memberID, gen := m.cl.GroupMetadata()
-	if memberID == "" || gen < 0 {
-		return errors.New("not in a generation")
-	}
-	sent := time.Now()
-	if l.expired(sent) {
-		l.trip("expired", fmt.Sprintf("no heartbeat answered within %v (session timeout minus margin)", l.validFor))
-		return l.err
-	}
+// heartbeat sends one Heartbeat for memberID in generation gen and renews
+// the lease if the coordinator still knows it. It returns an error wrapping
+// errGone if the coordinator says the member or generation is gone; other
+// errors (transport, coordinator moving) leave the lease to lapse.
+func (m *member) heartbeat(ctx context.Context, memberID string, gen int32) error {
 	req := kmsg.NewPtrHeartbeatRequest()
 	req.Group, req.Generation, req.MemberID = m.g.group, gen, memberID
-	rctx, cancel := context.WithTimeout(ctx, m.g.b.opts.SessionTimeout)
+	rctx, cancel := context.WithTimeout(ctx, 2*m.g.b.opts.HeartbeatInterval)
 	defer cancel()
+	sent := time.Now()
 	resp, err := req.RequestWith(rctx, m.cl)
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	switch err := kerr.ErrorForCode(resp.ErrorCode); {
-	case err == nil, errors.Is(err, kerr.RebalanceInProgress):
-		// Still a member of gen: the coordinator's session runs at least
-		// until sent + SessionTimeout.
-		l.renewed(sent)
+	case err == nil:
+		m.lease.renewed(sent, false)
+		return nil
+	case errors.Is(err, kerr.RebalanceInProgress):
+		m.lease.renewed(sent, true)
 		return nil
 	case errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.FencedInstanceID):
-		l.trip("lost", fmt.Sprintf("heartbeat of member %s generation %d: %v", memberID, gen, err))
-		return l.err
+		return fmt.Errorf("%w: heartbeat of member %s generation %d: %w", errGone, memberID, gen, err)
 	default:
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 }
 
-// leaseLoop renews the member's lease every HeartbeatInterval until ctx
-// ends; when the lease trips it aborts the producers' buffered records and
-// ends the running session.
+// leaseLoop renews the lease of the running session (its end included:
+// Cleanup and the last commit) every HeartbeatInterval until ctx ends. A
+// coordinator that says the session's member or generation is gone trips
+// the lease, which aborts the producers' buffered records and ends the
+// session.
 func (m *member) leaseLoop(ctx context.Context) {
 	t := time.NewTicker(m.g.b.opts.HeartbeatInterval)
 	defer t.Stop()
@@ -322,25 +361,35 @@ func (m *member) leaseLoop(ctx context.Context) {
 			<-ctx.Done()
 			return
 		case <-t.C:
-			_ = m.heartbeat(ctx) // failures: the lease expires by itself
+			m.mu.Lock()
+			s := m.active
+			m.mu.Unlock()
+			if s == nil {
+				continue // between sessions: nothing to cover
+			}
+			if err := m.heartbeat(ctx, s.memberID, s.gen); errors.Is(err, errGone) {
+				m.lease.trip("lost", err.Error())
+			}
 		}
 	}
 }
 
-// acquire establishes the lease of a new assignment (a heartbeat of the
-// new generation answered) and makes it the fence's: tried for up to the
-// lease's length.
-func (m *member) acquire(ctx context.Context) error {
-	deadline := time.Now().Add(m.lease.validFor)
+// acquire renews the lease for a new assignment's member id and generation
+// and makes it the fence's. It fails if the coordinator says the generation
+// is gone, or answers nothing within the lease's length.
+func (m *member) acquire(ctx context.Context, memberID string, gen int32) error {
+	deadline := time.Now().Add(m.lease.session - m.lease.margin)
 	for {
-		err := m.heartbeat(ctx)
+		if err := m.lease.trippedErr(); err != nil {
+			return err
+		}
+		err := m.heartbeat(ctx, memberID, gen)
 		if err == nil {
 			m.lease.f.install(m.lease)
 			return nil
 		}
-		if m.lease.isTripped() || time.Now().After(deadline) {
-			m.lease.trip("expired", fmt.Sprintf("no heartbeat answered after the assignment: %v", err))
-			return m.lease.err
+		if errors.Is(err, errGone) || time.Now().After(deadline) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -363,8 +412,8 @@ var produceKey = kmsg.NewPtrProduceRequest().Key()
 
 func (c *fencedConn) Write(b []byte) (int, error) {
 	if len(b) >= 6 && int16(binary.BigEndian.Uint16(b[4:6])) == produceKey {
-		if err := c.f.check(); err != nil {
-			c.f.refused("request", 1)
+		if err := c.f.hold(); err != nil {
+			c.f.refused("held", 1)
 			return 0, err
 		}
 	}

@@ -145,10 +145,10 @@ func (m *member) onRevoked(_ context.Context, _ *kgo.Client, _ map[string][]int3
 	m.end(endRevoked)
 }
 
-func (m *member) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	if m.lease != nil && len(lost) > 0 {
-		m.lease.trip("lost", "kgo lost the group membership (session expired or fenced by the coordinator)")
-	}
+func (m *member) onLost(_ context.Context, _ *kgo.Client, _ map[string][]int32) {
+	// kgo also gives up after heartbeats failed for a session timeout,
+	// which a coordinator that was down or moving may not have expired: a
+	// fenced member's lease decides from the coordinator's own answer.
 	m.end(endLost)
 }
 
@@ -192,14 +192,17 @@ func (g *consumerGroup) Consume(ctx context.Context, topics []string, handler sa
 			return nil
 		case <-m.assigned:
 		}
+		memberID, gen := m.cl.GroupMetadata()
 		if m.lease != nil {
 			// Nothing is consumed, so nothing produced, before the new
-			// generation's lease is held. A member whose lease ended
-			// leaves; the caller's next Consume joins with a new one.
-			if err := m.acquire(ctx); err != nil {
+			// generation's lease is held. A member whose generation is
+			// gone, or whose lease tripped, leaves; the caller's next
+			// Consume joins with a new one.
+			if err := m.acquire(ctx, memberID, gen); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
+				g.log.Warn("kafka consumer group: no lease for the new assignment; rejoining with a new member", "generation", gen, "err", err)
 				g.drop(m)
 				return nil
 			}
@@ -209,7 +212,6 @@ func (g *consumerGroup) Consume(ctx context.Context, topics []string, handler sa
 			m.mu.Unlock()
 			continue
 		}
-		memberID, gen := m.cl.GroupMetadata()
 		s := newSession(ctx, m, handler, m.pending, memberID, gen)
 		m.has, m.active = false, s
 		m.mu.Unlock()
@@ -475,8 +477,10 @@ func (s *session) fenced() bool { return s.m.lease != nil && s.m.lease.isTripped
 // member id and generation, so the coordinator refuses a stale commit.
 func (s *session) commit(parent context.Context, timeout time.Duration) error {
 	if s.m.lease != nil {
-		if err := s.m.lease.check(time.Now()); err != nil {
-			return nil // fenced: the next owner replays from the last commit
+		if !s.m.lease.valid(time.Now()) {
+			// Lapsed: kept for the next commit once renewed. Tripped:
+			// the next owner replays from the last commit.
+			return nil
 		}
 		if _, gen := s.m.cl.GroupMetadata(); gen != s.gen {
 			return fmt.Errorf("not committing: generation %d ended (the client is in %d)", s.gen, gen)

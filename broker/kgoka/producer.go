@@ -19,8 +19,9 @@ import (
 type producer struct {
 	cl           *kgo.Client
 	closeTimeout time.Duration
-	// fence, if set, refuses records (and produce requests on the wire)
-	// while the processor's group membership lease is not valid.
+	// fence, if set, holds produce requests on the wire while the
+	// processor's group membership lease is not valid, and refuses
+	// records once it has tripped (fence.go).
 	fence *Fence
 }
 
@@ -69,7 +70,7 @@ func (p *producer) Emit(topic, key string, value []byte) *goka.Promise {
 func (p *producer) EmitWithHeaders(topic, key string, value []byte, headers goka.Headers) *goka.Promise {
 	promise, finish := goka.NewPromiseWithFinisher()
 	if p.fence != nil {
-		if err := p.fence.check(); err != nil {
+		if err := p.fence.refuse(); err != nil {
 			p.fence.refused("produce", 1)
 			finish(nil, fmt.Errorf("producing to %s: %w", topic, err))
 			return promise
@@ -87,7 +88,7 @@ func (p *producer) EmitWithHeaders(topic, key string, value []byte, headers goka
 	p.cl.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
 		if err != nil {
 			if p.fence != nil && errors.Is(err, kgo.ErrAborting) {
-				if ferr := p.fence.check(); ferr != nil { // aborted because fenced
+				if ferr := p.fence.refuse(); ferr != nil { // aborted because fenced
 					p.fence.refused("aborted", 1)
 					err = fmt.Errorf("%w (%w)", ferr, err)
 				}

@@ -114,9 +114,12 @@ func peakRSS() float64 {
 // event log (default 10M, 24 h simulated), the default feature set, from
 // files to Parquet, as `livefeed features training-set` does. The files
 // are generated once into LIVEFEED_TS_DIR (default a temporary directory;
-// 10M events are about 2 GB). Run it alone, under the bench lock:
+// 10M events are about 2 GB; LIVEFEED_TS_PREPARE=1 only writes them).
+// Run it alone, under the bench lock:
 //
-//	flock /work/notes/bench.lock go test -run x -bench TrainingSet -benchtime 1x ./offline/trainingset/
+//	go test -c -o ts.test ./offline/trainingset/
+//	LIVEFEED_TS_DIR=/tmp/ts LIVEFEED_TS_PREPARE=1 ./ts.test -test.run x -test.bench TrainingSet
+//	LIVEFEED_TS_DIR=/tmp/ts flock /work/notes/bench.lock ./ts.test -test.run x -test.bench TrainingSet -test.benchtime 1x
 //
 // It reports the time split (replay, lookups, write) and the process's
 // peak RSS (the generation streams: small beside the build).
@@ -127,6 +130,9 @@ func BenchmarkTrainingSet(b *testing.B) {
 		dir = b.TempDir()
 	}
 	logPath, labelsPath := writeBenchFiles(b, dir, n, rows)
+	if os.Getenv("LIVEFEED_TS_PREPARE") != "" {
+		b.Skipf("wrote %s and %s", logPath, labelsPath)
+	}
 	topo := defaultTopology(b)
 	out := filepath.Join(b.TempDir(), "training.parquet")
 	var st Stats

@@ -128,7 +128,7 @@ func newPlan(o Options, l *Labels) (*plan, error) {
 			set  *features.Set
 		}{e.Name, e.Features})
 	}
-	want := map[string]bool{}
+	want, found := map[string]bool{}, map[string]bool{}
 	for _, n := range o.Features {
 		want[n] = true
 	}
@@ -146,7 +146,7 @@ func newPlan(o Options, l *Labels) (*plan, error) {
 				}
 				continue
 			}
-			delete(want, d.Name)
+			found[d.Name] = true
 			ep.defs = append(ep.defs, d)
 			p.featureNames = append(p.featureNames, d.Name)
 		}
@@ -154,10 +154,12 @@ func newPlan(o Options, l *Labels) (*plan, error) {
 			p.entities = append(p.entities, ep)
 		}
 	}
-	if len(want) > 0 {
+	if len(found) < len(want) {
 		var unknown []string
 		for n := range want {
-			unknown = append(unknown, n)
+			if !found[n] {
+				unknown = append(unknown, n)
+			}
 		}
 		slices.Sort(unknown)
 		return nil, fmt.Errorf("unknown features: %s", strings.Join(unknown, ", "))

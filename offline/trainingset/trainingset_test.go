@@ -121,6 +121,9 @@ func TestPointInTime(t *testing.T) {
 	if len(rows) != 6 {
 		t.Fatalf("%d rows, want 6", len(rows))
 	}
+	if len(rows[0]) != 4+4 {
+		t.Errorf("columns %v, want the 4 of the labels and the 4 features asked for", rows[0])
+	}
 	want := []map[string]any{
 		{"bids_1m": 0.0, "max_bid_5m": nil, "chat_1m": 0.0, "user_bids_7d": 0.0}, // before any event
 		{"bids_1m": 1.0, "max_bid_5m": 5.0, "chat_1m": 0.0, "user_bids_7d": 1.0}, // 1ms before the second bid

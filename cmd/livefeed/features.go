@@ -22,7 +22,7 @@ const featuresUsage = `usage: livefeed features <command> [flags]
   compute --events FILE.jsonl [--at TIME]   recompute every feature from an event log without Kafka
                                             (one JSON record per line: {"topic","key","value"}; write one
                                             with 'livefeed simulate --out FILE.jsonl --limit N')
-  training-set --labels FILE --events FILE.jsonl --out FILE [--select a,b] [--embeddings]
+  training-set --labels FILE --events FILE.jsonl|--brokers B --out FILE [--select a,b] [--embeddings]
                                             point-in-time features for every row of a labels file
                                             (.csv, .jsonl, .parquet: keys, a timestamp, labels) as of
                                             its timestamp; writes .parquet, .csv or .jsonl

@@ -187,6 +187,7 @@ type builder struct {
 	timeIdx int
 	labels  Labels
 	n       int // rows read
+	keys    map[string]string
 }
 
 func (b *builder) header(names []string) error {
@@ -241,13 +242,27 @@ func (b *builder) row(cells []Value) error {
 		}
 		col := &b.labels.Columns[len(out)]
 		if col.Entity != "" && c.Kind != Null {
-			c = StringValue(c.Text()) // keys are strings, whatever they look like
+			c = StringValue(b.intern(c.Text())) // keys are strings, whatever they look like
 		}
 		col.Kind = max(col.Kind, c.Kind)
 		out = append(out, c)
 	}
 	b.labels.Rows = append(b.labels.Rows, Row{At: at, Cells: out, Seq: b.n - 1})
 	return nil
+}
+
+// intern keeps one copy of each key: rows name the same entities many
+// times.
+func (b *builder) intern(s string) string {
+	if v, ok := b.keys[s]; ok {
+		return v
+	}
+	if b.keys == nil {
+		b.keys = map[string]string{}
+	}
+	s = strings.Clone(s)
+	b.keys[s] = s
+	return s
 }
 
 func (b *builder) finish() (*Labels, error) {

@@ -9,12 +9,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/livefeed/livefeed/api"
 	"github.com/livefeed/livefeed/serving"
+	"github.com/livefeed/livefeed/serving/drift"
 	"github.com/livefeed/livefeed/serving/servingtest"
 )
 
@@ -136,6 +138,10 @@ func TestOpenAPIValidatesResponses(t *testing.T) {
 		c.APIToken = docToken
 		c.Embedder = firstAxis{}
 		c.MaxBodyBytes = 4 << 10
+		// Feature monitoring sampled by the test: the second sample
+		// captures the first (1ms) window as the reference, so the
+		// distributions carry a reference, bins and a PSI.
+		c.Drift = drift.Options{Interval: -1, Window: time.Millisecond, Slots: 1, MinCount: 1}
 	})
 	env.PutStreams(t,
 		servingtest.Stream{ID: "a1", Seller: "A", Category: "cards", Sim: 0.99, Viewers: 1, Minutes: 10},
@@ -144,6 +150,12 @@ func TestOpenAPIValidatesResponses(t *testing.T) {
 	)
 	env.PutUser(t, "u1", []string{"cards", "shoes"}, "a1", "c1")
 	env.PutSeller(t, "A", 2)
+	for range 2 {
+		if err := env.Service.Drift().Sample(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 
 	vec := `[1,0,0,0]`
 	cases := []apiCall{
@@ -171,6 +183,12 @@ func TestOpenAPIValidatesResponses(t *testing.T) {
 		{"GET", "/v1/features/seller/A?embedding=true", "", false, 200},
 		{"GET", "/v1/features/seller/nope", "", false, 404},
 		{"GET", "/v1/features/planet/x", "", false, 400},
+		{"GET", "/v1/features/livestream/max_bid_5m/distribution", "", false, 200},
+		{"GET", "/v1/features/seller/seller_gmv_24h/distribution", "", false, 200},
+		{"GET", "/v1/features/livestream/nope/distribution", "", false, 404},
+		{"GET", "/v1/features/planet/x/distribution", "", false, 404},
+		{"GET", "/v1/features/drift", "", false, 200},
+		{"GET", "/v1/features/reference", "", false, 200},
 		{"GET", "/healthz", "", true, 200},
 		{"GET", "/readyz", "", true, 200},
 		{"GET", "/metrics", "", true, 200},

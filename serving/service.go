@@ -15,6 +15,7 @@ import (
 	"github.com/livefeed/livefeed/broker"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/serving/drift"
 	"github.com/livefeed/livefeed/serving/index"
 	"github.com/livefeed/livefeed/serving/usershard"
 	"github.com/livefeed/livefeed/tables"
@@ -79,6 +80,9 @@ type Config struct {
 	// StalenessPoll is how often the tables' end offsets are read for
 	// staleness. Default DefaultStalenessPoll.
 	StalenessPoll time.Duration
+	// Drift: feature monitoring, the served values' distributions against
+	// a reference (serving/drift, drift_source.go). Zero: the defaults.
+	Drift drift.Options
 }
 
 // Entity is an entity's table and features, for feature lookups.
@@ -112,6 +116,8 @@ type Service struct {
 	// recoveredOnce: every view has recovered its table once; from then
 	// on a view reconnecting after a broker fault serves its last state.
 	recoveredOnce atomic.Bool
+	// drift samples the served feature values (drift_source.go).
+	drift *drift.Monitor
 }
 
 // New creates the views (the table topics must exist) and the index.
@@ -194,8 +200,12 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.others[name] = v
 	}
+	if err := s.newDrift(); err != nil {
+		_ = s.clients.Close()
+		return nil, err
+	}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(newStalenessCollector(s))
+		cfg.Registerer.MustRegister(newStalenessCollector(s), s.drift)
 	}
 	return s, nil
 }
@@ -275,6 +285,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.streams.Run(ctx) })
 	g.Go(func() error { return s.snapshotLoop(ctx) })
 	g.Go(func() error { return s.pollStaleness(ctx) })
+	g.Go(func() error { return s.drift.Run(ctx) })
 	g.Go(func() error { return s.runUsers(ctx) })
 	for _, v := range s.others {
 		g.Go(func() error { return v.Run(ctx) })

@@ -40,7 +40,7 @@ const (
 	// differ from run to run (up to 7 % of their events); paced, the
 	// stream's events come seconds of simulated time apart, as live.
 	driftRate = 1000
-	driftSeed   = 11
+	driftSeed = 11
 )
 
 // sneakersJoins is a feature that depends on a category's name.

@@ -206,7 +206,7 @@ func TestSharedUsersChild(t *testing.T) {
 	}
 	svc, err := serving.New(serving.Config{Broker: bc, LivestreamTable: goka.Table(f[2]), UserTable: goka.Table(f[1]),
 		Features: feats.ForEntity("livestream"), Logger: logger,
-		Snapshot: serving.SnapshotConfig{Dir: filepath.Join(f[3], "streams")},
+		Snapshot:       serving.SnapshotConfig{Dir: filepath.Join(f[3], "streams")},
 		UserPartitions: serving.UserPartitions{Shared: true, Dir: filepath.Join(f[3], "users"), Advertise: "http://" + f[4]}})
 	if err != nil {
 		t.Fatal(err)

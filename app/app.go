@@ -32,6 +32,7 @@ import (
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/processors/user"
 	"github.com/livefeed/livefeed/serving"
+	"github.com/livefeed/livefeed/serving/drift"
 	"github.com/livefeed/livefeed/simulate"
 	"github.com/livefeed/livefeed/topologies"
 	"github.com/prometheus/client_golang/prometheus"
@@ -160,6 +161,10 @@ type Config struct {
 	// is reported stale in /readyz; staler than MaxStaleness (if > 0),
 	// /readyz answers 503 (serving/staleness.go). Defaults 5s and 0.
 	StaleAfter, MaxStaleness time.Duration
+	// Drift is serving's feature monitoring (serving/drift): sampling
+	// interval, rolling window, reference file (flags --drift-interval,
+	// --drift-window, --feature-reference). Zero: the defaults.
+	Drift drift.Options
 	// Kafka is TLS and SASL for every Kafka client (flags --kafka-*;
 	// broker/security.go). Zero: PLAINTEXT. Real brokers only.
 	Kafka broker.Security
@@ -528,6 +533,7 @@ func (a *App) NewServing() (*serving.Service, error) {
 		UserPartitions:  a.userPartitions(),
 		StaleAfter:      a.cfg.StaleAfter,
 		MaxStaleness:    a.cfg.MaxStaleness,
+		Drift:           a.cfg.Drift,
 	})
 }
 

@@ -26,6 +26,10 @@ const featuresUsage = `usage: livefeed features <command> [flags]
                                             point-in-time features for every row of a labels file
                                             (.csv, .jsonl, .parquet: keys, a timestamp, labels) as of
                                             its timestamp; writes .parquet, .csv or .jsonl
+  reference (--events FILE.jsonl [--at TIME] | --url URL) --out FILE
+                                            a reference for serving's feature monitoring
+                                            (serve --feature-reference FILE): every feature's
+                                            distribution in a log at one instant, or a server's window
 `
 
 func runFeatures(ctx context.Context, args []string) error {
@@ -38,6 +42,8 @@ func runFeatures(ctx context.Context, args []string) error {
 		return runFeaturesCompute(ctx, args[1:])
 	case "training-set":
 		return runFeaturesTrainingSet(ctx, args[1:])
+	case "reference":
+		return runFeaturesReference(ctx, args[1:])
 	case "validate":
 		return runFeaturesValidate(args[1:])
 	case "explain":

@@ -31,6 +31,7 @@ import (
 	"github.com/livefeed/livefeed/internal/buildinfo"
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/processors/user"
+	"github.com/livefeed/livefeed/serving/drift"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -244,7 +245,10 @@ func (f *flags) servingFlags() {
 	f.fs.DurationVar(&c.ServingSnapshot.Every, "snapshot-every", 10*time.Minute, "period of index snapshots while serving (with --snapshot-dir; 0: only on shutdown)")
 	f.fs.DurationVar(&c.StaleAfter, "stale-after", 5*time.Second, "report a serving view \"stale\" in /readyz when it is staler than this (negative: never)")
 	f.fs.DurationVar(&c.MaxStaleness, "max-staleness", 0, "/readyz answers 503 while a serving view is staler than this (0: stay ready and serve the last state, e.g. through a broker outage)")
-	f.fs.Func("user-partitions", "how serving replicas hold the user table: \"all\" (every replica, in memory) or \"shared\" (split among the replicas through a consumer group, on disk; a user held elsewhere is asked of its replica)", func(v string) error {
+	f.fs.StringVar(&c.Drift.ReferenceFile, "feature-reference", "", "feature monitoring: compare the served feature distributions with this reference file ('livefeed features reference --out FILE'); empty: the first full window after the start")
+	f.fs.DurationVar(&c.Drift.Interval, "drift-interval", drift.DefaultInterval, "feature monitoring: how often the served feature values are sampled (negative: never)")
+	f.fs.DurationVar(&c.Drift.Window, "drift-window", drift.DefaultWindow, "feature monitoring: the rolling window compared with the reference")
+	f.fs.Func("user-partitions", "how serving replicas hold the user table: \"all\" (every replica, in memory) or \"shared\" (split among the replicas through a consumer group, on disk; a user held elsewhere is asked of its replica; default all)", func(v string) error {
 		switch v {
 		case "all", "shared":
 			c.ServingUsers.Shared = v == "shared"

@@ -20,7 +20,8 @@
 // apply, and later rows see it. Windows are then read at T, as `livefeed
 // features compute --at T` reads them and as serving's `?at=T` does: the
 // values equal compute --at T over the same log prefix and what serving
-// answered at T having consumed it.
+// answered at T having consumed it. An entity no event has reached yet
+// reads as an empty state: counts and sums 0, means and maxima null.
 package trainingset
 
 import (
@@ -41,8 +42,13 @@ import (
 
 // The embedding columns' names.
 const (
-	ContentColumn = "content_embedding" // the livestream's vector (livestream_id)
-	TasteColumn   = "taste_embedding"   // the user's taste (user_id)
+	// ContentColumn is the stream's content vector (its title, category
+	// and tags through the model), without the audience blend serving
+	// adds; null before the stream's metadata.
+	ContentColumn = "content_embedding"
+	// TasteColumn is the user's taste (unit length); null before the
+	// user's first signal.
+	TasteColumn = "taste_embedding"
 )
 
 // Options configure Build.

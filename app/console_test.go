@@ -15,6 +15,7 @@ import (
 	"github.com/livefeed/livefeed/api"
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/serving"
+	"github.com/livefeed/livefeed/serving/drift"
 )
 
 // chromium finds a Chromium or Chrome binary: $LIVEFEED_CHROMIUM, else the
@@ -79,7 +80,10 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	emb := loadTestModel(t, 1)
 	r, _ := startStack(t, Config{Brokers: testBrokers(), DataDir: t.TempDir(), Embedder: emb, APIToken: testToken,
-		SimRate: 40, TopicPrefix: fmt.Sprintf("t%d-", time.Now().UnixNano())})
+		SimRate: 40, TopicPrefix: fmt.Sprintf("t%d-", time.Now().UnixNano()),
+		// Feature monitoring fast enough to have a reference (its first
+		// 4 s window) and a drift score while the test runs.
+		Drift: drift.Options{Interval: 500 * time.Millisecond, Window: 4 * time.Second, MinCount: 5}})
 	r.client = r.newProducer(t)
 	t.Cleanup(r.client.Close)
 	// The demo's simulated marketplace, running until the test ends.
@@ -271,6 +275,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	waitJS("feature cards", `document.querySelectorAll('.feature').length >= 20 && document.querySelectorAll('.feature[data-feature="joins_5m"] rect.bar').length > 0`, 30*time.Second)
 	if f := text(`.feature[data-feature="joins_5m"]`); !strings.Contains(f, "viewing") || !strings.Contains(f, "sliding 5m") {
 		t.Fatalf("joins_5m card: %q", f)
+	}
+	// Each card's drift from its reference; one opened beside it.
+	waitJS("drift scores", `[...document.querySelectorAll('.feature .drift')].filter((d) => d.dataset.level !== 'unknown').length >= 10`, 40*time.Second)
+	do("the joins_5m distribution against its reference",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('.feature[data-feature="joins_5m"] button.cmp').click()`))
+	waitJS("the two distributions", `document.querySelectorAll('.feature[data-feature="joins_5m"] svg.cmp rect.cur').length > 0 && document.querySelectorAll('.feature[data-feature="joins_5m"] svg.cmp rect.ref').length > 0`, 15*time.Second)
+	if f := text(`.feature[data-feature="joins_5m"] .drift`); !strings.Contains(f, "PSI") || !strings.Contains(f, "reference") {
+		t.Fatalf("joins_5m drift: %q", f)
 	}
 	checkConsole("features")
 	shot("features")

@@ -223,6 +223,45 @@ function histogram(d, { width = 310, height = 74 } = {}) {
   return svg;
 }
 
+// compareChart draws a feature's drift (GET /v1/features/{entity}/{name}/
+// distribution): per reference bin, and for nulls, the share of the
+// reference (grey) beside the share of the current window (blue).
+function compareChart(d, { width = 310, height = 74 } = {}) {
+  const svg = s('svg', { class: 'cmp', width, height: height + 14, viewBox: `0 0 ${width} ${height + 14}` });
+  if (!d.reference) {
+    svg.append(s('text', { class: 'axis', x: 0, y: height / 2, text: 'no reference yet' }));
+    return svg;
+  }
+  const rows = [{ label: 'null', cur: d.current.null_rate, ref: d.reference.null_rate }]
+    .concat(d.bins.map((b) => ({ label: `${fmt(b.lo)} – ${fmt(b.hi)}`, cur: b.current, ref: b.reference })));
+  const top = Math.max(...rows.map((r) => Math.max(r.cur, r.ref)), 1e-9);
+  const bw = width / rows.length;
+  rows.forEach((r, i) => {
+    for (const [k, v, dx] of [['ref', r.ref, 0], ['cur', r.cur, bw / 2]]) {
+      const bh = v ? Math.max(1.5, (v / top) * (height - 4)) : 0;
+      const rect = s('rect', { class: k, x: (i * bw + dx + 0.5).toFixed(1), y: (height - bh).toFixed(1), width: Math.max(1, bw / 2 - 1).toFixed(1), height: bh.toFixed(1), rx: 1 });
+      rect.append(s('title', { text: `${r.label}: ${k === 'cur' ? 'current' : 'reference'} ${nf1.format(100 * v)}%` }));
+      svg.append(rect);
+    }
+  });
+  svg.append(
+    s('line', { x1: bw, x2: bw, y1: 0, y2: height, class: 'sep' }),
+    s('line', { x1: 0, x2: width, y1: height + 0.5, y2: height + 0.5 }),
+    s('text', { class: 'axis', x: 0, y: height + 12, text: 'null' }),
+    s('text', { class: 'axis', x: width, y: height + 12, 'text-anchor': 'end', text: d.bins.length ? fmt(d.bins[d.bins.length - 1].hi) : '' }),
+  );
+  return svg;
+}
+
+// quantileText is a quantile of both sides of a distribution.
+function quantileText(label, d, p) {
+  const q = (w) => { const x = w && w.quantiles.find((x) => x.p === p); return x ? fmt(x.value) : '–'; };
+  return h('span', null, label + ' ', h('b', { text: `${q(d.reference)} → ${q(d.current)}` }));
+}
+
+// driftClass is a drift level's pill colour.
+const driftClass = { none: 'ok', moderate: 'warn', significant: 'bad' };
+
 // ---- polling and pages ------------------------------------------------------
 
 // poller runs fn now and every ms after it finishes, until stopped.
@@ -841,6 +880,8 @@ function sparkRows(rows, f) {
 const Features = {
   means: new Map(), // entity/feature -> mean over refreshes
   data: null,
+  drift: new Map(), // entity/feature -> its line of GET /v1/features/drift
+  open: new Map(), // entity/feature -> its distribution, for the cards showing drift
 
   init() { $('#ft-filter').addEventListener('input', () => this.render()); },
   start() { this.stopPoll = poller(5000, () => this.refresh()); },
@@ -848,7 +889,15 @@ const Features = {
 
   async refresh() {
     try {
-      this.data = await api('/v1/features');
+      const [data, drift] = await Promise.all([api('/v1/features'), api('/v1/features/drift')]);
+      this.data = data;
+      this.driftAt = drift;
+      this.drift = new Map(drift.features.map((f) => [f.entity + '/' + f.feature, f]));
+      // Refresh the distributions of the cards showing them.
+      await Promise.all([...this.open.keys()].map(async (key) => {
+        const [entity, name] = key.split('/');
+        this.open.set(key, await api(`/v1/features/${encodeURIComponent(entity)}/${encodeURIComponent(name)}/distribution`));
+      }));
     } catch (err) {
       clear($('#ft-meta'), h('span', { class: 'pill bad', text: `${err.status || ''} ${err.message}` }));
       return;
@@ -879,7 +928,8 @@ const Features = {
           e.error ? h('span', { class: 'pill warn', text: e.error }) : null),
         h('div', { class: 'fgrid' }, feats.map((f) => this.card(e, f))));
     }));
-    $('#ft-meta').textContent = `${n} features · refreshed ${new Date(this.data.at).toLocaleTimeString()} · ${fmt(this.data.took_ms)} ms`;
+    const drifting = [...this.drift.values()].filter((f) => f.level === 'significant').length;
+    $('#ft-meta').textContent = `${n} features · ${drifting} drifting (PSI ≥ 0.25 over the last ${this.driftAt ? this.driftAt.window : '–'}) · refreshed ${new Date(this.data.at).toLocaleTimeString()} · ${fmt(this.data.took_ms)} ms`;
   },
 
   card(e, f) {
@@ -903,7 +953,38 @@ const Features = {
         h('span', null, 'mean ', h('b', { text: fmt(d.mean) })),
         h('span', null, 'p90 ', h('b', { text: fmt(d.p90) })),
         h('span', null, 'max ', h('b', { text: fmt(d.max) }))),
+      this.driftRow(e, f),
       h('div', { class: 'trend' }, sparkline(means, { width: 120, height: 18, color: 'green' }), `mean, last ${means.length * 5} s`));
+  },
+
+  // driftRow is the feature's drift from its reference (serving/drift) and,
+  // once asked for, the two distributions side by side.
+  driftRow(e, f) {
+    const key = e.entity + '/' + f.name;
+    const dr = this.drift.get(key);
+    const level = dr ? dr.level : 'unknown';
+    const dist = this.open.get(key);
+    const toggle = async () => {
+      if (this.open.has(key)) { this.open.delete(key); this.render(); return; }
+      try {
+        this.open.set(key, await api(`/v1/features/${encodeURIComponent(e.entity)}/${encodeURIComponent(f.name)}/distribution`));
+      } catch (err) { return; }
+      this.render();
+    };
+    return h('div', { class: 'drift', 'data-level': level },
+      h('div', { class: 'line' },
+        h('span', { class: 'pill ' + (driftClass[level] || ''), title: 'PSI of the served values over the rolling window against the reference: < 0.1 none, 0.1–0.25 moderate, ≥ 0.25 significant',
+          text: dr && dr.psi !== null ? `drift ${level} · PSI ${nf2.format(dr.psi)}` : 'drift unknown' }),
+        dr ? h('span', { class: 'meta', text: `null ${nf1.format(100 * dr.null_rate)}%${dr.null_rate_change ? ` (${dr.null_rate_change > 0 ? '+' : ''}${nf1.format(100 * dr.null_rate_change)} pts)` : ''}` }) : null,
+        h('button', { class: 'ghost cmp' + (dist ? ' on' : ''), type: 'button', text: dist ? 'hide' : 'vs reference', onclick: toggle })),
+      dist ? [
+        compareChart(dist),
+        h('div', { class: 'stats' },
+          h('span', null, h('i', { class: 'key ref' }), 'reference ', h('b', { text: dist.reference ? `n ${fmt(dist.reference.count)}` : '–' }),
+            dist.reference_source ? ` (${dist.reference_source})` : ''),
+          h('span', null, h('i', { class: 'key cur' }), `last ${dist.window} `, h('b', { text: `n ${fmt(dist.current.count)}` })),
+          quantileText('p50', dist, 0.5), quantileText('p95', dist, 0.95)),
+      ] : null);
   },
 };
 

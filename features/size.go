@@ -8,9 +8,6 @@ import "unsafe"
 // map entry and per allocation; they are estimates, cheap enough to take
 // on every flush, not measurements.
 const (
-	// MapEntryBytes is the estimated cost of one map entry beyond its key
-	// and value: the map's control bytes, slack and groups.
-	MapEntryBytes = 16
 	// allocBytes is the estimated overhead of one small heap object.
 	allocBytes = 16
 	// sketchTileBytes is the estimate of a decoded sketch tile whose size
@@ -19,20 +16,37 @@ const (
 	sketchTileBytes = 512
 )
 
+// MapBytes estimates the memory of a Go map of n entries whose key and
+// value take slot bytes together (not counting what they point to): Go's
+// maps hold entries in groups of 8 slots, a small map one group whatever
+// n, a larger one a power of two of slots filled to at most 7/8.
+func MapBytes(n, slot int) int {
+	const header = 48
+	switch {
+	case n == 0:
+		return 0
+	case n <= 8:
+		return header + 8 + 8*slot
+	}
+	c := 16
+	for c*7/8 < n {
+		c *= 2
+	}
+	return header + 64 + c*(slot+1)
+}
+
 // SizeBytes is the estimated memory held by st, its own struct included.
 func (st *State) SizeBytes() int {
 	if st == nil {
 		return 0
 	}
 	n := int(unsafe.Sizeof(*st))
-	for name := range st.Sources {
-		n += len(name) + int(unsafe.Sizeof(st.Watermark)) + 16 + MapEntryBytes
-	}
-	for name, s := range st.Series {
-		n += len(name) + 16 + 8 + MapEntryBytes + s.sizeBytes()
-	}
-	for name := range st.Dropped {
-		n += len(name) + 16 + 8 + MapEntryBytes
+	n += MapBytes(len(st.Sources), 16+int(unsafe.Sizeof(st.Watermark)))
+	n += MapBytes(len(st.Series), 16+8)
+	n += MapBytes(len(st.Dropped), 16+8)
+	// The names are the definitions' (shared), not counted.
+	for _, s := range st.Series {
+		n += s.sizeBytes()
 	}
 	return n
 }
@@ -44,7 +58,9 @@ func (s *Series) sizeBytes() int {
 	}
 	n := int(unsafe.Sizeof(*s)) + allocBytes
 	n += cap(s.b)*int(unsafe.Sizeof(bucket{})) + cap(s.refs)*int(unsafe.Sizeof(tileRef{}))
-	n += cap(s.raw) + cap(s.enc)
+	// raw is a slice of the decoded state's buffer: its length, not its
+	// capacity (which runs to the buffer's end).
+	n += len(s.raw) + cap(s.enc)
 	if !s.kind.hasRefs() {
 		return n
 	}

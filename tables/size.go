@@ -21,7 +21,7 @@ func (l *Livestream) SizeBytes() int {
 	}
 	n += len(l.EmbeddingModel) + len(l.EmbeddedText) + len(l.ContentHash) + len(l.ContentModel)
 	n += 4 * (cap(l.Embedding) + cap(l.Content) + cap(l.Audience.Vector))
-	n += len(l.Viewers) * (16 + features.MapEntryBytes)
+	n += features.MapBytes(len(l.Viewers), 16)
 	n += l.Features.SizeBytes() - int(unsafe.Sizeof(l.Features))
 	return n + appliedBytes(l.Applied)
 }
@@ -31,16 +31,15 @@ func (l *Livestream) SizeBytes() int {
 func (u *User) SizeBytes() int {
 	n := int(unsafe.Sizeof(*u)) + len(u.UserID)
 	n += 4 * cap(u.Taste.Vector)
+	n += features.MapBytes(len(u.Categories), 16+int(unsafe.Sizeof(models.DecayedValue{})))
 	for c := range u.Categories {
-		n += 16 + len(c) + int(unsafe.Sizeof(models.DecayedValue{})) + features.MapEntryBytes
+		n += len(c)
 	}
 	n += cap(u.Recent) * int(unsafe.Sizeof(RecentStream{}))
 	for _, r := range u.Recent {
-		n += len(r.LivestreamID) + len(r.Kind)
+		n += len(r.LivestreamID) // the kinds are constants
 	}
-	for k := range u.Signals {
-		n += 16 + len(k) + 8 + features.MapEntryBytes
-	}
+	n += features.MapBytes(len(u.Signals), 16+8) // the kinds are constants
 	n += u.Features.SizeBytes() - int(unsafe.Sizeof(u.Features))
 	return n + appliedBytes(u.Applied)
 }
@@ -54,7 +53,7 @@ func (e *Entity) SizeBytes() int {
 	return n + appliedBytes(e.Applied)
 }
 
-func appliedBytes(m map[uint64]int64) int { return len(m) * (16 + features.MapEntryBytes) }
+func appliedBytes(m map[uint64]int64) int { return features.MapBytes(len(m), 16) }
 
 // InternKind is k, as the constant of its kind when it is one: a kind
 // read from a record is a substring of the record, and a value that keeps

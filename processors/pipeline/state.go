@@ -1025,12 +1025,16 @@ type Sized interface{ SizeBytes() int }
 // against StateOptions.CacheBytes.
 const DefaultValueBytes = 1 << 10
 
-// sizeOf is v's estimated size in memory.
-func sizeOf[T any](v *T) int64 {
+// cachedSize is the estimated memory of k's cache entry holding v: the
+// value, the key and the entry's own bookkeeping (list element, entry,
+// map slot).
+func cachedSize[T any](k string, v *T) int64 {
+	const entryBytes = 144
+	n := int64(DefaultValueBytes)
 	if sz, ok := any(v).(Sized); ok {
-		return int64(sz.SizeBytes())
+		n = int64(sz.SizeBytes())
 	}
-	return DefaultValueBytes
+	return n + entryBytes + int64(len(k))
 }
 
 // lru is a least-recently-used map of decoded values bounded by keys and
@@ -1077,7 +1081,7 @@ func (l *lru[T]) put(k string, v *T) {
 		en := e.Value.(*entry[T])
 		if en.val != v {
 			en.val = v
-			l.grow(en, sizeOf(v))
+			l.grow(en, cachedSize(k, v))
 		}
 		l.order.MoveToFront(e)
 		l.evict()
@@ -1085,7 +1089,7 @@ func (l *lru[T]) put(k string, v *T) {
 	}
 	en := &entry[T]{key: k, val: v}
 	l.items[k] = l.order.PushFront(en)
-	l.grow(en, sizeOf(v))
+	l.grow(en, cachedSize(k, v))
 	l.evict()
 }
 
@@ -1094,7 +1098,7 @@ func (l *lru[T]) put(k string, v *T) {
 func (l *lru[T]) resize(k string, v *T) {
 	if e, ok := l.items[k]; ok {
 		if en := e.Value.(*entry[T]); en.val == v {
-			l.grow(en, sizeOf(v))
+			l.grow(en, cachedSize(k, v))
 			l.evict()
 		}
 	}

@@ -37,37 +37,38 @@ type sized struct{ n int }
 func (v *sized) SizeBytes() int { return v.n }
 
 func TestLRUHonoursItsByteBound(t *testing.T) {
+	// Every entry costs its value's estimate and its bookkeeping.
+	one := cachedSize("00", &sized{n: 1000})
 	var budget, cached atomic.Int64
-	budget.Store(10_000)
+	budget.Store(10 * one)
 	l := newLRU[sized](1000, &budget, &cached)
 	vals := make([]*sized, 100)
 	for i := range vals {
 		vals[i] = &sized{n: 1000}
-		l.put(fmt.Sprint(i), vals[i])
-		if l.bytes > 10_000 || cached.Load() != l.bytes {
-			t.Fatalf("after %d puts: %d bytes cached (counter %d), bound 10000", i+1, l.bytes, cached.Load())
+		l.put(fmt.Sprintf("%02d", i), vals[i])
+		if l.bytes > 10*one || cached.Load() != l.bytes {
+			t.Fatalf("after %d puts: %d bytes cached (counter %d), bound %d", i+1, l.bytes, cached.Load(), 10*one)
 		}
 	}
 	if l.len() != 10 {
-		t.Fatalf("%d values of 1000 bytes under a 10000-byte bound, want 10", l.len())
+		t.Fatalf("%d values of %d bytes under a %d-byte bound, want 10", l.len(), one, 10*one)
 	}
 	if _, ok := l.get("99"); !ok {
 		t.Fatal("the newest value was evicted")
 	}
 	// A value that grew in place counts its new size once a flush
 	// measures it again: older values make room.
-	vals[99].n = 6000
+	vals[99].n += int(5 * one)
 	l.resize("99", vals[99])
-	if l.bytes > 10_000 || l.len() != 5 {
+	if l.bytes > 10*one || l.len() != 5 {
 		t.Fatalf("after growing: %d values, %d bytes", l.len(), l.bytes)
 	}
 	if _, ok := l.get("94"); ok {
 		t.Fatal("94 is among the least recently used and should have gone")
 	}
 	// One value over the whole bound stays alone (the one in use).
-	big := &sized{n: 50_000}
-	l.put("big", big)
-	if l.len() != 1 || l.bytes != 50_000 {
+	l.put("big", &sized{n: int(20 * one)})
+	if l.len() != 1 || l.bytes != cachedSize("big", &sized{n: int(20 * one)}) {
 		t.Fatalf("a value over the bound: %d values, %d bytes", l.len(), l.bytes)
 	}
 	l.remove("big")
@@ -89,7 +90,7 @@ func TestStateCacheBytesSharedByPartitions(t *testing.T) {
 	for p := range int32(4) {
 		s.part(p).cache.put("again", &sized{n: 100})
 	}
-	if got := s.CachedBytes(); got > 40_000 || got < 30_000 {
+	if got := s.CachedBytes(); got > 40_000 || got < 25_000 {
 		t.Fatalf("4 partitions cache %d bytes, bound 40000", got)
 	}
 	for p, ps := range s.partitions() {

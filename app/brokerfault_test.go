@@ -495,7 +495,7 @@ func TestBrokerFault(t *testing.T) {
 		if prev != nil && ((s.at.Before(prodEnd) && !prev.held) || prev.lag != 0) {
 			if s.processed > prev.processed {
 				if !stallFrom.IsZero() {
-					stalls = append(stalls, stall{stallFrom, s.at})
+					stalls = append(stalls, stall{from: stallFrom, to: s.at})
 					stallFrom = time.Time{}
 				}
 			} else if stallFrom.IsZero() {
@@ -522,6 +522,9 @@ func TestBrokerFault(t *testing.T) {
 	if f := failures.Load(); f > 0 {
 		t.Errorf("%d queries failed; first: %v", f, firstFail.Load())
 	}
+	if !stallFrom.IsZero() && prev != nil { // not over at the last sample
+		stalls = append(stalls, stall{from: stallFrom, to: prev.at, open: true})
+	}
 	var longestStall time.Duration
 	for _, st := range stalls {
 		longestStall = max(longestStall, st.to.Sub(st.from))
@@ -536,6 +539,9 @@ func TestBrokerFault(t *testing.T) {
 			// stall that began with or after it, during the outage.
 			if !st.from.Before(f.down.Add(-250*time.Millisecond)) && st.from.Before(f.back) {
 				resumedText = fmt.Sprintf("processing resumed %v after the stop", st.to.Sub(f.down).Round(time.Millisecond))
+				if st.open {
+					resumedText = fmt.Sprintf("processing stalled %v after the stop and had not resumed %v later", st.from.Sub(f.down).Round(time.Millisecond), st.to.Sub(st.from).Round(time.Millisecond))
+				}
 				break
 			}
 		}
@@ -630,8 +636,12 @@ type brokerFault struct {
 	maxLag          int64
 }
 
-// stall is a time without a processed event while there was work.
-type stall struct{ from, to time.Time }
+// stall is a time without a processed event while there was work; open:
+// not over at the last sample.
+type stall struct {
+	from, to time.Time
+	open     bool
+}
 
 // busiestExcept is the node leading the most partitions other than skip
 // (the lowest id on a tie).

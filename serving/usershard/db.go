@@ -8,6 +8,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
 // db is the replica's local copy of the user-table partitions it holds,
@@ -109,9 +110,36 @@ func (d *db) apply(p int32, recs []record, next int64) error {
 	return d.ldb.Write(&b, nil)
 }
 
+// drop deletes partition p's offset, then its values. A partition without
+// a stored offset must have no values either (adjustOffsets drops any left
+// by an interrupted drop before the partition is read from the start).
+func (d *db) drop(p int32) (deleted int, err error) {
+	if err := d.ldb.Delete(offsetKey(p), nil); err != nil {
+		return 0, err
+	}
+	it := d.ldb.NewIterator(util.BytesPrefix(userKey(p, nil)), nil)
+	defer it.Release()
+	var b leveldb.Batch
+	for it.Next() {
+		b.Delete(append([]byte(nil), it.Key()...))
+		if b.Len() == 10_000 {
+			if err := d.ldb.Write(&b, nil); err != nil {
+				return deleted, err
+			}
+			deleted += b.Len()
+			b.Reset()
+		}
+	}
+	if err := it.Error(); err != nil {
+		return deleted, err
+	}
+	deleted += b.Len()
+	return deleted, d.ldb.Write(&b, nil)
+}
+
 // stored lists the partitions of [0, n) this replica has a copy of.
 func (d *db) stored(n int32) ([]int32, error) {
-	var out []int32
+	out := []int32{}
 	for p := range n {
 		_, ok, err := d.nextOffset(p)
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,12 @@ type Options struct {
 	// the partition without answering for it, and takes over in
 	// milliseconds when the owner leaves. Default 0; negative: 0.
 	Standbys int
+	// DropAfter is how long a partition this replica no longer holds
+	// (neither active nor standby) stays on its disk before it is
+	// deleted: kept, a partition that comes back (the owner restarted,
+	// a short-lived replica left) resumes instead of replaying. Default
+	// 10 minutes; negative: never deleted.
+	DropAfter time.Duration
 	// CacheBytes bounds goleveldb's block cache. Default 64 MiB.
 	CacheBytes int
 	// ForwardTimeout bounds how long Get keeps retrying a user whose
@@ -73,6 +80,7 @@ type Options struct {
 const (
 	DefaultCacheBytes     = 64 << 20
 	DefaultForwardTimeout = 2 * time.Second
+	DefaultDropAfter      = 10 * time.Minute
 )
 
 func (o Options) withDefaults() (Options, error) {
@@ -94,6 +102,9 @@ func (o Options) withDefaults() (Options, error) {
 	o.Standbys = max(o.Standbys, 0)
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.DropAfter == 0 {
+		o.DropAfter = DefaultDropAfter
 	}
 	if o.ForwardTimeout <= 0 {
 		o.ForwardTimeout = DefaultForwardTimeout
@@ -130,6 +141,11 @@ type Store struct {
 	// answers (−1: not read yet).
 	state  []atomic.Int32
 	target []atomic.Int64
+	// unheld is, per partition, when it stopped being held here (unix
+	// nanoseconds; 0: held, or nothing to drop). dropMu keeps a drop
+	// and adjustOffsets apart.
+	unheld []atomic.Int64
+	dropMu sync.Mutex
 	// owners is the latest assignment's partition→address map; pending
 	// is the assignment ParseSyncAssignment received, applied by
 	// onAssigned.
@@ -151,7 +167,7 @@ func New(opts Options) (*Store, error) {
 		return nil, err
 	}
 	n := opts.Broker.Partitions
-	s := &Store{opts: opts, n: n, db: d, state: make([]atomic.Int32, n), target: make([]atomic.Int64, n),
+	s := &Store{opts: opts, n: n, db: d, state: make([]atomic.Int32, n), target: make([]atomic.Int64, n), unheld: make([]atomic.Int64, n),
 		log: opts.Logger.With("component", "user-partitions")}
 	s.metrics = newMetrics(opts.Registerer, s)
 	return s, nil
@@ -215,6 +231,9 @@ func (s *Store) Run(ctx context.Context) error {
 			return applyErr
 		}
 		s.readTargets(ctx, adm)
+		if err := s.dropUnheld(); err != nil {
+			return err
+		}
 	}
 }
 
@@ -278,6 +297,37 @@ func (s *Store) readTargets(ctx context.Context, adm *kadm.Client) {
 	})
 }
 
+// dropUnheld deletes the partitions not held here for Options.DropAfter.
+func (s *Store) dropUnheld() error {
+	if s.opts.DropAfter < 0 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	for p := range s.n {
+		since := s.unheld[p].Load()
+		if since == 0 || now-since < int64(s.opts.DropAfter) {
+			continue
+		}
+		s.dropMu.Lock()
+		var (
+			deleted int
+			err     error
+		)
+		// Re-check under the lock: an assignment may have taken it.
+		if s.state[p].Load() == held && s.unheld[p].CompareAndSwap(since, 0) {
+			deleted, err = s.db.drop(p)
+		}
+		s.dropMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("deleting user partition %d: %w", p, err)
+		}
+		if deleted > 0 {
+			s.log.Info("user partition deleted from disk", "partition", p, "users", deleted, "unheld_for", time.Duration(now-since).Round(time.Second))
+		}
+	}
+	return nil
+}
+
 // memberInfo is this replica's join metadata: its address and the local
 // copies it has.
 func (s *Store) memberInfo() memberInfo {
@@ -293,6 +343,8 @@ func (s *Store) memberInfo() memberInfo {
 // adjustOffsets starts every assigned partition at its local next offset
 // (no local copy: the start of the table).
 func (s *Store) adjustOffsets(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
 	for p := range offsets[s.opts.Topic] {
 		next, ok, err := s.db.nextOffset(p)
 		if err != nil {
@@ -300,6 +352,12 @@ func (s *Store) adjustOffsets(_ context.Context, offsets map[string]map[int32]kg
 		}
 		if ok {
 			offsets[s.opts.Topic][p] = kgo.NewOffset().At(next).WithEpoch(-1)
+			continue
+		}
+		// Read from the start: values an interrupted drop left would
+		// outlive their tombstones.
+		if _, err := s.db.drop(p); err != nil {
+			return nil, fmt.Errorf("clearing user partition %d: %w", p, err)
 		}
 	}
 	return offsets, nil
@@ -325,8 +383,14 @@ func (s *Store) onAssigned(_ context.Context, _ *kgo.Client, _ map[string][]int3
 			want[p] = restoring
 		}
 	}
+	now := time.Now().UnixNano()
 	for p := range s.n {
 		cur := s.state[p].Load()
+		if want[p] != held {
+			s.unheld[p].Store(0)
+		} else if cur != held || s.unheld[p].Load() == 0 {
+			s.unheld[p].Store(now) // a local copy, if any, is dropped later
+		}
 		switch {
 		case want[p] == restoring && cur == ready:
 			// Still ours: keep answering.
@@ -351,9 +415,11 @@ func (s *Store) onRevoked(context.Context, *kgo.Client, map[string][]int32) {}
 // onLost: the group went on without this replica (session expired): other
 // replicas may own its partitions already, so it stops answering for them.
 func (s *Store) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	now := time.Now().UnixNano()
 	for _, p := range lost[s.opts.Topic] {
 		if p >= 0 && p < s.n {
 			s.state[p].Store(held)
+			s.unheld[p].Store(now)
 		}
 	}
 	s.log.Warn("user partitions lost", "partitions", lost[s.opts.Topic])

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,11 +130,15 @@ func serveLocal(t *testing.T, ln net.Listener, s *Store) {
 	t.Cleanup(func() { _ = srv.Close() })
 }
 
-func (r *rig) start(t *testing.T, dir string, standbys int) *replica {
+func (r *rig) start(t *testing.T, dir string, standbys int, mutate ...func(*Options)) *replica {
 	t.Helper()
 	ln, addr := listen(t)
-	s, err := New(Options{Broker: r.config(), Topic: r.topic, Dir: dir, Advertise: addr, Standbys: standbys,
-		ForwardTimeout: 3 * time.Second})
+	o := Options{Broker: r.config(), Topic: r.topic, Dir: dir, Advertise: addr, Standbys: standbys,
+		ForwardTimeout: 3 * time.Second}
+	for _, m := range mutate {
+		m(&o)
+	}
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +266,23 @@ func TestRestartResumesFromLocalState(t *testing.T) {
 	if n := testutil.ToFloat64(a.store.metrics.applied); n != 100 {
 		t.Errorf("restart applied %v records, want the 100 written while down (not a replay)", n)
 	}
+}
+
+// A partition that moved away is deleted from disk after DropAfter; when
+// it comes back it is restored from the topic, complete.
+func TestUnheldPartitionsAreDropped(t *testing.T) {
+	r := newRig(t, 1000)
+	a := r.start(t, t.TempDir(), 0, func(o *Options) { o.DropAfter = 100 * time.Millisecond })
+	waitFor(t, 30*time.Second, "ready", func() bool { return len(a.store.Map().Ready) == parts })
+	b := r.start(t, t.TempDir(), 0)
+	waitFor(t, 30*time.Second, "split", func() bool { return split(a.store, b.store) })
+	waitFor(t, 30*time.Second, "a keeps only its own partitions on disk", func() bool {
+		stored, err := a.store.db.stored(parts)
+		return err == nil && slices.Equal(stored, a.store.Map().Ready)
+	})
+	b.stop(t)
+	waitFor(t, 30*time.Second, "a answers for all again", func() bool { return len(a.store.Map().Ready) == parts })
+	r.checkAll(t, a.store)
 }
 
 func TestStandbyTakesOver(t *testing.T) {

@@ -221,7 +221,7 @@ type lease struct {
 	rebalance time.Duration // RebalanceTimeout
 	margin    time.Duration // LeaseMargin
 	until     atomic.Int64  // ns after base; 0: never renewed
-	lastOK    atomic.Int64  // ns after base: send time of the last plain answer
+	lastOK    atomic.Int64  // ns after base: send time of the last plain answer (0: base)
 	lapsed    atomic.Bool   // logged as lapsed, not renewed since
 	tripped   chan struct{} // closed when the lease ends for good
 	once      sync.Once
@@ -241,11 +241,11 @@ func (l *lease) renewed(sent time.Time, rebalancing bool) {
 	at := int64(sent.Sub(l.base))
 	next := at + int64(l.session-l.margin)
 	if rebalancing {
-		ok := l.lastOK.Load()
-		if ok == 0 {
-			return // no plain answer yet: when the rebalance began is unknown
-		}
-		next = min(next, ok+int64(l.rebalance-l.margin))
+		// The rebalance began after the last plain answer (the group was
+		// stable then), or, before any, after the member was created (base,
+		// lastOK's zero): the coordinator keeps the member at least a
+		// rebalance timeout from then while it prepares.
+		next = min(next, l.lastOK.Load()+int64(l.rebalance-l.margin))
 	} else {
 		raise(&l.lastOK, at)
 	}

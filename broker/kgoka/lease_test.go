@@ -1,0 +1,48 @@
+package kgoka
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// The lease's arithmetic on the member's clock: a plain answer holds for
+// session - margin after its heartbeat was sent; REBALANCE_IN_PROGRESS no
+// further than the last plain answer (or the member's creation) plus
+// rebalance - margin; a tripped lease stays over.
+func TestLeaseArithmetic(t *testing.T) {
+	b := New(Options{SessionTimeout: 6 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 20 * time.Second})
+	l := newLease(b.Fence(nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	at := func(d time.Duration) time.Time { return l.base.Add(d) }
+	s := time.Second
+	steps := []struct {
+		what  string
+		renew func()
+		valid []time.Duration
+		over  []time.Duration
+	}{
+		{"never answered", func() {}, nil, []time.Duration{0, s}},
+		{"a rebalance answer before any plain one (first assignment)", func() { l.renewed(at(s), true) }, []time.Duration{5900 * time.Millisecond}, []time.Duration{6 * s}},
+		{"a plain answer to a heartbeat sent at 10s", func() { l.renewed(at(10*s), false) }, []time.Duration{14900 * time.Millisecond}, []time.Duration{15 * s}},
+		{"rebalance answers at 25s and 28s: bounded by 10s + 20s - 1s", func() { l.renewed(at(25*s), true); l.renewed(at(28*s), true) }, []time.Duration{28900 * time.Millisecond}, []time.Duration{29 * s}},
+		{"an older answer arriving late shortens nothing", func() { l.renewed(at(12*s), false) }, []time.Duration{28900 * time.Millisecond}, []time.Duration{29 * s}},
+		{"tripped", func() { l.trip("lost", "test"); l.renewed(at(40*s), false) }, nil, []time.Duration{40 * s, 41 * s}},
+	}
+	for _, st := range steps {
+		st.renew()
+		for _, d := range st.valid {
+			if !l.valid(at(d)) {
+				t.Errorf("%s: not valid at %v", st.what, d)
+			}
+		}
+		for _, d := range st.over {
+			if l.valid(at(d)) {
+				t.Errorf("%s: still valid at %v", st.what, d)
+			}
+		}
+	}
+	if err := l.check(at(41 * s)); err == nil {
+		t.Fatal("a tripped lease checks nil")
+	}
+}

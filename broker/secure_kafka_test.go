@@ -149,7 +149,7 @@ func runSecurePipeline(t *testing.T, cfg *Config) {
 			ctx.SetValue(n + 1)
 		}),
 		goka.Persist(new(codec.Int64)),
-	), cfg.ProcessorOptions()...)
+	), append(cfg.ProcessorOptions(), cfg.Fence(nil).ProcessorOptions()...)...) // fenced, as topologies builds them: its dialer wraps TLS
 	if err != nil {
 		t.Fatalf("creating processor: %v", err)
 	}

@@ -83,7 +83,7 @@ func TestFenceStopsAZombie(t *testing.T) {
 		return nil, nil, false
 	})
 
-	k := kgoka.New(kgoka.Options{SessionTimeout: session, HeartbeatInterval: 500 * time.Millisecond, LeaseMargin: 500 * time.Millisecond})
+	k := kgoka.New(kgoka.Options{SessionTimeout: session, HeartbeatInterval: 500 * time.Millisecond, LeaseMargin: time.Second})
 	reg := prometheus.NewRegistry()
 	metrics := kgoka.NewMetrics(reg)
 	graph := goka.DefineGroup(group, goka.Input(in, new(codec.String), func(ctx goka.Context, msg any) {

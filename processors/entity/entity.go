@@ -35,6 +35,9 @@ type Config struct {
 	// cached, all partitions of the process together. Default
 	// pipeline.DefaultCacheBytes.
 	CacheBytes int64
+	// WriteBuffer is the goleveldb memtable of each table partition
+	// (pipeline.StateOptions.WriteBuffer). Default DefaultWriteBuffer.
+	WriteBuffer int
 	// FlushInterval bounds how long a changed state waits in the
 	// write-behind cache (pipeline.State); negative writes through.
 	FlushInterval time.Duration
@@ -44,6 +47,11 @@ type Config struct {
 	Metrics *pipeline.Metrics
 	Logger  *slog.Logger
 }
+
+// DefaultWriteBuffer is Config.WriteBuffer's default: a quarter of
+// goleveldb's, as an entity (a seller) is written far less often than a
+// stream or a user.
+const DefaultWriteBuffer = 1 << 20
 
 type processor struct {
 	cfg   Config
@@ -55,6 +63,9 @@ type processor struct {
 func New(cfg Config) (*pipeline.Group, error) {
 	if cfg.Group == "" || cfg.Input == "" || cfg.Features == nil {
 		return nil, errors.New("entity: group, input and features are required")
+	}
+	if cfg.WriteBuffer == 0 {
+		cfg.WriteBuffer = DefaultWriteBuffer
 	}
 	if cfg.Seller != nil {
 		s := *cfg.Seller
@@ -70,7 +81,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.Entity](goka.GroupTable(cfg.Group), tables.EntityCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, CacheBytes: cfg.CacheBytes, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, CacheBytes: cfg.CacheBytes, WriteBuffer: cfg.WriteBuffer, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	edges := []goka.Edge{
 		goka.Input(cfg.Input, new(codec.Bytes), p.cache.Input(p.onEvent)),
 		goka.Output(pipeline.DLQ(cfg.Input), new(codec.Bytes)),

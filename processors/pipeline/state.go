@@ -122,6 +122,14 @@ type StateOptions struct {
 	// instead of a queue that grows while the changelog lags). Default
 	// DefaultMaxQueuedBytes per group table.
 	MaxQueuedBytes int64
+	// WriteBuffer is the memtable of each table partition's goleveldb,
+	// which holds up to three (the one written, one being compacted, one
+	// kept for reuse), allocated whole: 8 partitions of a table hold up to
+	// 24 × WriteBuffer of heap. A smaller one compacts more often: keep the
+	// default for a table written megabytes a second per partition (a busy
+	// stream's value is tens of KiB, written ten times a second). Default
+	// DefaultWriteBuffer.
+	WriteBuffer int
 	// Routing checks that every record is in the partition its key maps
 	// to before it reaches a callback or the state (route.go). Zero: no
 	// check.
@@ -138,6 +146,9 @@ func NewState[T any](table goka.Table, codec goka.Codec, opts StateOptions) *Sta
 	}
 	if opts.CacheBytes == 0 {
 		opts.CacheBytes = DefaultCacheBytes
+	}
+	if opts.WriteBuffer == 0 {
+		opts.WriteBuffer = DefaultWriteBuffer
 	}
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = 100 * time.Millisecond
@@ -174,6 +185,8 @@ const (
 	// DefaultCacheBytes is CacheBytes's default (per State, that is per
 	// group table of a process).
 	DefaultCacheBytes = 128 << 20
+	// DefaultWriteBuffer is WriteBuffer's default (goleveldb's).
+	DefaultWriteBuffer = 4 << 20
 )
 
 // waitRoom waits while the flushed, unacknowledged values are over
@@ -535,7 +548,7 @@ func (s *State[T]) ProcessorOptions(dir string, pb goka.ProducerBuilder) []goka.
 			st, err := fallback(topic, partition)
 			return st, nil, err
 		}
-		db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), storageOptions())
+		db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), storageOptions(s.opts.WriteBuffer))
 		if err != nil {
 			return nil, nil, fmt.Errorf("opening leveldb of %s/%d: %w", topic, partition, err)
 		}
@@ -609,11 +622,9 @@ func (s *State[T]) trackStorage(partition int32, st *tableStorage) func() {
 // is a quarter of goleveldb's default (8 MiB): a process holds one
 // database per table partition (8 partitions × 3 tables by default) and
 // the write-behind cache in front of it holds the hot values decoded. The
-// write buffer stays at its default (4 MiB): a busy partition's flushes
-// are megabytes a second, and a smaller memtable made goleveldb compact,
-// and slow the writer down, far more often.
-func storageOptions() *opt.Options {
-	return &opt.Options{Filter: filter.NewBloomFilter(10), BlockCacheCapacity: 2 << 20}
+// write buffer is StateOptions.WriteBuffer.
+func storageOptions(writeBuffer int) *opt.Options {
+	return &opt.Options{Filter: filter.NewBloomFilter(10), BlockCacheCapacity: 2 << 20, WriteBuffer: writeBuffer}
 }
 
 // tableStorage is goka's storage of one table partition, with its

@@ -25,6 +25,10 @@ import (
 // DefaultGroup is the group name.
 const DefaultGroup goka.Group = "user"
 
+// DefaultWriteBuffer is Config.WriteBuffer's default: half goleveldb's,
+// as a user's value is a few hundred bytes (a stream's, tens of KiB).
+const DefaultWriteBuffer = 2 << 20
+
 // Weights says how much each kind of signal moves a user's taste.
 type Weights map[events.SignalKind]float64
 
@@ -58,6 +62,9 @@ type Config struct {
 	// cached, all partitions of the process together. Default
 	// pipeline.DefaultCacheBytes.
 	CacheBytes int64
+	// WriteBuffer is the goleveldb memtable of each table partition
+	// (pipeline.StateOptions.WriteBuffer). Default DefaultWriteBuffer.
+	WriteBuffer int
 	// FlushInterval bounds how long a changed state waits in the
 	// write-behind cache (pipeline.State); negative writes through.
 	FlushInterval time.Duration
@@ -83,6 +90,9 @@ func (c *Config) defaults() error {
 	if c.HalfLife == 0 {
 		c.HalfLife = 24 * time.Hour
 	}
+	if c.WriteBuffer == 0 {
+		c.WriteBuffer = DefaultWriteBuffer
+	}
 	if c.HalfLife < 0 {
 		return errors.New("user: negative half-life")
 	}
@@ -106,7 +116,7 @@ func New(cfg Config) (*pipeline.Group, error) {
 		return nil, err
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.User](goka.GroupTable(cfg.Group), tables.UserCodec{},
-		pipeline.StateOptions{CacheSize: cfg.CacheSize, CacheBytes: cfg.CacheBytes, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
+		pipeline.StateOptions{CacheSize: cfg.CacheSize, CacheBytes: cfg.CacheBytes, WriteBuffer: cfg.WriteBuffer, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
 	edges := []goka.Edge{
 		goka.Input(cfg.UserSignals, new(codec.Bytes), p.cache.Input(p.onSignal)),
 		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),

@@ -94,8 +94,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		if rs := e.Rescoring; rs != nil {
 			for _, ph := range rs.Phases {
-				fmt.Fprintf(w, "%s rescoring from the file, pages %s: p50 %.3f ms p99 %.3f ms mean %.3f ms; faults per query %.1f minor, %.1f major\n",
-					e.Name, ph.State, ph.P50MS, ph.P99MS, ph.MeanMS, ph.MinorFaults, ph.MajorFaults)
+				fmt.Fprintf(w, "%s rescoring from the file, pages %s: p50 %.3f ms p99 %.3f ms mean %.3f ms; read from the disk %.1f KB per query\n",
+					e.Name, ph.State, ph.P50MS, ph.P99MS, ph.MeanMS, ph.DiskKB)
 			}
 			if rs.Note != "" {
 				fmt.Fprintf(w, "%s rescoring: %s\n", e.Name, rs.Note)

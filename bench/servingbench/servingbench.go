@@ -349,8 +349,8 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 		}
 		eng.Rescoring = measureRescoring(ctx, ix, cat, c, cfg.K, now)
 		for _, ph := range eng.Rescoring.Phases {
-			logf("%s: rescoring, %s %s: p50 %.3fms p99 %.3fms mean %.3fms, faults per query %.1f minor %.1f major",
-				v.name, c.Name, ph.State, ph.P50MS, ph.P99MS, ph.MeanMS, ph.MinorFaults, ph.MajorFaults)
+			logf("%s: rescoring, %s %s: p50 %.3fms p99 %.3fms mean %.3fms, read from the disk %.1f KB per query",
+				v.name, c.Name, ph.State, ph.P50MS, ph.P99MS, ph.MeanMS, ph.DiskKB)
 		}
 	}
 	if cfg.Snapshot {

@@ -132,7 +132,7 @@ type Options struct {
 	DropFloats bool
 	// FloatsDir (with Quantize, without DropFloats) keeps the float32
 	// vectors read for rescoring in an unlinked file in this directory,
-	// mapped read-only, instead of the heap (hnsw.Config.FloatsDir): the
+	// read with pread, instead of the heap (hnsw.Config.FloatsDir): the
 	// heap then holds the codes, the links and the attributes. A snapshot
 	// does not record where the floats were: either kind loads either way.
 	// Close releases the files.
@@ -495,9 +495,8 @@ func (ix *Index) VectorBytes() (traversed, rescoring int) {
 }
 
 // FloatFileBytes is the size of the float32 vector files
-// (Options.FloatsDir): on disk, in the heap only as the pages rescoring
-// maps in (counted in the process's resident set as file pages, which the
-// kernel can drop).
+// (Options.FloatsDir): on disk and in the kernel's page cache, not in the
+// process's memory.
 func (ix *Index) FloatFileBytes() int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -521,15 +520,15 @@ func (ix *Index) FloatsErr() error {
 	return nil
 }
 
-// EvictFloats drops the float32 vector files' pages from the mappings, and
-// with pageCache from the page cache too (then the next rescoring reads
-// come from the disk): for measuring what a read costs.
-func (ix *Index) EvictFloats(pageCache bool) error {
+// EvictFloats drops the float32 vector files' pages from the page cache,
+// so that the next rescoring reads come from the disk: for measuring what
+// a cold read costs.
+func (ix *Index) EvictFloats() error {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	var errs []error
 	for _, vg := range ix.graphs {
-		errs = append(errs, vg.g.EvictFloats(pageCache))
+		errs = append(errs, vg.g.EvictFloats())
 	}
 	return errors.Join(errs...)
 }

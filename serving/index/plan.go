@@ -452,9 +452,10 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 		return scan(PlanFarExact), addScanned(&st, gst.Distances)
 	}
 	top := topK{k: n}
+	buf := make([]float32, len(q))
 	for _, h := range res {
 		ref := vg.refs[h.Node]
-		top.offer(shards[ref.part].items[ref.row], vg.score(q, h))
+		top.offer(shards[ref.part].items[ref.row], vg.score(q, h, buf))
 	}
 	if len(res) < k {
 		if quick {
@@ -536,9 +537,10 @@ func (p *pred) seeds(bm *roaring.Bitmap, g uint8, n int, out []uint32) []uint32 
 }
 
 // score is the cosine of q and a graph result: from the float32 vector if
-// the graph keeps it, else from the result's distance (the codes').
-func (vg *vgraph) score(q []float32, h hnsw.Result) float64 {
-	if v := vg.g.Vector(h.Node); v != nil {
+// the graph keeps it (read into buf when on disk), else from the result's
+// distance (the codes').
+func (vg *vgraph) score(q []float32, h hnsw.Result, buf []float32) float64 {
+	if v := vg.g.VectorInto(h.Node, buf); v != nil {
 		return float64(vec.Dot(q, v))
 	}
 	return float64(1 - h.Dist)
@@ -649,8 +651,9 @@ func (s *shard) exactScanCodes(q []float32, bm *roaring.Bitmap, p *pred, vg *vgr
 			best.offer(hnsw.Result{Node: nodes[i], Dist: d})
 		}
 	}
+	vbuf := make([]float32, len(q))
 	for _, h := range best.h {
-		top.offer(s.items[vg.refs[h.Node].row], vg.score(q, h))
+		top.offer(s.items[vg.refs[h.Node].row], vg.score(q, h, vbuf))
 	}
 	return scanned, matched
 }

@@ -60,7 +60,7 @@ func TestFloatsOnDisk(t *testing.T) {
 		}
 	}
 	same(heap, disk)
-	if err := disk.EvictFloats(true); err != nil {
+	if err := disk.EvictFloats(); err != nil {
 		t.Fatal(err)
 	}
 	same(heap, disk) // read back from the disk

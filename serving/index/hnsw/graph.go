@@ -13,7 +13,7 @@
 //     scale per vector, stored contiguously and used for every distance of
 //     the build and the search; the float32 vectors are then kept only for
 //     the caller's rescoring (or not at all: Config.DropFloats), in the
-//     heap or in a file mapped read-only (Config.FloatsDir);
+//     heap or in a file (Config.FloatsDir);
 //   - sub-graphs (NewSub) over a subset of another graph's nodes, reading
 //     that graph's vectors (no copy): e.g. one per value of an attribute
 //     that filters use often, searched instead of the whole graph;
@@ -55,11 +55,10 @@ type Config struct {
 	// returns nil, Dist and results use the codes.
 	DropFloats bool
 	// FloatsDir (with Quantize, without DropFloats) keeps the float32
-	// vectors in an unlinked file in this directory, mapped read-only,
-	// instead of the heap (see floatFile): the heap holds the codes and
-	// the links; the vectors, read only for rescoring, cost a page fault
-	// when their page is not mapped yet (and a disk read when it is not
-	// in the page cache either). If the file cannot be created, the
+	// vectors in an unlinked file in this directory instead of the heap
+	// (see floatFile): the heap holds the codes and the links; a vector,
+	// read only for rescoring, costs a pread (a disk read when its page
+	// is not in the page cache). If the file cannot be created, the
 	// floats stay in the heap; if a write to it fails, the graph carries
 	// on without floats, scoring with the codes (FloatsErr).
 	FloatsDir string
@@ -157,15 +156,14 @@ func (g *Graph) dropFloats(err error) {
 	g.ff, g.floats = nil, false
 }
 
-// EvictFloats drops the vector file's pages from the mapping, and with
-// pageCache from the page cache too, so the next rescoring reads fault
-// them in again, from the disk with pageCache (benchmarks: what a read
+// EvictFloats drops the vector file's pages from the page cache, so the
+// next rescoring reads come from the disk (benchmarks: what a cold read
 // costs). A no-op without a vector file.
-func (g *Graph) EvictFloats(pageCache bool) error {
+func (g *Graph) EvictFloats() error {
 	if g.ff == nil {
 		return nil
 	}
-	return g.ff.evict(pageCache)
+	return g.ff.evict()
 }
 
 // NewSub returns an empty sub-graph of src: its nodes are src's nodes
@@ -332,8 +330,30 @@ func (g *Graph) Live() int { return g.nodes - len(g.free) }
 // the caller never touch it.
 func (g *Graph) Version() uint64 { return g.version }
 
+// VectorInto returns node's stored float32 vector: read into buf (grown
+// to Dim if short) when the vectors are on disk, else as Vector; nil if
+// the graph keeps none or the read failed. Concurrent searches each pass
+// their own buf.
+func (g *Graph) VectorInto(node uint32, buf []float32) []float32 {
+	if g.base != nil {
+		return g.base.VectorInto(g.ext[node], buf)
+	}
+	if g.ff == nil {
+		return g.Vector(node)
+	}
+	if cap(buf) < g.dim {
+		buf = make([]float32, g.dim)
+	}
+	buf = buf[:g.dim]
+	if g.ff.read(node, buf) != nil {
+		return nil
+	}
+	return buf
+}
+
 // Vector returns node's stored float32 vector (valid until the next
-// mutation); nil if the graph keeps none (DropFloats).
+// mutation); nil if the graph keeps none (DropFloats). With the vectors
+// on disk it reads a copy (VectorInto avoids the allocation).
 func (g *Graph) Vector(node uint32) []float32 {
 	if g.base != nil {
 		return g.base.Vector(g.ext[node])
@@ -342,7 +362,7 @@ func (g *Graph) Vector(node uint32) []float32 {
 		return nil
 	}
 	if g.ff != nil {
-		return g.ff.row(node)
+		return g.VectorInto(node, nil)
 	}
 	i := int(node) * g.dim
 	return g.vecs[i : i+g.dim : i+g.dim]

@@ -116,6 +116,9 @@ type Config struct {
 	SimLimit int
 	// SimBadFraction is the share of deliberately bad events. Default 0.001.
 	SimBadFraction float64
+	// SimChange makes Simulate act as a changed producer (fields dropped,
+	// categories renamed: simulate.Change), for feature monitoring drills.
+	SimChange simulate.Change
 	// SweepEvery is how often idle keys (ended streams, entities whose
 	// features all expired) are deleted from the tables. Default 10m.
 	SweepEvery time.Duration
@@ -600,7 +603,7 @@ func (a *App) Simulate(ctx context.Context) (simulate.Stats, error) {
 	}
 	defer cl.Close()
 	return simulate.Produce(ctx, cl, gen, simulate.ProduceOptions{
-		Rate: a.cfg.SimRate, Limit: a.cfg.SimLimit, TopicPrefix: a.cfg.TopicPrefix,
+		Rate: a.cfg.SimRate, Limit: a.cfg.SimLimit, TopicPrefix: a.cfg.TopicPrefix, Change: &a.cfg.SimChange,
 	})
 }
 
@@ -680,6 +683,10 @@ func WriteLog(ctx context.Context, cfg Config, path string) error {
 	if err != nil {
 		return fmt.Errorf("creating simulator: %w", err)
 	}
+	change, err := cfg.SimChange.Compile()
+	if err != nil {
+		return err
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("creating event log: %w", err)
@@ -691,6 +698,9 @@ func WriteLog(ctx context.Context, cfg Config, path string) error {
 	for i := 0; i < cfg.SimLimit && ctx.Err() == nil; i++ {
 		t = t.Add(step)
 		r := gen.Next(t)
+		if change != nil {
+			r = change(r)
+		}
 		value := json.RawMessage(r.Value)
 		if !json.Valid(r.Value) {
 			// A deliberately malformed event: keep its bytes as a JSON string.

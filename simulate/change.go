@@ -25,6 +25,17 @@ type Change struct {
 	RenameCategories map[string]string
 }
 
+// Compile checks the change and returns the function that applies it to a
+// record (nil for an empty change), for callers that write records
+// themselves (Produce applies ProduceOptions.Change).
+func (c *Change) Compile() (func(Record) Record, error) {
+	cc, err := c.compile()
+	if err != nil || cc == nil {
+		return nil, err
+	}
+	return cc.apply, nil
+}
+
 type fieldDrop struct{ topic, typ, field string }
 
 // compiled is a Change ready to apply.

@@ -231,6 +231,24 @@ func newFlags(name string, embedded, sim bool) *flags {
 		f.fs.Int64Var(&c.SimSeed, "seed", 1, "simulator seed")
 		f.fs.IntVar(&c.SimLimit, "limit", 0, "stop after this many events (0: never)")
 		f.fs.Float64Var(&c.SimBadFraction, "bad-fraction", 0.001, "share of deliberately malformed events")
+		f.fs.Func("drop-field", "act as a changed producer: leave out a field, topic.field or topic.type.field (e.g. auctions.bid.amount); repeatable (feature monitoring drills)", func(v string) error {
+			if strings.Count(v, ".") < 1 || strings.Count(v, ".") > 2 {
+				return fmt.Errorf("want topic.field or topic.type.field, got %q", v)
+			}
+			c.SimChange.DropFields = append(c.SimChange.DropFields, v)
+			return nil
+		})
+		f.fs.Func("rename-category", "act as a changed producer: rename a category in livestream events, old=new; repeatable", func(v string) error {
+			from, to, ok := strings.Cut(v, "=")
+			if !ok || from == "" || to == "" {
+				return fmt.Errorf("want old=new, got %q", v)
+			}
+			if c.SimChange.RenameCategories == nil {
+				c.SimChange.RenameCategories = map[string]string{}
+			}
+			c.SimChange.RenameCategories[from] = to
+			return nil
+		})
 	}
 	return f
 }

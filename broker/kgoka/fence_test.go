@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -196,6 +197,12 @@ func TestFenceStopsAZombie(t *testing.T) {
 	if err := <-fresh; err != nil {
 		t.Fatal(err)
 	}
+	// Both processors stopped: no member's lease loop is left.
+	eventually(t, 10*time.Second, "lease loops stopped", func() (bool, string) {
+		buf := make([]byte, 1<<20)
+		n := strings.Count(string(buf[:runtime.Stack(buf, true)]), "kgoka.(*member).leaseLoop")
+		return n == 0, fmt.Sprintf("%d running", n)
+	})
 }
 
 // counterSum sums every series of the counter name in g.

@@ -312,6 +312,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Response": api.Response{}, "SearchRequest": api.SearchRequest{}, "Param": api.Param{}, "Query": api.NamedQuery{},
 		"QueryRequest": api.QueryRequest{}, "LivestreamFeatures": api.LivestreamFeatures{}, "UserFeatures": api.UserFeatures{},
 		"EntityFeatures": api.EntityFeatures{}, "RecentStream": api.RecentStream{}, "KeyCount": api.KeyCount{},
+		"WindowStats": api.WindowStats{}, "Quantile": api.Quantile{}, "FeatureReference": api.FeatureReference{},
+		"ReferenceDistribution": api.ReferenceDistribution{},
 	} {
 		ref, ok := doc.Components.Schemas[schema]
 		if !ok {

@@ -129,8 +129,9 @@ func (f *Fence) ProcessorOptions() []goka.ProcessorOption {
 	return []goka.ProcessorOption{goka.WithProducerBuilder(f.Producer()), goka.WithConsumerGroupBuilder(f.ConsumerGroup())}
 }
 
-// Producer builds producers whose records are refused while the fence's
-// lease is not valid.
+// Producer builds producers checked against the fence's lease: their
+// produce requests are held on the connection while it has lapsed, and
+// their records fail with ErrFenced once it has tripped.
 func (f *Fence) Producer() goka.ProducerBuilder {
 	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
 		if f.b.err != nil {

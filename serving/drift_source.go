@@ -150,3 +150,10 @@ func (s *Service) handleFeatureReference(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusOK, s.drift.Reference())
 	return nil
 }
+
+// POST /v1/features/reference: the current windows become the reference
+// (e.g. once a fresh pipeline's windows are full, before a drill).
+func (s *Service) handleCaptureReference(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, s.drift.CaptureReference())
+	return nil
+}

@@ -115,6 +115,16 @@ func TestDriftSamplesServedValues(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// POST /v1/features/reference: the window is the reference now.
+	resp, err = http.Post(env.URL+"/v1/features/reference", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	getJSON(t, env.URL+"/v1/features/livestream/max_bid_5m/distribution", &d)
+	if resp.StatusCode != 200 || d.ReferenceSource != "window (captured on request)" || d.PSI == nil || *d.PSI != 0 {
+		t.Fatalf("after POST /v1/features/reference (%d): %+v", resp.StatusCode, d.Drift)
+	}
 	if code := getJSON(t, env.URL+"/v1/features/livestream/nope/distribution", nil); code != 404 {
 		t.Fatalf("unknown feature: %d", code)
 	}

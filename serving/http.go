@@ -48,6 +48,7 @@ func (s *Service) routes(gatherer prometheus.Gatherer) []route {
 		api("GET /v1/features", "features_catalog", s.handleFeatureCatalog),
 		api("GET /v1/features/drift", "features_drift", s.handleFeatureDrift),
 		api("GET /v1/features/reference", "features_reference", s.handleFeatureReference),
+		api("POST /v1/features/reference", "features_reference_capture", s.handleCaptureReference),
 		api("GET /v1/features/{entity}/{name}/distribution", "feature_distribution", s.handleFeatureDistribution),
 		{pattern: "GET /healthz", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

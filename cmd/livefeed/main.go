@@ -266,6 +266,7 @@ func (f *flags) servingFlags() {
 	f.fs.StringVar(&c.Drift.ReferenceFile, "feature-reference", "", "feature monitoring: compare the served feature distributions with this reference file ('livefeed features reference --out FILE'); empty: the first full window after the start")
 	f.fs.DurationVar(&c.Drift.Interval, "drift-interval", drift.DefaultInterval, "feature monitoring: how often the served feature values are sampled (negative: never)")
 	f.fs.DurationVar(&c.Drift.Window, "drift-window", drift.DefaultWindow, "feature monitoring: the rolling window compared with the reference")
+	f.fs.DurationVar(&c.Drift.ReferenceAfter, "drift-reference-after", 0, "feature monitoring: the automatic reference is the first full window starting this long after the start (let an empty pipeline's windows fill; POST /v1/features/reference captures one at any time)")
 	f.fs.Func("user-partitions", "how serving replicas hold the user table: \"all\" (every replica, in memory) or \"shared\" (split among the replicas through a consumer group, on disk; a user held elsewhere is asked of its replica; default all)", func(v string) error {
 		switch v {
 		case "all", "shared":

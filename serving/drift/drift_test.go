@@ -270,3 +270,47 @@ func TestRunSamplesUntilCancelled(t *testing.T) {
 		t.Fatal("1 bin accepted")
 	}
 }
+
+// ReferenceAfter delays the automatic reference past a warm-up; a
+// captured reference replaces it at once.
+func TestReferenceAfterAndCapture(t *testing.T) {
+	w := &world{rng: rand.New(rand.NewPCG(7, 8))}
+	clk := &clock{now: time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)}
+	m, err := New(w.sample, Options{Interval: -1, Window: time.Minute, ReferenceAfter: 2 * time.Minute, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(n int) {
+		for range n {
+			if err := m.Sample(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(5 * time.Second)
+		}
+	}
+	step(30) // 2m25s: past one window, not past the warm-up and a window
+	if d, _ := m.Distribution("livestream", "a"); d.Reference != nil {
+		t.Fatalf("a reference during the warm-up: %+v", d.Reference)
+	}
+	step(7) // 3m
+	if d, _ := m.Distribution("livestream", "a"); d.Reference == nil || d.Reference.From.Before(clk.now.Add(-65*time.Second)) {
+		t.Fatalf("the reference is not the first window after the warm-up: %+v", d.Reference)
+	}
+	w.mu.Lock()
+	w.shift = 30
+	w.mu.Unlock()
+	step(13)
+	if d, _ := m.Distribution("livestream", "a"); d.Level != LevelSignificant {
+		t.Fatalf("a shifted: %s", d.Level)
+	}
+	ref := m.CaptureReference()
+	if len(ref.Features) != 3 {
+		t.Fatalf("captured %d features", len(ref.Features))
+	}
+	if d, _ := m.Distribution("livestream", "a"); d.PSI == nil || *d.PSI != 0 || d.ReferenceSource != "window (captured on request)" {
+		t.Fatalf("after the capture: %+v", d.Drift)
+	}
+	if _, err := New(w.sample, Options{ReferenceAfter: -time.Second}); err == nil {
+		t.Fatal("a negative reference-after accepted")
+	}
+}

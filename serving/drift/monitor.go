@@ -189,7 +189,7 @@ func (m *Monitor) add(now time.Time, pops []Population) {
 			}
 		}
 	}
-	full := now.Sub(m.started) >= m.opt.Window
+	full := now.Sub(m.started) >= m.opt.ReferenceAfter+m.opt.Window
 	for k, s := range m.series {
 		s.roll(now, m.opt.Window)
 		s.compute(k, now, m.opt, full && !m.opt.NoAutoReference)
@@ -352,6 +352,25 @@ func (m *Monitor) Summary() api.DriftSummary {
 func (m *Monitor) Reference() api.FeatureReference {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.reference()
+}
+
+// CaptureReference makes the current windows the reference of their
+// features (the others keep theirs) and returns it.
+func (m *Monitor) CaptureReference() api.FeatureReference {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ref := m.reference()
+	for _, r := range ref.Features {
+		k := key{r.Entity, r.Feature}
+		s := m.series[k]
+		s.ref, s.refSource = &r, "window (captured on request)"
+		s.compute(k, m.sampledAt, m.opt, false)
+	}
+	return ref
+}
+
+func (m *Monitor) reference() api.FeatureReference {
 	out := api.FeatureReference{Version: 1, CapturedAt: m.sampledAt, Features: []api.ReferenceDistribution{}}
 	var from, to time.Time
 	for k, s := range m.series {

@@ -34,6 +34,11 @@ type Options struct {
 	// NoAutoReference: no automatic reference (features without one in
 	// ReferenceFile have no drift).
 	NoAutoReference bool
+	// ReferenceAfter delays the automatic reference: it is the first full
+	// window that starts at least this long after the first sample. A
+	// pipeline started empty fills its windows first (up to its longest
+	// window); a restarted one has its state. Default 0.
+	ReferenceAfter time.Duration
 	// Clock is the wall clock the window rolls by. Default time.Now.
 	Clock func() time.Time
 	// Logger. Default slog.Default().
@@ -90,6 +95,9 @@ func (o *Options) validate() error {
 	}
 	if o.Bins < 2 || o.Bins > MaxBins {
 		errs = append(errs, fmt.Errorf("drift: bins must be 2..%d, got %d", MaxBins, o.Bins))
+	}
+	if o.ReferenceAfter < 0 {
+		errs = append(errs, fmt.Errorf("drift: reference-after must be >= 0, got %v", o.ReferenceAfter))
 	}
 	if o.MinCount < 1 {
 		errs = append(errs, fmt.Errorf("drift: min count must be at least 1, got %d", o.MinCount))

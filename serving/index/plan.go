@@ -330,22 +330,34 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 	// scan scores the filtered sets exactly, the partitions in parallel.
 	scan := func(plan string) []Hit {
 		tops := make([]topK, len(shards))
+		nears := make([]nearest, len(shards))
 		ix.forEachShard(shards, func(i int, s *shard) {
 			if preds[i] == nil {
 				return
 			}
 			t0 := time.Now()
-			tops[i] = topK{k: n}
-			sc, m := s.exactScan(q, bms[i], preds[i], vg, g, rescoreN, &tops[i])
+			tops[i], nears[i] = topK{k: n}, nearest{n: rescoreN}
+			sc, m := s.exactScan(q, bms[i], preds[i], vg, g, &nears[i], &tops[i])
 			ps := &st.Partitions[i]
 			ps.Plan, ps.Scanned, ps.Matched, ps.Took = plan, ps.Scanned+sc, m, time.Since(t0)
 		})
 		st.Plan, st.Matched = plan, 0
 		var hits []Hit
+		best := nearest{n: rescoreN}
 		for i := range tops {
 			hits = append(hits, tops[i].h...)
+			for _, h := range nears[i].h {
+				best.offer(h)
+			}
 			st.Scanned += st.Partitions[i].Scanned
 			st.Matched += st.Partitions[i].Matched
+		}
+		// The replica's best rescoreN by their codes, rescored once (not
+		// each partition's: a read each when the floats are on disk).
+		buf := make([]float32, len(q))
+		for _, h := range best.h {
+			ref := vg.refs[h.Node]
+			hits = append(hits, Hit{Item: shards[ref.part].items[ref.row], Score: vg.score(q, h, buf)})
 		}
 		return topHits(hits, n)
 	}
@@ -547,12 +559,13 @@ func (vg *vgraph) score(q []float32, h hnsw.Result, buf []float32) float64 {
 }
 
 // exactScan scores every row of bm that has a vector in graph vg (the
-// index's graph g−1) and passes p; it returns how many rows it looked at
-// and how many passed. A quantized graph's best rescoreN by their codes
-// are rescored with the float32 vectors.
-func (s *shard) exactScan(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, g uint8, rescoreN int, top *topK) (scanned, matched int) {
+// index's graph g−1) and passes p into top; it returns how many rows it
+// looked at and how many passed. A quantized graph with float32 vectors
+// keeps its best by their codes in near instead, for the caller to
+// rescore the replica's best.
+func (s *shard) exactScan(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, g uint8, near *nearest, top *topK) (scanned, matched int) {
 	if vg.g.Quantized() {
-		return s.exactScanCodes(q, bm, p, vg, g, rescoreN, top)
+		return s.exactScanCodes(q, bm, p, vg, g, near, top)
 	}
 	it := bm.ManyIterator()
 	var buf, rows, nodes [256]uint32
@@ -626,12 +639,11 @@ func (ix *Index) popularShard(s *shard, k int, f *Filter, cf *compiled) shardRes
 }
 
 // exactScanCodes is exactScan on a quantized graph: every row is scored on
-// its codes; with floats kept, the best rescoreN are rescored with them.
-func (s *shard) exactScanCodes(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, g uint8, rescoreN int, top *topK) (scanned, matched int) {
+// its codes; with floats kept, the best go to near (for rescoring).
+func (s *shard) exactScanCodes(q []float32, bm *roaring.Bitmap, p *pred, vg *vgraph, g uint8, near *nearest, top *topK) (scanned, matched int) {
 	var pq hnsw.Query
 	vg.g.Prepare(q, &pq)
 	floats := vg.g.HasFloats()
-	best := nearest{n: rescoreN}
 	it := bm.ManyIterator()
 	var buf, rows, nodes [256]uint32
 	for {
@@ -648,12 +660,8 @@ func (s *shard) exactScanCodes(q []float32, bm *roaring.Bitmap, p *pred, vg *vgr
 				top.offer(s.items[rows[i]], float64(1-d))
 				continue
 			}
-			best.offer(hnsw.Result{Node: nodes[i], Dist: d})
+			near.offer(hnsw.Result{Node: nodes[i], Dist: d})
 		}
-	}
-	vbuf := make([]float32, len(q))
-	for _, h := range best.h {
-		top.offer(s.items[vg.refs[h.Node].row], vg.score(q, h, vbuf))
 	}
 	return scanned, matched
 }

@@ -24,7 +24,10 @@ type ProduceOptions struct {
 	// TopicPrefix is prepended to the topic names (e.g. "dev.").
 	TopicPrefix string
 	// Clock gives the event times passed to Generator.Next (default
-	// time.Now).
+	// time.Now); they are also the records' timestamps. franz-go measures
+	// a record's delivery timeout from its timestamp, so a Clock in the
+	// past needs a client without one (kgo.RecordDeliveryTimeout(0)), or
+	// every record times out at once.
 	Clock func() time.Time
 	// Change alters the records as a changed producer would (a field
 	// dropped, a category renamed; change.go). Nil: none.

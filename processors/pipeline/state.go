@@ -95,6 +95,7 @@ type State[T any] struct {
 	partBudget atomic.Int64
 	cached     atomic.Int64
 	cacheGauge prometheus.Gauge
+	assigned   int // partitions of the last assignment (Reset); guarded by mu
 }
 
 // StateOptions tune a State. Zero values take the defaults.
@@ -107,7 +108,8 @@ type StateOptions struct {
 	// by all the partitions of this State together (Sized; each partition
 	// holds an equal share), besides CacheSize: what keeps a lagging
 	// processor's memory flat when its working set is larger than the
-	// cache. Values waiting for a flush are not cached values: MaxDirty
+	// cache. The partitions of the current assignment (Reset) share it
+	// equally. Values waiting for a flush are not cached values: MaxDirty
 	// and MaxQueuedBytes bound those. Default DefaultCacheBytes.
 	CacheBytes int64
 	// FlushInterval is how long a changed value may wait before it is
@@ -279,11 +281,20 @@ func (s *State[T]) part(p int32) *partState[T] {
 		ps = &partState[T]{cache: newLRU[T](s.opts.CacheSize, &s.partBudget, &s.cached), dirty: map[string]*T{},
 			writing: map[string]*inflight[T]{}, lastFlush: time.Now()}
 		s.parts[p] = ps
-		// The partitions share CacheBytes equally; a cache over its new
-		// share shrinks with its next put or flush.
-		s.partBudget.Store(s.opts.CacheBytes / int64(len(s.parts)))
+		s.setBudget()
 	}
 	return ps
+}
+
+// setBudget shares CacheBytes equally among the assigned partitions (or,
+// before an assignment is known, the partitions seen); a cache over its
+// new share shrinks with its next put or flush. s.mu is held.
+func (s *State[T]) setBudget() {
+	n := s.assigned
+	if n == 0 {
+		n = len(s.parts)
+	}
+	s.partBudget.Store(s.opts.CacheBytes / int64(max(n, 1)))
 }
 
 // Input wraps the callback of a topic a livefeed group emits (its records
@@ -459,10 +470,13 @@ func (s *State[T]) Delete(ctx goka.Context) {
 
 // Reset drops the cached values; goka calls it on every new assignment
 // (wire it into goka.WithRebalanceCallback). The previous session's
-// partitions have stopped by then, which waited for their flushes.
-func (s *State[T]) Reset(goka.Assignment) {
+// partitions have stopped by then, which waited for their flushes. The
+// assigned partitions share CacheBytes from now on.
+func (s *State[T]) Reset(a goka.Assignment) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.assigned = len(a)
+	s.setBudget()
 	for p, ps := range s.parts {
 		ps.mu.Lock()
 		if len(ps.dirty) > 0 || len(ps.pending) > 0 {

@@ -102,6 +102,14 @@ func TestStateCacheBytesSharedByPartitions(t *testing.T) {
 	if s.CachedBytes() != 0 || s.Len() != 0 {
 		t.Fatalf("after a reset: %d bytes, %d values", s.CachedBytes(), s.Len())
 	}
+	// Two partitions of the four assigned now: each has half the bound.
+	s.Reset(map[int32]int64{0: 0, 1: 0})
+	for i := range 1000 {
+		s.part(0).cache.put(fmt.Sprint(i), &sized{n: 100})
+	}
+	if got := s.CachedBytes(); got > 20_000 || got < 15_000 {
+		t.Fatalf("one of two assigned partitions caches %d bytes, its share is 20000", got)
+	}
 }
 
 func TestStateResetDropsCleanValues(t *testing.T) {

@@ -243,6 +243,13 @@ func (s *Store) apply(fp kgo.FetchTopicPartition) error {
 	if p < 0 || p >= s.n {
 		return fmt.Errorf("user table partition %d: the table has %d (its partition count changed?)", p, s.n)
 	}
+	if s.state[p].Load() == held {
+		// A batch fetched before the partition left this replica: its
+		// copy may be deleted (dropUnheld), and a batch stored on
+		// its own would leave a stored offset with the values before
+		// it missing.
+		return nil
+	}
 	recs := make([]record, len(fp.Records))
 	for i, r := range fp.Records {
 		recs[i] = record{key: r.Key, value: r.Value}

@@ -205,6 +205,9 @@ const (
 	pqTaste
 )
 
+// rowGroupRows is the rows per Parquet row group.
+const rowGroupRows = 100_000
+
 func newParquetWriter(w io.Writer, p *plan) (*parquetWriter, error) {
 	g := parquet.Group{p.timeColumn: parquet.Timestamp(parquet.Nanosecond)}
 	what := map[string]pqColumn{p.timeColumn: {pqTime, 0}}
@@ -245,7 +248,9 @@ func newParquetWriter(w io.Writer, p *plan) (*parquetWriter, error) {
 		}
 		pw.cols = append(pw.cols, c)
 	}
-	pw.w = parquet.NewGenericWriter[any](w, schema, parquet.Compression(&parquet.Zstd))
+	// Row groups of rowGroupRows: the writer holds one row group's
+	// pages, not the whole file.
+	pw.w = parquet.NewGenericWriter[any](w, schema, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(rowGroupRows))
 	return pw, nil
 }
 

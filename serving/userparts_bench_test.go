@@ -42,7 +42,11 @@ import (
 // kill -9 and a restart on local state (cold cache). The livestream view
 // runs with snapshots (--snapshot-dir), as a production replica would.
 // LIVEFEED_SERVING_USERS_BENCH_REPLICAS picks the replica counts ("" fills
-// only). Run it under the bench lock; it is skipped otherwise.
+// only). With more than one replica, the last is then killed (SIGKILL)
+// under a stream of recommendations to the first, which must answer every
+// one right or with a 503 until it holds every partition;
+// LIVEFEED_SERVING_USERS_BENCH_STANDBYS=1 runs the replicas with standbys.
+// Run it under the bench lock; it is skipped otherwise.
 func TestSharedUsersScaleBench(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("LIVEFEED_SERVING_USERS_BENCH"))
 	brokers := os.Getenv("LIVEFEED_TEST_BROKERS")
@@ -97,6 +101,11 @@ func TestSharedUsersScaleBench(t *testing.T) {
 		recommend(t, procs, n, "after the restart (cold cache)")
 		for _, p := range procs {
 			t.Logf("  replica %s: RSS %s, peak %s", p.addr, procMB(p.cmd, "VmRSS"), procMB(p.cmd, "VmHWM"))
+		}
+		if len(procs) > 1 {
+			killOne(t, procs, n)
+		}
+		for _, p := range procs {
 			p.kill()
 			_ = os.RemoveAll(p.dir)
 		}
@@ -197,6 +206,7 @@ func TestSharedUsersChild(t *testing.T) {
 		t.Skip("run by TestSharedUsersScaleBench")
 	}
 	f := strings.Split(spec, "|")
+	standbys, _ := strconv.Atoi(os.Getenv("LIVEFEED_SERVING_USERS_BENCH_STANDBYS"))
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	bc := &broker.Config{Brokers: strings.Split(f[0], ","), StateDir: filepath.Join(f[3], "state"), Partitions: 8, Logger: logger}
 	bc.Defaults()
@@ -206,8 +216,9 @@ func TestSharedUsersChild(t *testing.T) {
 	}
 	svc, err := serving.New(serving.Config{Broker: bc, LivestreamTable: goka.Table(f[2]), UserTable: goka.Table(f[1]),
 		Features: feats.ForEntity("livestream"), Logger: logger,
-		Snapshot:       serving.SnapshotConfig{Dir: filepath.Join(f[3], "streams")},
-		UserPartitions: serving.UserPartitions{Shared: true, Dir: filepath.Join(f[3], "users"), Advertise: "http://" + f[4]}})
+		Snapshot: serving.SnapshotConfig{Dir: filepath.Join(f[3], "streams")},
+		UserPartitions: serving.UserPartitions{Shared: true, Dir: filepath.Join(f[3], "users"), Advertise: "http://" + f[4],
+			Standbys: standbys}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,4 +340,49 @@ func dirMB(dir string) string {
 		return nil
 	})
 	return fmt.Sprintf("%d MB", total>>20)
+}
+
+// killOne kills the last replica while the first answers recommendations
+// of random users, and logs how long until the first holds every
+// partition and every user is answered again, and how the requests fared
+// meanwhile (200 or 503; anything else fails the test).
+func killOne(t *testing.T, procs []*benchServe, n int) {
+	survivor, victim := procs[0], procs[len(procs)-1]
+	rng := rand.New(rand.NewPCG(3, 3))
+	hc := &http.Client{Timeout: 10 * time.Second}
+	codes := map[int]int{}
+	victim.kill()
+	killed := time.Now()
+	var took time.Duration
+	for took == 0 || time.Since(killed) < took+2*time.Second {
+		u := survivor.addr + "/v1/recommendations?k=20&user_id=u" + strconv.Itoa(rng.IntN(n))
+		resp, err := hc.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r serving.Response
+		derr := json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+		switch {
+		case resp.StatusCode == http.StatusServiceUnavailable:
+		case resp.StatusCode != http.StatusOK || derr != nil || r.Strategy != "taste" || len(r.Results) != 20:
+			t.Fatalf("during the failover, %s: %d %v: strategy %q, %d results", u, resp.StatusCode, derr, r.Strategy, len(r.Results))
+		}
+		if took == 0 {
+			var m usershard.Map
+			if resp, err := http.Get(survivor.addr + "/v1/user-partitions"); err == nil {
+				_ = json.NewDecoder(resp.Body).Decode(&m)
+				resp.Body.Close()
+			}
+			if len(m.Ready) == 8 {
+				took = time.Since(killed)
+			}
+		}
+		if time.Since(killed) > 10*time.Minute {
+			t.Fatal("the survivor did not take over within 10 minutes")
+		}
+	}
+	t.Logf("  kill -9 of %s: %s answers for every partition %v later; requests meanwhile and 2 s after: %v",
+		victim.addr, survivor.addr, took.Round(10*time.Millisecond), codes)
 }

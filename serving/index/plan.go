@@ -397,6 +397,23 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 	if postFilter {
 		params.K = ef
 	}
+	if sg != vg.g && sel >= ix.opts.ExpandBelow {
+		// A sub-graph of a value whose members lie in several clusters
+		// away from the query (a category following the vectors' topics)
+		// has nearest members spread over those clusters at nearly the
+		// same distance: one entry point reaches one of them. Seeds
+		// spread over the members start the search in each, and the
+		// longer list follows several (at 1M × 384 the plain search's
+		// recall@10 there was 0.40).
+		for i, p := range preds {
+			if p != nil {
+				n := (ix.opts.Seeds*st.Partitions[i].Estimated + est - 1) / max(est, 1)
+				params.Seeds = p.seeds(bms[i], g, max(n, 1), params.Seeds)
+			}
+		}
+		params.Seeds = vg.subSeeds(sg, params.Seeds)
+		params.Ef *= 2
+	}
 	if sel < ix.opts.ExpandBelow {
 		// A restrictive filter's members are fewer and further apart:
 		// twice the list (measured: the correlated 10 % filter of

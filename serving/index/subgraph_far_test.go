@@ -7,7 +7,8 @@ import (
 
 // TestSubGraphFarQueries: queries from clusters outside the category (its
 // members lie away from them, in two clusters, nearly equidistant) keep
-// recall in the category's sub-graph.
+// recall: the planner leaves the sub-graph for the whole graph's far plans
+// when it sees the set away from the query.
 func TestSubGraphFarQueries(t *testing.T) {
 	items := clusteredItems(6000, 32, 1)
 	ix := build(t, items, 4, Options{EfSearch: 128, ExactThreshold: 20, SubGraphs: []string{SubGraphCategory}})
@@ -18,10 +19,7 @@ func TestSubGraphFarQueries(t *testing.T) {
 		if slices.Contains(f.Categories, qi.Category) {
 			continue
 		}
-		hits, st := ix.Search(qi.Vector, 10, f, now)
-		if st.Plan != PlanSubGraph {
-			t.Fatalf("plan %s", st.Plan)
-		}
+		hits, _ := ix.Search(qi.Vector, 10, f, now)
 		sum += recall(hits, bruteForce(items, qi.Vector, 10, f, ix.feats))
 		n++
 	}

@@ -190,6 +190,26 @@ func (g *Graph) Search(q []float32, p Params, out []Result) ([]Result, Stats) {
 	return out, st
 }
 
+// Share descends the upper levels towards q (len Dim) as Search does and
+// returns the share of the level-0 nodes within two hops of where it
+// lands that pass f: how much of a filtered set lies near the query (see
+// Params.FarBelow). 1 for an empty graph.
+func (g *Graph) Share(q []float32, f Filter) float64 {
+	if g.top < 0 || len(q) != g.dim {
+		return 1
+	}
+	s := g.getScratch()
+	defer g.putScratch(s)
+	var qq query
+	qq, s.qcodes = g.makeQuery(q, s.qcodes)
+	var st Stats
+	ep, epd := g.entry, g.dist(&qq, g.entry)
+	for l := g.top; l > 0; l-- {
+		ep, epd = g.greedy(&qq, ep, epd, l, &st)
+	}
+	return g.localShare(ep, f)
+}
+
 // seed marks c visited and adds it as a candidate (and a result if it may be
 // returned).
 func (s *scratch) seed(g *Graph, c cand, ef int, f Filter, exclude uint32) {

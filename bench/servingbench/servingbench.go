@@ -300,7 +300,7 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 		if !opts.DropFloats {
 			params += fmt.Sprintf(", rescoring %d·k with float32", opts.Rescore)
 			if opts.FloatsDir != "" {
-				params += " from a mapped file"
+				params += " read from a file"
 			}
 		}
 	}

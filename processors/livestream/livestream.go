@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -162,6 +163,31 @@ type processor struct {
 	// (emitUser). routes are the others, to enriched-event topics.
 	userRoute *Route
 	routes    []Route
+	// nextMetadataLog is when (Unix nanoseconds) an event before its
+	// stream's metadata may be logged again (beforeMetadata).
+	nextMetadataLog atomic.Int64
+}
+
+// metadataLogEvery is how often, at most, the group logs an event applied
+// before its stream's metadata.
+const metadataLogEvery = time.Minute
+
+// beforeMetadata counts, and logs at most once per metadataLogEvery, an
+// event applied to a stream whose livestream record has not been
+// processed: routes keyed by seller_id or category cannot reach it. goka
+// reads a partition's topics independently, so a backlog (a restart after
+// downtime, a burst) can deliver a stream's first auctions before its
+// metadata although the metadata is older.
+func (p *processor) beforeMetadata(ctx goka.Context, st *tables.Livestream) {
+	p.cfg.Metrics.BeforeMetadata.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
+	now := time.Now().UnixNano()
+	next := p.nextMetadataLog.Load()
+	if now < next || !p.nextMetadataLog.CompareAndSwap(next, now+int64(metadataLogEvery)) {
+		return
+	}
+	p.cfg.Logger.Warn("event before its stream's metadata: routes keyed by seller_id or category skip it; "+
+		"expected only while a backlog is read out of order across topics (livefeed_events_before_stream_metadata_total)",
+		"group", ctx.Group(), "topic", ctx.Topic(), "livestream_id", st.LivestreamID)
 }
 
 // New builds the group.
@@ -410,6 +436,9 @@ func (p *processor) handle(ctx goka.Context, msg any, ev any, h *events.Header) 
 		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
 	}
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
+	if st.MetadataTime.IsZero() {
+		p.beforeMetadata(ctx, st)
+	}
 	p.emitUser(ctx, res.Signal, st, res.Source, msg, h, ev)
 	p.done(ctx, st, res.Source, msg, h, ev)
 }

@@ -289,3 +289,29 @@ func TestEndedStreamDropsViewers(t *testing.T) {
 		t.Fatalf("ended state %+v", st)
 	}
 }
+
+// An event read before its stream's livestream record (a backlog read out of
+// order across topics) still counts for the stream, and it is counted and
+// logged as one that entities keyed by seller or category do not get; once
+// the metadata is known, events are not counted.
+func TestEventBeforeMetadataIsCounted(t *testing.T) {
+	h := newHarness(t, nil)
+	before := func() float64 {
+		return testutil.ToFloat64(h.metrics.BeforeMetadata.WithLabelValues(string(DefaultGroup), string(topics.Auctions)))
+	}
+	bid := func(id string, at time.Duration) events.Auction {
+		return events.Auction{Header: hdr(id, "ls-1", at), AuctionID: "a", Type: events.AuctionBid, UserID: "u8", Amount: 30, Currency: "USD"}
+	}
+	h.send(topics.Auctions, "ls-1", bid("a1", 2*time.Second))
+	if got := before(); got != 1 {
+		t.Fatalf("events before metadata = %v, want 1", got)
+	}
+	h.send(topics.Livestreams, "ls-1", meta("e1", 0, events.StatusLive, "pokemon booster"))
+	h.send(topics.Auctions, "ls-1", bid("a2", 3*time.Second))
+	if got := before(); got != 1 {
+		t.Fatalf("events before metadata after the metadata = %v, want still 1", got)
+	}
+	if st := h.state(t, "ls-1"); st.SellerID != "s-1" {
+		t.Fatalf("seller %q after the metadata", st.SellerID)
+	}
+}

@@ -27,6 +27,10 @@ type Metrics struct {
 	// Misrouted counts the records found in a partition their key does
 	// not map to, by what was done with them (route.go).
 	Misrouted *prometheus.CounterVec // group, topic, action (reroute, dead_letter)
+	// BeforeMetadata counts the events applied to a stream whose metadata
+	// (seller, category) is not known yet: they reach no entity keyed by
+	// those fields.
+	BeforeMetadata *prometheus.CounterVec // group, topic
 	// StateQueued is the encoded bytes of the write-behind state that are
 	// flushed but not yet acknowledged by the changelog, by table;
 	// StateWaits the callbacks that waited because it was at its limit.
@@ -67,6 +71,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livefeed_misrouted_records_total",
 			Help: "Records found in a partition their key does not map to under Kafka's default murmur2 partitioner (a producer with another partitioner, e.g. librdkafka's default), by group, topic and action (reroute, dead_letter); none reached the state.",
 		}, []string{"group", "topic", "action"}),
+		BeforeMetadata: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_events_before_stream_metadata_total",
+			Help: "Stream events applied before the stream's own livestream record (its seller and category unknown), by group and topic: they count for the stream, but routes keyed by seller_id or category skip them and their user signals carry no seller or category. Expected only when a backlog is read out of order across topics.",
+		}, []string{"group", "topic"}),
 		StateQueued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "livefeed_state_queued_bytes",
 			Help: "Encoded table values flushed by the write-behind state and not yet acknowledged by the changelog, by table.",
@@ -94,7 +102,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.Misrouted, m.StateQueued, m.StateCached, m.StateWaits, m.EmbedErrors, m.Embeddings, m.EmbedTime)
+		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.Misrouted, m.BeforeMetadata, m.StateQueued, m.StateCached, m.StateWaits, m.EmbedErrors, m.Embeddings, m.EmbedTime)
 	}
 	return m
 }

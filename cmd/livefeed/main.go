@@ -32,6 +32,7 @@ import (
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/processors/user"
 	"github.com/livefeed/livefeed/serving/drift"
+	"github.com/livefeed/livefeed/serving/index"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -280,6 +281,20 @@ func (f *flags) servingFlags() {
 	f.fs.IntVar(&c.ServingUsers.Standbys, "user-standbys", 0, "with --user-partitions=shared: standby copies of each user partition on another replica (0 or 1; 1: failover without a restore)")
 	f.fs.IntVar(&c.ServingUsers.CacheBytes, "user-cache-bytes", 64<<20, "with --user-partitions=shared: block cache of the local user partitions")
 	f.fs.BoolVar(&c.ServingSnapshot.Index.Quantize, "index-quantize", false, "int8-quantized serving index with float32 rescoring (build with GOEXPERIMENT=simd for its AVX2 kernel)")
+	f.fs.StringVar(&c.ServingSnapshot.Index.FloatsDir, "index-floats-dir", "", "with --index-quantize: keep the float32 rescoring vectors in an unlinked file in this directory, read with pread, instead of the heap (empty: in the heap)")
+	f.fs.Func("index-sub-graphs", "comma-separated attributes whose values get their own graph links, searched by filters on one value: category, language (empty: none)", func(v string) error {
+		c.ServingSnapshot.Index.SubGraphs = nil
+		for a := range strings.SplitSeq(v, ",") {
+			if a = strings.TrimSpace(a); a == "" {
+				continue
+			}
+			if a != index.SubGraphCategory && a != index.SubGraphLanguage {
+				return fmt.Errorf("want category and/or language, got %q", a)
+			}
+			c.ServingSnapshot.Index.SubGraphs = append(c.ServingSnapshot.Index.SubGraphs, a)
+		}
+		return nil
+	})
 }
 
 func (f *flags) parse(args []string, needBrokers bool) error {

@@ -49,7 +49,10 @@ type Explain struct {
 	FetchedPerPartition int `json:"fetched_per_partition,omitempty"`
 	// Plan is the partitions' common plan ("mixed" if they differ),
 	// Estimated the planner's estimate of the filtered set.
-	Plan       string             `json:"plan"`
+	Plan string `json:"plan"`
+	// SubGraph, with plan "subgraph", names the sub-graph searched
+	// (attribute=value and its node count).
+	SubGraph   string             `json:"sub_graph,omitempty"`
 	Estimated  int                `json:"estimated"`
 	Partitions []PartitionExplain `json:"partitions"`
 	IndexMS    float64            `json:"index_ms"`

@@ -362,7 +362,7 @@ func (s *Service) answer(resp *Response, hits []index.Hit, st index.Stats, req k
 		return
 	}
 	ex := &Explain{Strategy: resp.Strategy, Filter: req.filter, K: req.k, Fetched: req.rank.fetch(req.k, s.cfg.MaxCandidates),
-		Plan: st.Plan, Estimated: st.Estimated, IndexMS: ms(indexTook), Ranking: rs}
+		Plan: st.Plan, SubGraph: st.SubGraph, Estimated: st.Estimated, IndexMS: ms(indexTook), Ranking: rs}
 	if ex.Fetched > req.k && similarity {
 		ex.FetchedPerPartition = s.index.CandidatesPerPartition(req.k, ex.Fetched)
 	}

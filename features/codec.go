@@ -43,6 +43,9 @@ import (
 //	          else byte 0, uvarint #values, floats; once a sketch, byte 1 and
 //	          the DDSketch's encoding
 //	uvarint #dropped, then per feature (by name): string name, uvarint count
+//	if flags&1 (a backfill touched the state; backfill.go):
+//	    uvarint #warming, then per feature (by name): string name, string backfill id
+//	    uvarint #backfilled, then per id (sorted): string id
 //
 // A float is a uvarint u: u&3 == 0: the integer zigzag(u>>2); 1: the
 // integer zigzag(u>>2) / 100 (cents); 2: 8 little-endian IEEE-754 bytes follow.
@@ -70,7 +73,11 @@ func (st *State) MarshalBinary() ([]byte, error) { return st.AppendBinary(nil) }
 
 // AppendBinary appends st's encoding to b.
 func (st *State) AppendBinary(b []byte) ([]byte, error) {
-	b = append(b, codecMagic, codecVersion, 0)
+	var flags byte
+	if len(st.Warming) > 0 || len(st.Backfilled) > 0 {
+		flags |= flagBackfill
+	}
+	b = append(b, codecMagic, codecVersion, flags)
 	wm := nanos(st.Watermark)
 	b = binary.AppendVarint(b, wm)
 	var buf [32]string
@@ -115,6 +122,9 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 	for _, n := range names {
 		b = wire.AppendString(b, n)
 		b = binary.AppendUvarint(b, uint64(st.Dropped[n]))
+	}
+	if flags&flagBackfill != 0 {
+		b = st.appendBackfill(b)
 	}
 	return b, nil
 }
@@ -203,7 +213,7 @@ func (st *State) unmarshalOwned(data []byte) (err error) {
 	if v := r.byte(); v != codecVersion {
 		return fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
-	r.uvarint() // flags
+	flags := r.uvarint()
 	var out State
 	wm := r.varint()
 	out.Watermark = fromNanos(wm)
@@ -243,6 +253,9 @@ func (st *State) unmarshalOwned(data []byte) (err error) {
 			name := r.name()
 			out.Dropped[name] = int64(r.uvarint())
 		}
+	}
+	if flags&flagBackfill != 0 {
+		out.readBackfill(r)
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing bytes")

@@ -161,3 +161,67 @@ func sameResult(d Definition, got, want Result) bool {
 	}
 	return reflect.DeepEqual(got, want)
 }
+
+// A backfill merges once per key, however often its record is replayed,
+// clears its warming marks, and both survive the codec; a state no
+// backfill touched encodes as before (flags 0).
+func TestMergeBackfillOnce(t *testing.T) {
+	all := mustSet(t, mergeDefs()...)
+	added, missing := all.Subset([]string{"count_1h", "sum_1h", "nope"})
+	if added.Len() != 2 || len(missing) != 1 || missing[0] != "nope" {
+		t.Fatalf("subset: %d features, missing %v", added.Len(), missing)
+	}
+	t0 := time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)
+	evs := mergeEvents(rand.New(rand.NewPCG(7, 7)), 200, t0)
+	var dst, src State
+	for i := range evs[:100] {
+		added.ApplyEvent(&src, evs[i])
+	}
+	for i := range evs[100:] {
+		all.ApplyEvent(&dst, evs[100+i])
+	}
+	if b, _ := dst.MarshalBinary(); b[2] != 0 {
+		t.Fatalf("flags %d without a backfill", b[2])
+	}
+	added.MarkWarming(&dst, "bf-1")
+	if got := dst.WarmingNames(); !reflect.DeepEqual(got, []string{"count_1h", "sum_1h"}) {
+		t.Fatalf("warming %v", got)
+	}
+	dst = *roundTrip(t, &dst)
+	if !reflect.DeepEqual(dst.Warming, map[string]string{"count_1h": "bf-1", "sum_1h": "bf-1"}) {
+		t.Fatalf("warming after a round trip: %v", dst.Warming)
+	}
+	if !added.MergeBackfill(&dst, &src, "bf-1") {
+		t.Fatal("first merge refused")
+	}
+	once := all.Results(&dst, evs[199].At)
+	dst = *roundTrip(t, &dst)
+	if added.MergeBackfill(&dst, &src, "bf-1") {
+		t.Fatal("second merge of the same backfill accepted")
+	}
+	if got := all.Results(&dst, evs[199].At); !reflect.DeepEqual(got, once) {
+		t.Fatalf("a replayed merge changed values")
+	}
+	if len(dst.Warming) != 0 || !dst.Merged("bf-1") {
+		t.Fatalf("after the merge: warming %v, merged %v", dst.Warming, dst.Backfilled)
+	}
+	added.MarkWarming(&dst, "bf-1")
+	if len(dst.Warming) != 0 {
+		t.Fatal("marked warming after its merge")
+	}
+	var want State
+	for i := range evs {
+		all.ApplyEvent(&want, evs[i])
+	}
+	for _, name := range []string{"count_1h", "sum_1h"} {
+		if g, w := once[name], all.Results(&want, evs[199].At)[name]; !reflect.DeepEqual(g, w) {
+			t.Errorf("%s = %+v, want %+v", name, g, w)
+		}
+	}
+	if _, ok := added.Reach(); !ok {
+		t.Fatal("count_1h and sum_1h have a reach")
+	}
+	if d, _ := added.Reach(); d != time.Hour+5*time.Minute+2*time.Minute {
+		t.Fatalf("reach %v", d)
+	}
+}

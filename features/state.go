@@ -29,6 +29,12 @@ type State struct {
 	Series map[string]*Series `json:"-"`
 	// Dropped counts the late events dropped per feature.
 	Dropped map[string]int64 `json:"-"`
+	// Warming maps a feature still waiting for its backfill's merge to
+	// the backfill's id (see Set.MergeBackfill): its value covers only the
+	// events since the backfill's split. Backfilled lists the ids of the
+	// backfills merged, sorted: a backfill merges once.
+	Warming    map[string]string `json:"-"`
+	Backfilled []string          `json:"-"`
 }
 
 // SourceWatermark is the newest event time seen from source.

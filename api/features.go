@@ -33,6 +33,11 @@ type LivestreamFeatures struct {
 	Embedding      []float32        `json:"embedding,omitempty"`
 	Events         int64            `json:"events"`
 	LateDropped    int64            `json:"late_dropped"`
+	// Warming lists the features still warming up: added by a new
+	// definitions file, their backfill over the input topics' history has
+	// not reached this stream yet, so their values cover only the events
+	// since the processors restarted with them.
+	Warming []string `json:"warming,omitempty"`
 }
 
 // UserFeatures is the body of GET /v1/features/user/{id}.

@@ -508,6 +508,7 @@ func (s *Service) handleLivestreamFeatures(w http.ResponseWriter, r *http.Reques
 		ViewersNow: ls.ViewersNow(), Features: s.cfg.Features.Numbers(&ls.Features, at),
 		Values:    typed(s.cfg.Features.Results(&ls.Features, at)),
 		Watermark: ls.Features.Watermark, EmbeddingModel: ls.EmbeddingModel, Events: ls.Events, LateDropped: ls.LateDropped,
+		Warming: ls.Features.WarmingNames(),
 	}
 	if r.URL.Query().Get("embedding") == "true" {
 		out.Embedding = ls.Embedding

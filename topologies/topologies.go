@@ -17,6 +17,7 @@ import (
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/processors/backfill"
 	"github.com/livefeed/livefeed/processors/embedding"
 	"github.com/livefeed/livefeed/processors/entity"
 	"github.com/livefeed/livefeed/processors/livestream"
@@ -92,6 +93,14 @@ func (n Names) EntityTopic(entity string) goka.Stream {
 	}
 	return n.stream("features-" + entity)
 }
+
+// BackfillTopic carries a group's backfilled feature states to it, and
+// BackfillStateTopic (compacted) its backfills' catalogs
+// (processors/backfill).
+func (n Names) BackfillTopic(g goka.Group) goka.Stream { return goka.Stream(string(g) + "-backfill") }
+
+// BackfillStateTopic: see BackfillTopic.
+func (n Names) BackfillStateTopic(g goka.Group) string { return string(g) + "-backfill-state" }
 
 // InputTopic is the full name of an input topic such as events.TopicChat.
 func (n Names) InputTopic(topic string) string { return n.Prefix + topic }
@@ -197,6 +206,11 @@ type Topology struct {
 	// FenceMetrics count the processors' zombie fencing (kgoka.Fence; nil:
 	// unregistered).
 	FenceMetrics *kgoka.Metrics
+	// BackfillMetrics count the feature backfills (nil: unregistered).
+	BackfillMetrics *backfill.Metrics
+	// backfill is the livestream group's backfill coordinator while Run
+	// runs it.
+	backfill *backfill.Coordinator
 }
 
 // routing is every group's partition check: all topics have Partitions.
@@ -240,6 +254,10 @@ func (t *Topology) Topics() []broker.TopicSpec {
 	for _, tb := range t.TableTopics() {
 		specs = append(specs, broker.TopicSpec{Name: tb, Partitions: t.Partitions, Compacted: true})
 	}
+	g := t.Names.LivestreamGroup()
+	specs = append(specs,
+		broker.TopicSpec{Name: string(t.Names.BackfillTopic(g)), Partitions: t.Partitions, RetentionMS: week},
+		broker.TopicSpec{Name: t.Names.BackfillStateTopic(g), Partitions: t.Partitions, Compacted: true})
 	return specs
 }
 
@@ -322,6 +340,9 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		FutureSkew:    t.FutureSkew,
 		Routing:       t.routing(),
 	}
+	if t.backfill != nil {
+		lsCfg.Backfill, lsCfg.BackfillTopic = t.backfill, t.Names.BackfillTopic(lsCfg.Group)
+	}
 	if t.Embedder != nil {
 		lsCfg.Vectors, lsCfg.Audience, lsCfg.Blend = t.Names.VectorsTopic(), t.Names.AudienceTopic(), t.Blend
 		lsCfg.Blend.Model = t.Embedder.Version()
@@ -345,6 +366,12 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 // or one fails. ready, if not nil, is closed when all processors are ready
 // (partitions assigned and state recovered).
 func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- struct{}) error {
+	bf, err := t.prepareBackfill(ctx, bc)
+	if err != nil {
+		return err
+	}
+	t.backfill = bf
+	defer func() { t.backfill = nil }()
 	groups, err := t.Groups()
 	if err != nil {
 		return err
@@ -374,6 +401,7 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 		close(workerReady)
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return bf.Run(ctx) })
 	if worker != nil {
 		g.Go(func() error {
 			if err := worker.Run(ctx, workerReady); err != nil {
@@ -451,6 +479,32 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 		})
 	}
 	return g.Wait()
+}
+
+// prepareBackfill finds the livestream group's new features and records
+// their backfills, before its processor starts (processors/backfill).
+func (t *Topology) prepareBackfill(ctx context.Context, bc *broker.Config) (*backfill.Coordinator, error) {
+	g := t.Names.LivestreamGroup()
+	var inputs []string
+	for _, s := range t.Names.LivestreamTopics().Inputs() {
+		inputs = append(inputs, string(s))
+	}
+	retention, skew := livestream.Retention(t.Features), t.FutureSkew
+	bf, err := backfill.New(backfill.Options{
+		Client: bc.KgoOpts(), Group: string(g), Inputs: inputs, Prefix: t.Names.Prefix,
+		Topic: string(t.Names.BackfillTopic(g)), StateTopic: t.Names.BackfillStateTopic(g), Partitions: t.Partitions,
+		Features: t.Features, Metrics: t.BackfillMetrics, Logger: t.Logger,
+		NewReplay: func(set *features.Set) backfill.Replay {
+			return livestream.NewReplay(set, 0, retention, skew)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := bf.Prepare(ctx); err != nil {
+		return nil, fmt.Errorf("preparing feature backfills: %w", err)
+	}
+	return bf, nil
 }
 
 // EmbeddingWorker is the embedding worker of the topology (Embedder must be

@@ -16,6 +16,7 @@ import (
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/processors/backfill"
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/tables"
 	"github.com/lovoo/goka"
@@ -89,6 +90,11 @@ type Config struct {
 	Routing pipeline.Routing
 	Metrics *pipeline.Metrics
 	Logger  *slog.Logger
+	// Backfill, if set, is the coordinator of the group's feature
+	// backfills, and BackfillTopic (needed with it) the topic of their
+	// results, an input of the group (backfill.go).
+	Backfill      *backfill.Coordinator
+	BackfillTopic goka.Stream
 }
 
 func (c *Config) defaults() error {
@@ -108,6 +114,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Audience != "" && c.Vectors == "" {
 		return errors.New("livestream: the audience topic needs the vectors topic (asynchronous embedding)")
+	}
+	if (c.Backfill == nil) != (c.BackfillTopic == "") {
+		return errors.New("livestream: a backfill needs both its coordinator and its topic")
 	}
 	if err := c.Blend.defaults(); err != nil {
 		return err
@@ -240,6 +249,9 @@ func New(cfg Config) (*pipeline.Group, error) {
 	}
 	if cfg.Sellers != "" {
 		edges = append(edges, goka.Output(cfg.Sellers, tables.JSONCodec[events.SellerSignal]{}))
+	}
+	if cfg.BackfillTopic != "" {
+		edges = append(edges, goka.Input(cfg.BackfillTopic, new(codec.Bytes), p.cache.EventInput(p.onBackfill)))
 	}
 	edges = append(edges, goka.Visitor(pipeline.SweepVisitor, p.cache.Visitor(p.sweep)))
 	return &pipeline.Group{
@@ -429,6 +441,7 @@ func (p *processor) onAuction(ctx goka.Context, msg any) {
 func (p *processor) handle(ctx goka.Context, msg any, ev any, h *events.Header) {
 	st := p.state(ctx)
 	res := p.updater.Apply(ctx.Context(), st, ev)
+	p.warm(ctx, st)
 	p.marks.Of(ctx.Partition()).Observe(res.Source, h.EventTime)
 	outcome := "ok"
 	if res.Late {

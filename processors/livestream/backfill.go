@@ -1,0 +1,135 @@
+package livestream
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/processors/backfill"
+	"github.com/livefeed/livefeed/tables"
+	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Backfill (processors/backfill): the features a definitions file adds
+// are computed live from the split on, replayed before it by a
+// backfill.Coordinator through a Replay of the new features, and merged
+// here, once per key, from the group's backfill topic.
+
+// replay folds a partition's input history into stream states as the
+// group does, for a subset of the features (NewReplay).
+type replay struct {
+	updater   *Updater
+	retention time.Duration
+	skew      time.Duration
+	streams   map[string]*tables.Livestream
+}
+
+// NewReplay returns a backfill.Replay that applies input records as the
+// group does (decoding, key, future and ancient checks, the Updater with
+// its enrichment by the stream's metadata) to the features of set only.
+// retention is the group's (its longest window plus lateness, which the
+// ancient check uses); skew its FutureSkew (0: the default).
+func NewReplay(set *features.Set, viewerTimeout, retention, skew time.Duration) backfill.Replay {
+	if viewerTimeout == 0 {
+		viewerTimeout = 2 * time.Minute
+	}
+	if skew == 0 {
+		skew = events.DefaultFutureSkew
+	}
+	return &replay{updater: &Updater{Features: set, ViewerTimeout: viewerTimeout}, retention: retention, skew: skew,
+		streams: map[string]*tables.Livestream{}}
+}
+
+// Retention is the group's retention for features (see NewReplay).
+func Retention(set *features.Set) time.Duration {
+	var r time.Duration
+	for _, d := range set.All() {
+		r = max(r, d.Window.Size+d.Lateness)
+	}
+	return r
+}
+
+func (r *replay) Apply(ctx context.Context, topic string, rec *kgo.Record) {
+	ev, h, err := events.DecodeInput(topic, rec.Value)
+	key := string(rec.Key)
+	if err == nil {
+		err = events.CheckKey(key, h)
+	}
+	if err == nil {
+		// The group judged the future by its clock when the record came:
+		// about the record's timestamp.
+		err = events.CheckFuture(h.EventTime, rec.Timestamp, r.skew)
+	}
+	st := r.streams[key]
+	if err == nil && st != nil {
+		err = events.CheckAncient(h.EventTime, st.Features.SourceWatermark(events.Source(ev)), r.retention)
+	}
+	if err != nil {
+		return // dead-lettered by the group
+	}
+	if st == nil {
+		st = &tables.Livestream{LivestreamID: key}
+		r.streams[key] = st
+	}
+	r.updater.Apply(ctx, st, ev)
+}
+
+func (r *replay) States(yield func(string, *features.State) bool) {
+	for k, st := range r.streams {
+		if !yield(k, &st.Features) {
+			return
+		}
+	}
+}
+
+// onBackfill merges a key's backfilled feature state, once, or takes the
+// run's done marker: every key's merge is then in the partition's state.
+// A key the group has no state for (never seen, or swept as idle) takes
+// no merge: its history holds nothing a read can still see.
+func (p *processor) onBackfill(ctx goka.Context, msg any) {
+	raw, _ := msg.([]byte)
+	var rec backfill.Record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		p.cfg.Logger.Warn("undecodable backfill record", "group", ctx.Group(), "partition", ctx.Partition(), "err", err)
+		return
+	}
+	if rec.Done {
+		p.cfg.Backfill.Finish(ctx.Partition(), rec.Run)
+		return
+	}
+	st := p.cache.Get(ctx)
+	if st == nil {
+		return
+	}
+	set := p.cfg.Backfill.Set(rec.Features)
+	if set == nil {
+		return // its features were removed since
+	}
+	var src features.State
+	if err := src.UnmarshalBinary(rec.State); err != nil {
+		p.cfg.Logger.Warn("corrupt backfill state", "group", ctx.Group(), "key", ctx.Key(), "err", err)
+		return
+	}
+	if set.MergeBackfill(&st.Features, &src, rec.Run) {
+		p.cache.Set(ctx, st)
+	}
+}
+
+// warm marks the features of the partition's running backfills as warming
+// up in a stream the live path wrote, and clears the marks of backfills
+// finished since.
+func (p *processor) warm(ctx goka.Context, st *tables.Livestream) {
+	if p.cfg.Backfill == nil {
+		return
+	}
+	part := ctx.Partition()
+	for _, a := range p.cfg.Backfill.Active(part) {
+		a.Set.MarkWarming(&st.Features, a.ID)
+	}
+	if len(st.Features.Warming) > 0 {
+		st.Features.ClearWarming(func(id string) bool { return p.cfg.Backfill.IsActive(part, id) })
+	}
+}

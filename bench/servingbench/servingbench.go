@@ -43,6 +43,9 @@ type Config struct {
 	// EfSweep re-measures every filter at each of these efSearch values
 	// (rows "livefeed ef=N"), without rebuilding.
 	EfSweep []int
+	// Sweeps re-measure every filter with other search-time options
+	// (rows "livefeed <sweep>"), without rebuilding, after EfSweep.
+	Sweeps []Sweep
 	// Quantize picks the livefeed variants built and measured one after
 	// the other on the same data: "off" (float32, the default), "on" (int8
 	// codes + float32 rescoring), "both" (off then on), "all" (both, then
@@ -56,6 +59,15 @@ type Config struct {
 	// in a mapped file in this directory (index.Options.FloatsDir), and
 	// measures what a rescoring read costs (Engine.Rescoring).
 	FloatsDir string
+	// IndexFile reuses a built index across runs of the same catalogue
+	// (N, Dim, Seed, Partitions) and graph-shaping options: the first
+	// variant measured is restored from this snapshot when it exists, else
+	// built and saved there before its queries. Search-time options
+	// (efSearch, thresholds) may differ between runs.
+	IndexFile string
+	// NoUpdates skips the write-side measurement (updates, queries under
+	// updates).
+	NoUpdates bool
 
 	// Peers runs faiss and hnswlib when python3 has them.
 	Peers       bool
@@ -247,7 +259,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	for _, v := range vs {
+	for i, v := range vs {
+		if i > 0 {
+			cfg.IndexFile = "" // one file per catalogue and options
+		}
 		if err := runVariant(ctx, rep, v, cfg, cat, cases, truth, sels, fs, logf); err != nil {
 			return rep, err
 		}
@@ -273,11 +288,14 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 	before := heapInUse()
 	rssBefore := resident()
 	t0 := time.Now()
-	ix := index.NewWithOptions(cfg.Partitions, fs, v.opts)
-	if err := build(ctx, ix, cat, cfg.Partitions); err != nil {
+	ix, restored, err := buildOrRestore(ctx, v, cfg, cat, fs, logf)
+	if err != nil {
 		return err
 	}
 	buildSec := time.Since(t0).Seconds()
+	if restored {
+		v.name += " (restored)"
+	}
 	mem := heapInUse() - before
 	rssBuilt := resident()
 	trav, resc := ix.VectorBytes()
@@ -337,7 +355,22 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 				c.Name, v.name, ef, row.Recall, row.P50MS, row.P99MS, row.QPS1, row.Plans, row.Scanned)
 		}
 	}
-	ix.SetEfSearch(opts.EfSearch)
+	for _, sw := range cfg.Sweeps {
+		o := opts
+		sw.Apply(&o)
+		ix.SetSearchOptions(o)
+		for ci, c := range cases {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			row := measure(ctx, ix, cat, c, truth[ci], cfg, now)
+			row.Engine, row.Selectivity = fmt.Sprintf("%s %s", v.name, sw.Name), sels[ci]
+			rep.Rows = append(rep.Rows, row)
+			logf("%-8s %s %s recall %.4f p50 %.3fms p99 %.3fms %.0f q/s (%d clients %.0f q/s) plans %v scanned %.0f",
+				c.Name, v.name, sw.Name, row.Recall, row.P50MS, row.P99MS, row.QPS1, cfg.Clients, row.QPSClients, row.Plans, row.Scanned)
+		}
+	}
+	ix.SetSearchOptions(opts)
 	eng.ResidentQuery = resident()
 	logf("%s: resident set after the queries %d MB (anon %d, file %d)", v.name, eng.ResidentQuery.RSS>>20, eng.ResidentQuery.Anon>>20, eng.ResidentQuery.File>>20)
 	if opts.FloatsDir != "" && len(cases) > 0 {
@@ -359,7 +392,7 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 			v.name, eng.Snapshot.Bytes>>20, eng.Snapshot.WriteSec, eng.Snapshot.RestoreSec, buildSec, eng.Snapshot.Identical, eng.Snapshot.Note)
 	}
 	rep.Engines = append(rep.Engines, eng)
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil || cfg.NoUpdates {
 		return err
 	}
 	u := measureUpdates(ctx, ix, cat, cfg, now)
@@ -370,6 +403,57 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 	}
 	logf("%s unfiltered queries: idle p50 %.3fms p99 %.3fms; with %.0f updates/s p50 %.3fms p99 %.3fms",
 		v.name, u.IdleP50MS, u.IdleP99MS, u.LoadApplied, u.LoadP50MS, u.LoadP99MS)
+	return nil
+}
+
+// buildOrRestore builds v's index over the catalogue, or restores it
+// from cfg.IndexFile when that exists (restored true), checking that it
+// holds the catalogue's items; a built index is saved to cfg.IndexFile.
+func buildOrRestore(ctx context.Context, v variant, cfg Config, cat *Catalogue, fs *features.Set,
+	logf func(string, ...any)) (*index.Index, bool, error) {
+	if cfg.IndexFile != "" {
+		if _, err := os.Stat(cfg.IndexFile); err == nil {
+			ix, _, err := index.LoadSnapshot(cfg.IndexFile, fs, v.opts)
+			if err != nil {
+				return nil, false, fmt.Errorf("restoring %s: %w", cfg.IndexFile, err)
+			}
+			if err := sameCatalogue(ix, cat, cfg.Partitions); err != nil {
+				ix.Close()
+				return nil, false, fmt.Errorf("%s: %w", cfg.IndexFile, err)
+			}
+			logf("%s: restored the index from %s", v.name, cfg.IndexFile)
+			return ix, true, nil
+		}
+	}
+	ix := index.NewWithOptions(cfg.Partitions, fs, v.opts)
+	if err := build(ctx, ix, cat, cfg.Partitions); err != nil {
+		ix.Close()
+		return nil, false, err
+	}
+	if cfg.IndexFile != "" {
+		t0 := time.Now()
+		if _, err := ix.SaveSnapshot(cfg.IndexFile); err != nil {
+			ix.Close()
+			return nil, false, err
+		}
+		logf("%s: saved the index to %s in %.1fs", v.name, cfg.IndexFile, time.Since(t0).Seconds())
+	}
+	return ix, false, nil
+}
+
+// sameCatalogue checks that a restored index holds cat's items, each in
+// the partition build puts it in (item i in i mod partitions).
+func sameCatalogue(ix *index.Index, cat *Catalogue, partitions int) error {
+	if ix.Len() != cat.N || ix.Partitions() != partitions {
+		return fmt.Errorf("holds %d items in %d partitions, the catalogue %d in %d", ix.Len(), ix.Partitions(), cat.N, partitions)
+	}
+	for p := range partitions {
+		for _, id := range ix.IDs(int32(p)) {
+			if i := itemIndex(id); i < 0 || i >= cat.N || i%partitions != p {
+				return fmt.Errorf("item %s in partition %d is not the catalogue's", id, p)
+			}
+		}
+	}
 	return nil
 }
 

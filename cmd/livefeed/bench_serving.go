@@ -41,6 +41,7 @@ func runBenchServing(ctx context.Context, args []string) error {
 		noPeers             bool
 		cases, jsonPath, cp string
 		efSweep, subGraphs  string
+		sweeps              string
 		timeout             time.Duration
 	)
 	fs.IntVar(&cfg.N, "n", 100_000, "catalogue size")
@@ -61,9 +62,16 @@ func runBenchServing(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Quantize, "quantize", "off", "livefeed variants: off (float32), on (int8 + float32 rescoring), both, all (both + int8 without floats)")
 	fs.BoolVar(&cfg.Snapshot, "snapshot", false, "also measure writing each variant's index to a snapshot and restoring it")
 	fs.StringVar(&cfg.FloatsDir, "floats-dir", "", "int8 variant: keep the float32 rescoring vectors in a mapped file in this directory, and measure what a rescoring read costs")
+	fs.StringVar(&cfg.IndexFile, "index-file", "", "restore the (first) livefeed variant's index from this snapshot if it exists, else build it and save it there (same --n, --seed, --partitions and graph options)")
+	fs.BoolVar(&cfg.NoUpdates, "no-updates", false, "skip the write-side measurement (updates, queries under updates)")
 	fs.StringVar(&cases, "cases", "", "comma-separated filter names to run (default all: 100%,50%,10%,1%,0.1%,AND 1%,corr 10%)")
 	fs.BoolVar(&noPeers, "no-peers", false, "skip faiss and hnswlib")
 	fs.StringVar(&subGraphs, "sub-graphs", "", "comma-separated attributes whose values get sub-graphs searched by filters on one value: category, language")
+	fs.StringVar(&sweeps, "sweep", "", "search-time options to re-measure every filter with, without rebuilding: sweeps separated by ';', each key=value,... (keys: ef, rescore, upper-ef, scan-seeds, scan-limit, far-factor, far-exact-threshold, exact-threshold, expand-below, seeds)")
+	fs.IntVar(&cfg.Options.UpperEf, "upper-ef", 0, "livefeed: candidate list of a graph search's level 1 (entry points of level 0); 0: greedy")
+	fs.IntVar(&cfg.Options.Rescore, "rescore", 0, "livefeed int8: candidates rescored per result (default 4)")
+	fs.IntVar(&cfg.Options.FarFactor, "far-factor", 0, "livefeed: list multiplier of searches of a filtered set away from the query (default 4)")
+	fs.IntVar(&cfg.Options.ScanSeeds, "scan-seeds", 0, "livefeed: entry points of a sub-graph search of a set away from the query, from its upper levels (default 32; -1: far plans of the whole graph)")
 	fs.StringVar(&efSweep, "ef-sweep", "", "comma-separated efSearch values to re-measure every filter at (after the main run)")
 	fs.StringVar(&cfg.Python, "python", "python3", "python interpreter for the peers")
 	fs.IntVar(&cfg.PeerQueries, "peer-queries", 0, "queries per filter for the peers (default min(queries, 200))")
@@ -101,6 +109,11 @@ func runBenchServing(ctx context.Context, args []string) error {
 			cfg.EfSweep = append(cfg.EfSweep, ef)
 		}
 	}
+	sw, err := servingbench.ParseSweeps(sweeps)
+	if err != nil {
+		return fmt.Errorf("--sweep: %w", err)
+	}
+	cfg.Sweeps = sw
 	cfg.Progress = os.Stderr
 	if cp != "" {
 		stop, err := bench.StartCPUProfile(cp)

@@ -119,6 +119,19 @@ type Options struct {
 	// instead when it is estimated at most this many items per partition;
 	// default 16000; negative: never.
 	FarExactThreshold int
+	// UpperEf, above 1, is the candidate list of a graph search's level
+	// 1 (hnsw.Params.UpperEf): level 0 then starts from that many entry
+	// points near the query instead of one; 0 or 1: a greedy walk.
+	UpperEf int
+	// ScanSeeds is how many entry points a sub-graph search of a filtered
+	// set lying away from the query takes from an exact pass over the
+	// sub-graph's upper-level nodes (at most ScanLimit of them; see
+	// hnsw.Params.ScanSeeds); default 32, negative: such a set keeps the
+	// whole graph's far plans (far-exact when small enough) instead.
+	ScanSeeds int
+	// ScanLimit bounds the upper-level nodes scored for ScanSeeds: the
+	// lowest upper level with at most this many is scanned; default 8192.
+	ScanLimit int
 	// NoPrefetch: see hnsw.Config.NoPrefetch.
 	NoPrefetch bool
 	// Quantize stores int8 codes (one scale per vector) for the graph and
@@ -176,6 +189,12 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.FarExactThreshold == 0 {
 		o.FarExactThreshold = 16000
+	}
+	if o.ScanSeeds == 0 {
+		o.ScanSeeds = 32
+	}
+	if o.ScanLimit == 0 {
+		o.ScanLimit = 8192
 	}
 	if o.Rescore == 0 {
 		o.Rescore = 4
@@ -272,6 +291,22 @@ func (ix *Index) shard(partition int32) *shard {
 	ix.grow(int(partition) + 1)
 	return ix.shards[partition]
 }
+
+// SetSearchOptions replaces the options that only queries read (EfSearch,
+// ExactThreshold, ExpandBelow, Seeds, FarFactor, FarExactThreshold,
+// Rescore, UpperEf, ScanSeeds, ScanLimit) by o's, zero fields taking
+// their defaults; the graph-shaping ones stay. For tuning and benchmarks:
+// it must not run concurrently with queries.
+func (ix *Index) SetSearchOptions(o Options) {
+	o = o.WithDefaults()
+	x := &ix.opts
+	x.EfSearch, x.ExactThreshold, x.ExpandBelow, x.Seeds = o.EfSearch, o.ExactThreshold, o.ExpandBelow, o.Seeds
+	x.FarFactor, x.FarExactThreshold, x.Rescore = o.FarFactor, o.FarExactThreshold, o.Rescore
+	x.UpperEf, x.ScanSeeds, x.ScanLimit = o.UpperEf, o.ScanSeeds, o.ScanLimit
+}
+
+// SearchOptions returns the index's options (with their defaults).
+func (ix *Index) SearchOptions() Options { return ix.opts }
 
 // SetEfSearch changes Options.EfSearch (tuning, benchmarks). It must not
 // run concurrently with queries.

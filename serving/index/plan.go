@@ -369,11 +369,15 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 	sg, plan := vg.g, PlanGraph
 	rp := &replicaPred{refs: vg.refs, preds: preds}
 	var filter hnsw.Filter = rp
-	if sub, subs, only := vg.subFor(f); sub != nil && !ix.farFromSet(vg, q, rp, est, live) {
-		sg, plan, live = sub, PlanSubGraph, sub.Live()
-		filter = subFilter{rp: rp, g: sub}
-		everything = only
-		st.SubGraph = fmt.Sprintf("%s=%s (%d nodes)", subs.attr, subs.filterValue(f), live)
+	subFar := false // the sub-graph's set lies away from the query
+	if sub, subs, only := vg.subFor(f); sub != nil {
+		far := ix.farFromSet(vg, q, rp, est, live)
+		if !far || ix.opts.ScanSeeds > 0 {
+			sg, plan, live, subFar = sub, PlanSubGraph, sub.Live(), far
+			filter = subFilter{rp: rp, g: sub}
+			everything = only
+			st.SubGraph = fmt.Sprintf("%s=%s (%d nodes)", subs.attr, subs.filterValue(f), live)
+		}
 	}
 	sel := min(1, float64(est)/float64(live))
 	// A quantized graph returns Rescore·k candidates by their codes, then
@@ -385,7 +389,7 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 		kk = rescoreN
 		ef = max(ix.opts.EfSearch, n) + kk
 	}
-	params := hnsw.Params{K: kk, Ef: ef, Filter: filter}
+	params := hnsw.Params{K: kk, Ef: ef, Filter: filter, UpperEf: ix.opts.UpperEf}
 	// A broad filter is applied after an unfiltered search of the same
 	// list: its passing members among the list's ef nearest are enough
 	// (half or more of them pass), and routing through failing nodes
@@ -397,7 +401,18 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 	if postFilter {
 		params.K = ef
 	}
-	if sg != vg.g && sel >= ix.opts.ExpandBelow {
+	if subFar {
+		// The sub-graph's members lie in clusters away from the query,
+		// their nearest spread over several of those at nearly the same
+		// distance: level 0 starts from the members nearest the query
+		// among an exact pass over the sub-graph's upper-level nodes (an
+		// even sample of its clusters), with the far list.
+		params.ScanSeeds, params.ScanLimit = ix.opts.ScanSeeds, ix.opts.ScanLimit
+		params.Ef = ix.opts.FarFactor*max(ix.opts.EfSearch, n) + ef - max(ix.opts.EfSearch, n)
+		if postFilter {
+			params.K = params.Ef
+		}
+	} else if sg != vg.g && sel >= ix.opts.ExpandBelow {
 		// A sub-graph of a value whose members lie in several clusters
 		// away from the query (a category following the vectors' topics)
 		// has nearest members spread over those clusters at nearly the
@@ -418,7 +433,7 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 		// A restrictive filter's members are fewer and further apart:
 		// twice the list (measured: the correlated 10 % filter of
 		// bench/servingbench needs it for 0.99).
-		params.Mode, params.Ef = hnsw.Expand, 2*max(ix.opts.EfSearch, kk)
+		params.Mode, params.Ef = hnsw.Expand, max(params.Ef, 2*max(ix.opts.EfSearch, kk))
 		// Seeds spread over the filtered set, so that members far from
 		// where the upper levels lead (a filter correlated with the
 		// vectors: its members sit in a few clusters, maybe not the
@@ -445,6 +460,10 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 	}
 	res, gst := sg.Search(q, params, nil)
 	toBase(sg, res)
+	if subFar {
+		gst.Far = true
+		st.SubGraph += fmt.Sprintf(", away from the query: %d entry points from %d upper-level nodes", params.ScanSeeds, gst.Scanned)
+	}
 	if postFilter {
 		listed := len(res)
 		kept := res[:0]

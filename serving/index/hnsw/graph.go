@@ -105,6 +105,12 @@ type Graph struct {
 	version uint64 // bumped by every structural change
 	pool    sync.Pool
 	touch   bool // prefetch batches (Config.NoPrefetch unset)
+
+	// UpperNodes' lists (lv[l−1]: the nodes of level l and above), as of
+	// lvVersion; computed by the first search that needs them.
+	lvMu      sync.Mutex
+	lv        [][]uint32
+	lvVersion uint64
 }
 
 // New returns an empty graph for vectors of dimension dim. With

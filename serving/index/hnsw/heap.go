@@ -101,6 +101,8 @@ type scratch struct {
 	tmp     []cand
 	ids     []uint32
 	batch   []uint32
+	entries []cand  // extra level-0 entry points
+	best    maxHeap // scanSeeds' nearest
 	qcodes  []int8  // the quantized query
 	sink    float32 // prefetch's sums
 }
@@ -114,13 +116,18 @@ func (g *Graph) getScratch() *scratch {
 		s.visited = make([]uint32, g.nodes+g.nodes/4+64)
 		s.gen = 0
 	}
+	s.nextGen()
+	s.cands, s.res = s.cands[:0], s.res[:0]
+	return s
+}
+
+// nextGen starts a new generation of visited marks: nothing is visited.
+func (s *scratch) nextGen() {
 	s.gen++
 	if s.gen == 0 { // wrapped: clear
 		clear(s.visited)
 		s.gen = 1
 	}
-	s.cands, s.res = s.cands[:0], s.res[:0]
-	return s
 }
 
 func (g *Graph) putScratch(s *scratch) { g.pool.Put(s) }

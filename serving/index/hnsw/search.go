@@ -45,6 +45,22 @@ type Params struct {
 	// once with Stats.Far and Stats.Stopped set and no results (the caller
 	// scans the filtered set exactly instead).
 	FarStopBelow float64
+	// UpperEf, when above 1, searches level 1 with a candidate list of
+	// this many instead of walking it greedily, and starts level 0 from
+	// all of them: entry points in the several clusters near the query
+	// rather than in the one a greedy walk ends in (on clustered data at
+	// 1M nodes the single entry point strands the search in a
+	// neighbouring cluster).
+	UpperEf int
+	// ScanSeeds, when positive, also starts level 0 from the ScanSeeds
+	// nodes nearest the query among every node of the lowest upper level
+	// holding at most ScanLimit nodes (scored exhaustively; see
+	// UpperNodes): a coarse exact pass over an even sample of the graph.
+	// For a query whose nearest nodes lie in clusters away from it (a
+	// filter correlated with the vectors, its sub-graph searched), a
+	// descent from one entry point reaches one of those clusters; the
+	// sample's nearest lie in the right ones.
+	ScanSeeds, ScanLimit int
 }
 
 // Result is a returned node and its distance (1 − dot) to the query.
@@ -59,6 +75,9 @@ type Stats struct {
 	Visited   int  // nodes whose links were read
 	Far       bool // the query was judged far from the filtered set
 	Stopped   bool // ... and the search stopped (FarStopBelow)
+	// Scanned is how many upper-level nodes the ScanSeeds pass scored
+	// (included in Distances).
+	Scanned int
 }
 
 // prefetch reads one float of every cache line of the batch's vectors
@@ -161,8 +180,27 @@ func (g *Graph) Search(q []float32, p Params, out []Result) ([]Result, Stats) {
 	qq, s.qcodes = g.makeQuery(q, s.qcodes)
 	ep, epd := g.entry, g.dist(&qq, g.entry)
 	st.Distances++
-	for l := g.top; l > 0; l-- {
+	for l := g.top; l > 1; l-- {
 		ep, epd = g.greedy(&qq, ep, epd, l, &st)
+	}
+	// Extra level-0 entry points: level 1's list (UpperEf) and the
+	// upper-level scan's nearest (ScanSeeds), with their distances.
+	var entries []cand
+	if g.top >= 1 {
+		if p.UpperEf > 1 {
+			s.seed(g, cand{epd, ep}, p.UpperEf, nil, noNode)
+			g.searchLayer(&qq, s, p.UpperEf, 1, noNode, nil, RouteThrough, &st)
+			entries = append(s.entries[:0], s.sortedResults()...)
+			ep, epd = entries[0].id, entries[0].d
+			entries = entries[1:]
+			s.nextGen() // level 0 starts with nothing visited
+			s.cands = s.cands[:0]
+		} else {
+			ep, epd = g.greedy(&qq, ep, epd, 1, &st)
+		}
+	}
+	if p.ScanSeeds > 0 {
+		entries = g.scanSeeds(&qq, s, p.ScanSeeds, p.ScanLimit, entries, &st)
 	}
 	if (p.FarEf > ef || p.FarStopBelow > 0) && p.Filter != nil {
 		share := g.localShare(ep, p.Filter)
@@ -176,6 +214,12 @@ func (g *Graph) Search(q []float32, p Params, out []Result) ([]Result, Stats) {
 		}
 	}
 	s.seed(g, cand{epd, ep}, ef, p.Filter, noNode)
+	for _, c := range entries {
+		if s.visited[c.id] != s.gen {
+			s.seed(g, c, ef, p.Filter, noNode)
+		}
+	}
+	s.entries = entries[:0]
 	for _, sd := range p.Seeds {
 		if int(sd) < g.nodes && s.visited[sd] != s.gen {
 			st.Distances++
@@ -208,6 +252,62 @@ func (g *Graph) Share(q []float32, f Filter) float64 {
 		ep, epd = g.greedy(&qq, ep, epd, l, &st)
 	}
 	return g.localShare(ep, f)
+}
+
+// scanSeeds scores every live node of the lowest upper level with at most
+// limit nodes and appends the n nearest q to out (in no order).
+func (g *Graph) scanSeeds(q *query, s *scratch, n, limit int, out []cand, st *Stats) []cand {
+	nodes := g.UpperNodes(limit)
+	best := s.best[:0]
+	for i := 0; i < len(nodes); i += 64 {
+		batch := nodes[i:min(i+64, len(nodes))]
+		if g.touch {
+			s.sink += g.prefetch(batch)
+		}
+		for _, x := range batch {
+			if g.Deleted(x) {
+				continue
+			}
+			d := g.dist(q, x)
+			if len(best) < n || d < best[0].d {
+				best.push(cand{d, x})
+				if len(best) > n {
+					best.pop()
+				}
+			}
+		}
+		st.Distances += len(batch)
+		st.Scanned += len(batch)
+	}
+	s.best = best
+	return append(out, best...)
+}
+
+// UpperNodes returns the nodes of the lowest upper level (1 and up) that
+// holds at most limit nodes (nodes at that level or above; nil if every
+// upper level holds more, or the graph has none). The lists are computed
+// once per Version. The result is shared: read only.
+func (g *Graph) UpperNodes(limit int) []uint32 {
+	g.lvMu.Lock()
+	defer g.lvMu.Unlock()
+	if g.lv == nil || g.lvVersion != g.version {
+		g.lv = nil
+		for n := range uint32(g.nodes) {
+			for l := 1; l <= int(g.levels[n]); l++ {
+				for len(g.lv) < l {
+					g.lv = append(g.lv, nil)
+				}
+				g.lv[l-1] = append(g.lv[l-1], n)
+			}
+		}
+		g.lvVersion = g.version
+	}
+	for _, nodes := range g.lv {
+		if len(nodes) <= limit {
+			return nodes
+		}
+	}
+	return nil
 }
 
 // seed marks c visited and adds it as a candidate (and a result if it may be

@@ -39,6 +39,10 @@ type Metrics struct {
 	// StateCached is the estimated memory of the decoded values the
 	// write-behind state caches, by table (StateOptions.CacheBytes).
 	StateCached *prometheus.GaugeVec // table
+	// StateUnstored is the bytes of flushed values waiting for their
+	// table partition's next checkpoint to the local store, by table
+	// (StateOptions.CheckpointInterval, CheckpointBytes).
+	StateUnstored *prometheus.GaugeVec // table
 	EmbedErrors prometheus.Counter
 	Embeddings  prometheus.Counter
 	EmbedTime   prometheus.Histogram
@@ -83,6 +87,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livefeed_state_cache_bytes",
 			Help: "Estimated memory of the decoded table values cached by the write-behind state, by table (bounded by the state's cache bytes).",
 		}, []string{"table"}),
+		StateUnstored: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "livefeed_state_unstored_bytes",
+			Help: "Flushed table values in the changelog but not yet in the local store (written at the partition's next checkpoint; recovery reads them from the changelog), by table.",
+		}, []string{"table"}),
 		StateWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "livefeed_state_backpressure_waits_total",
 			Help: "Callbacks that waited because the write-behind state's queue was at its byte limit, by table.",
@@ -102,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.Misrouted, m.BeforeMetadata, m.StateQueued, m.StateCached, m.StateWaits, m.EmbedErrors, m.Embeddings, m.EmbedTime)
+		reg.MustRegister(m.Events, m.DeadLetters, m.LateDropped, m.IdleDeleted, m.Duplicates, m.Misrouted, m.BeforeMetadata, m.StateQueued, m.StateCached, m.StateUnstored, m.StateWaits, m.EmbedErrors, m.Embeddings, m.EmbedTime)
 	}
 	return m
 }

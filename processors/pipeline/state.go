@@ -77,9 +77,6 @@ type State[T any] struct {
 	queuedBytes int64
 	room        *sync.Cond
 	stopped     bool
-	// batch is the writer's leveldb batch, reset and reused for every
-	// write (it grew from nothing to a flush's size on every write).
-	batch leveldb.Batch
 	// bufs are encoding buffers (*[]byte), recycled once the value they
 	// hold is in goleveldb (which copies it) and acknowledged by the
 	// changelog: a busy stream's value is tens of KiB, ten times a second.
@@ -132,6 +129,16 @@ type StateOptions struct {
 	// stream's value is tens of KiB, written ten times a second). Default
 	// DefaultWriteBuffer.
 	WriteBuffer int
+	// CheckpointInterval is how often a table partition's flushed values
+	// are written to its local store, with the changelog offset they
+	// reach (tableStorage): between checkpoints only the changelog gets
+	// every flush, and a crash recovers the rest from it. Default
+	// DefaultCheckpointInterval; negative: at every flush.
+	CheckpointInterval time.Duration
+	// CheckpointBytes writes a partition's checkpoint early when this many
+	// bytes of values wait for it (their newest versions, copied). Default
+	// DefaultCheckpointBytes.
+	CheckpointBytes int64
 	// Routing checks that every record is in the partition its key maps
 	// to before it reaches a callback or the state (route.go). Zero: no
 	// check.
@@ -154,6 +161,12 @@ func NewState[T any](table goka.Table, codec goka.Codec, opts StateOptions) *Sta
 	}
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = 100 * time.Millisecond
+	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if opts.CheckpointBytes == 0 {
+		opts.CheckpointBytes = DefaultCheckpointBytes
 	}
 	if opts.MaxDirty == 0 {
 		opts.MaxDirty = 20000
@@ -189,6 +202,10 @@ const (
 	DefaultCacheBytes = 128 << 20
 	// DefaultWriteBuffer is WriteBuffer's default (goleveldb's).
 	DefaultWriteBuffer = 4 << 20
+	// DefaultCheckpointInterval is CheckpointInterval's default.
+	DefaultCheckpointInterval = 5 * time.Second
+	// DefaultCheckpointBytes is CheckpointBytes's default (per partition).
+	DefaultCheckpointBytes = 2 << 20
 )
 
 // waitRoom waits while the flushed, unacknowledged values are over
@@ -493,7 +510,8 @@ func (s *State[T]) Reset(a goka.Assignment) {
 }
 
 // Sync flushes every partition now and waits until those flushes are
-// stored and acknowledged and their commits released, or ctx ends. For
+// acknowledged and their commits released, or ctx ends, then writes every
+// partition's checkpoint to the local store. For
 // tests that read the table after a callback (pipelinetest.Sync).
 func (s *State[T]) Sync(ctx context.Context) error {
 	if s.writeThrough() {
@@ -519,7 +537,7 @@ func (s *State[T]) Sync(ctx context.Context) error {
 			ps.genMu.Unlock()
 		}
 		if done {
-			return nil
+			return s.checkpointAll()
 		}
 		select {
 		case <-ctx.Done():
@@ -599,7 +617,8 @@ func (s *State[T]) options(open func(topic string, partition int32) (storage.Sto
 			if err != nil || topic != string(s.table) {
 				return st, err
 			}
-			ts := &tableStorage{Storage: st, db: db}
+			ts := newTableStorage(st, db, checkpointOptions{interval: s.opts.CheckpointInterval,
+				bytes: s.opts.CheckpointBytes, pending: s.opts.Metrics.StateUnstored.WithLabelValues(string(s.table))})
 			ts.release = s.trackStorage(partition, ts)
 			return ts, nil
 		}),
@@ -641,47 +660,6 @@ func storageOptions(writeBuffer int) *opt.Options {
 	return &opt.Options{Filter: filter.NewBloomFilter(10), BlockCacheCapacity: 2 << 20, WriteBuffer: writeBuffer}
 }
 
-// tableStorage is goka's storage of one table partition, with its
-// goleveldb at hand for batched writes (nil for another storage, written
-// key by key); it forgets itself when goka closes it.
-type tableStorage struct {
-	storage.Storage
-	db      *leveldb.DB
-	release func()
-}
-
-// writeFlush stores a flush's values (nil: a delete).
-func (t *tableStorage) writeFlush(batch *leveldb.Batch, keys []string, values [][]byte) error {
-	if t.db == nil {
-		for i, key := range keys {
-			var err error
-			if values[i] == nil {
-				err = t.Delete(key)
-			} else {
-				err = t.Set(key, values[i])
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	batch.Reset()
-	for i, key := range keys {
-		if values[i] == nil {
-			batch.Delete([]byte(key))
-		} else {
-			batch.Put([]byte(key), values[i])
-		}
-	}
-	return t.db.Write(batch, nil)
-}
-
-func (t *tableStorage) Close() error {
-	t.release()
-	return t.Storage.Close()
-}
-
 // Run flushes partitions whose callbacks have gone quiet, every half
 // FlushInterval, and writes the flushes whose emit barrier has passed,
 // until stop is closed. Close stop only after the processor returned.
@@ -715,6 +693,41 @@ func (s *State[T]) Run(stop <-chan struct{}) {
 					s.flush(p, ps)
 				}
 				ps.mu.Unlock()
+			}
+			s.checkpointQuiet()
+		}
+	}
+}
+
+// checkpointAll writes every partition's checkpoint now.
+func (s *State[T]) checkpointAll() error {
+	s.mu.Lock()
+	stores := make([]*tableStorage, 0, len(s.stores))
+	for _, st := range s.stores {
+		stores = append(stores, st)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, st := range stores {
+		errs = append(errs, st.checkpoint())
+	}
+	return errors.Join(errs...)
+}
+
+// checkpointQuiet writes the checkpoints due by time of partitions whose
+// writes stopped (a checkpoint is otherwise written by the write that
+// finds it due). A failure fails the partition's next flush.
+func (s *State[T]) checkpointQuiet() {
+	s.mu.Lock()
+	stores := make([]*tableStorage, 0, len(s.stores))
+	for _, st := range s.stores {
+		stores = append(stores, st)
+	}
+	s.mu.Unlock()
+	for _, st := range stores {
+		if st.due() {
+			if err := st.checkpoint(); err != nil {
+				s.logWrite(err)
 			}
 		}
 	}
@@ -789,7 +802,7 @@ func (s *State[T]) flush(partition int32, ps *partState[T]) {
 		w.encoded = make([][]byte, 0, len(dirty))
 		// Pooled buffers only where the storage copies what it is given.
 		ae, pooled := s.codec.(appendEncoder)
-		pooled = pooled && st != nil && st.db != nil
+		pooled = pooled && st != nil
 		for key, v := range dirty {
 			var enc []byte
 			var bp *[]byte
@@ -897,7 +910,7 @@ func (s *State[T]) writer(stop <-chan struct{}) {
 // the changelog; the generation completes when every record is
 // acknowledged.
 func (s *State[T]) write(ps *partState[T], w *write) {
-	err := w.st.writeFlush(&s.batch, w.keys, w.encoded) // only the writer goroutine writes
+	err := w.st.stage(w.keys, w.encoded)
 	w.release()
 	if err != nil {
 		s.drop(ps, w, fmt.Errorf("writing %s/%d: %w", s.table, w.partition, err))
@@ -944,9 +957,7 @@ func (s *State[T]) acked(ps *partState[T], gen *generation, st *tableStorage, ms
 	gen.outstanding--
 	if gen.outstanding == 0 && gen.err == nil && gen.offset > ps.offset {
 		ps.offset = gen.offset
-		if err := st.SetOffset(gen.offset); err != nil {
-			gen.err = fmt.Errorf("storing the changelog offset of %s: %w", s.table, err)
-		}
+		st.ackedOffset(gen.offset)
 	}
 	ps.genMu.Unlock()
 	s.release(ps)

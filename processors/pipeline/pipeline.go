@@ -43,9 +43,9 @@ type Metrics struct {
 	// table partition's next checkpoint to the local store, by table
 	// (StateOptions.CheckpointInterval, CheckpointBytes).
 	StateUnstored *prometheus.GaugeVec // table
-	EmbedErrors prometheus.Counter
-	Embeddings  prometheus.Counter
-	EmbedTime   prometheus.Histogram
+	EmbedErrors   prometheus.Counter
+	Embeddings    prometheus.Counter
+	EmbedTime     prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them with reg.

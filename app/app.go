@@ -26,6 +26,7 @@ import (
 	"github.com/livefeed/livefeed/features"
 	"github.com/livefeed/livefeed/internal/buildinfo"
 	"github.com/livefeed/livefeed/models"
+	"github.com/livefeed/livefeed/processors/backfill"
 	"github.com/livefeed/livefeed/processors/embedding"
 	"github.com/livefeed/livefeed/processors/entity"
 	"github.com/livefeed/livefeed/processors/livestream"
@@ -329,6 +330,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Topology.Metrics = pipeline.NewMetrics(a.Registry)
 	a.Topology.FenceMetrics = kgoka.NewMetrics(a.Registry)
+	a.Topology.BackfillMetrics = backfill.NewMetrics(a.Registry)
 	a.Topology.Embedding.Metrics = embedding.NewMetrics(a.Registry)
 	a.Topology.VectorMetrics = livestream.NewVectorMetrics(a.Registry)
 	return a, nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,6 +196,12 @@ func TestBackfillNewFeatures(t *testing.T) {
 	if runs == 0 || replayed < int64(before)/2 {
 		t.Errorf("%d runs replayed %d records; %d were before the split", runs, replayed, before)
 	}
+	// What `livefeed features explain --brokers` prints.
+	desc := backfill.Describe(cfg.TopicPrefix+"livestream", cats, time.Now())
+	if !strings.Contains(desc, "(100%)") || !strings.Contains(desc, "bid_sum_1h, bidders_1h, bid_p50_1h: done") {
+		t.Errorf("explain:\n%s", desc)
+	}
+	t.Logf("explain:\n%s", desc)
 }
 
 // sameFeatures compares the named features of a served and an offline

@@ -11,14 +11,18 @@ import (
 	"time"
 
 	"github.com/livefeed/livefeed/app"
+	"github.com/livefeed/livefeed/broker"
 	"github.com/livefeed/livefeed/offline"
+	"github.com/livefeed/livefeed/processors/backfill"
 	"github.com/livefeed/livefeed/topologies"
 )
 
 const featuresUsage = `usage: livefeed features <command> [flags]
 
   validate FILE                             check a feature-definition file; errors give file:line:column and the fix
-  explain FILE [--partitions N]             the compiled topology: groups, topics, partitions, state per key
+  explain FILE [--partitions N] [--brokers B]
+                                            the compiled topology: groups, topics, partitions, state per key;
+                                            with --brokers, each feature backfill's progress
   compute --events FILE.jsonl [--at TIME]   recompute every feature from an event log without Kafka
                                             (one JSON record per line: {"topic","key","value"}; write one
                                             with 'livefeed simulate --out FILE.jsonl --limit N')
@@ -127,11 +131,18 @@ func runFeaturesExplain(args []string) error {
 	fs := flag.NewFlagSet("features explain", flag.ContinueOnError)
 	partitions := fs.Int("partitions", 8, "partitions of every topic")
 	prefix := fs.String("topic-prefix", "", "prefix of every topic and group name")
+	brokers := fs.String("brokers", "", "also show the running deployment's feature backfills (comma-separated seed brokers)")
+	var sec broker.Security
+	var kf kafkaFlags
+	kf.declare(fs, &sec)
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := kf.resolve(fs, &sec); err != nil {
 		return err
 	}
 	set, err := app.LoadFeatures(file)
@@ -141,6 +152,21 @@ func runFeaturesExplain(args []string) error {
 	if file == "" {
 		file = "(built-in defaults)"
 	}
-	fmt.Print(topologies.Explain(file, set, topologies.Names{Prefix: *prefix}, int32(*partitions)))
+	names := topologies.Names{Prefix: *prefix}
+	fmt.Print(topologies.Explain(file, set, names, int32(*partitions)))
+	if *brokers == "" {
+		return nil
+	}
+	// The backfills' catalogs (processors/backfill): which features each
+	// partition is still warming up, and how far their replay got.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g := names.LivestreamGroup()
+	cats, err := backfill.ReadCatalogs(ctx, (&broker.Config{Brokers: strings.Split(*brokers, ","), Security: sec}).KgoOpts(),
+		names.BackfillStateTopic(g))
+	if err != nil {
+		return fmt.Errorf("reading the backfills: %w", err)
+	}
+	fmt.Print("\n", backfill.Describe(string(g), cats, time.Now()))
 	return nil
 }

@@ -290,8 +290,8 @@ func (c *Coordinator) Prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing start offsets: %w", err)
 	}
-	var since kadm.ListedOffsets
-	reach, bounded := c.o.Features.Reach()
+	// The offsets at now − reach, by the new features' reach.
+	sinceAt := map[time.Duration]kadm.ListedOffsets{}
 	now := c.o.Now()
 	current := make([]string, 0, c.o.Features.Len())
 	for _, d := range c.o.Features.All() {
@@ -326,6 +326,9 @@ func (c *Coordinator) Prepare(ctx context.Context) error {
 		}
 		changed := !slices.Equal(cat.Features, current)
 		if len(added) > 0 && hasCommits {
+			sub, _ := c.o.Features.Subset(added)
+			reach, bounded := sub.Reach()
+			since := sinceAt[reach]
 			if since == nil && bounded {
 				since, err = adm.ListOffsetsAfterMilli(ctx, now.Add(-reach).UnixMilli(), c.o.Inputs...)
 				if err == nil {
@@ -334,6 +337,7 @@ func (c *Coordinator) Prepare(ctx context.Context) error {
 				if err != nil {
 					return fmt.Errorf("listing offsets at %v: %w", now.Add(-reach), err)
 				}
+				sinceAt[reach] = since
 			}
 			from := map[string]int64{}
 			for _, t := range c.o.Inputs {
@@ -346,10 +350,12 @@ func (c *Coordinator) Prepare(ctx context.Context) error {
 				}
 				from[t] = min(from[t], to[t])
 			}
-			run := Run{ID: runID(c.o.Group, p, added, to), Partition: p, Features: added, From: from, To: to, Started: now}
-			cat.Runs = append(cat.Runs, run)
-			if len(cat.Runs) > keepRuns {
-				cat.Runs = cat.Runs[len(cat.Runs)-keepRuns:]
+			// No history within reach: the live path computes them all.
+			if run := (Run{ID: runID(c.o.Group, p, added, to), Partition: p, Features: added, From: from, To: to, Started: now}); run.Total() > 0 {
+				cat.Runs = append(cat.Runs, run)
+				if len(cat.Runs) > keepRuns {
+					cat.Runs = cat.Runs[len(cat.Runs)-keepRuns:]
+				}
 			}
 		}
 		var act []Active

@@ -82,6 +82,9 @@ type EntityFeatures struct {
 	HasEmbedding   bool      `json:"has_embedding,omitempty"`
 	EmbeddingModel string    `json:"embedding_model,omitempty"`
 	Embedding      []float32 `json:"embedding,omitempty"`
+	// Warming lists the features still warming up (see
+	// LivestreamFeatures.Warming).
+	Warming []string `json:"warming,omitempty"`
 }
 
 // ValueKind is the JSON shape of a feature value.

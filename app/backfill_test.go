@@ -21,7 +21,8 @@ import (
 )
 
 // backfillFeatures are the features the test adds to a running pipeline:
-// 1-hour windows of a sum, a distinct count and a percentile of bids.
+// 1-hour windows of a sum, a distinct count and a percentile of bids per
+// stream, and of a sum per seller (the seller entity's group).
 const backfillFeatures = `  - name: bid_sum_1h
     entity: livestream
     sources: [auctions]
@@ -47,6 +48,14 @@ const backfillFeatures = `  - name: bid_sum_1h
     p: 0.5
     window: {type: sliding, size: 1h, hop: 5m}
     lateness: 2m
+  - name: seller_bid_amount_1h
+    entity: seller
+    sources: [auctions]
+    filter: type == "bid"
+    field: amount
+    aggregation: sum
+    window: {type: sliding, size: 1h, hop: 1m}
+    lateness: 30m
 `
 
 // logged records what the test produced, for the offline recomputation.
@@ -159,6 +168,23 @@ func TestBackfillNewFeatures(t *testing.T) {
 		}
 		return true
 	})
+	sellers := en.Values(at)["seller"]
+	for i := range streams {
+		id := fmt.Sprintf("s-%d", i)
+		var ef serving.EntityFeatures
+		r.waitFor(t, "the seller backfill merged", func() bool {
+			ef = serving.EntityFeatures{}
+			return r.get(t, "/v1/features/seller/"+id+"?at="+at.Format(time.RFC3339Nano), &ef) == 200 && len(ef.Warming) == 0 &&
+				sameFeatures(ef.Features, sellers[id], []string{"seller_bid_amount_1h"})
+		})
+		var names []string
+		for name := range sellers[id] {
+			names = append(names, name)
+		}
+		if !sameFeatures(ef.Features, sellers[id], names) || ef.Features["seller_bid_amount_1h"] == 0 {
+			t.Errorf("seller %s: served %v\noffline %v", id, ef.Features, sellers[id])
+		}
+	}
 	for _, ls := range streams {
 		lf = serving.LivestreamFeatures{}
 		r.get(t, "/v1/features/livestream/"+ls+"?at="+at.Format(time.RFC3339Nano), &lf)

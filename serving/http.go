@@ -582,6 +582,7 @@ func (s *Service) handleEntityFeatures(w http.ResponseWriter, r *http.Request) e
 		Entity: entity, ID: id, Features: set.Numbers(&st.Features, at), Values: typed(set.Results(&st.Features, at)),
 		Watermark: st.Features.Watermark, Events: st.Events, LateDropped: st.LateDropped,
 		HasEmbedding: len(st.Embedding) > 0, EmbeddingModel: st.EmbeddingModel,
+		Warming: st.Features.WarmingNames(),
 	}
 	if r.URL.Query().Get("embedding") == "true" {
 		out.Embedding = st.Embedding

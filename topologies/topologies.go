@@ -208,9 +208,9 @@ type Topology struct {
 	FenceMetrics *kgoka.Metrics
 	// BackfillMetrics count the feature backfills (nil: unregistered).
 	BackfillMetrics *backfill.Metrics
-	// backfill is the livestream group's backfill coordinator while Run
-	// runs it.
-	backfill *backfill.Coordinator
+	// backfills are the groups' backfill coordinators while Run runs
+	// them.
+	backfills map[goka.Group]*backfill.Coordinator
 }
 
 // routing is every group's partition check: all topics have Partitions.
@@ -254,10 +254,11 @@ func (t *Topology) Topics() []broker.TopicSpec {
 	for _, tb := range t.TableTopics() {
 		specs = append(specs, broker.TopicSpec{Name: tb, Partitions: t.Partitions, Compacted: true})
 	}
-	g := t.Names.LivestreamGroup()
-	specs = append(specs,
-		broker.TopicSpec{Name: string(t.Names.BackfillTopic(g)), Partitions: t.Partitions, RetentionMS: week},
-		broker.TopicSpec{Name: t.Names.BackfillStateTopic(g), Partitions: t.Partitions, Compacted: true})
+	for _, g := range t.backfillGroups() {
+		specs = append(specs,
+			broker.TopicSpec{Name: string(t.Names.BackfillTopic(g)), Partitions: t.Partitions, RetentionMS: week},
+			broker.TopicSpec{Name: t.Names.BackfillStateTopic(g), Partitions: t.Partitions, Compacted: true})
+	}
 	return specs
 }
 
@@ -323,6 +324,9 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		if e.Name == "seller" {
 			ecfg.Seller = seller
 		}
+		if bf := t.backfills[ecfg.Group]; bf != nil {
+			ecfg.Backfill, ecfg.BackfillTopic = bf, t.Names.BackfillTopic(ecfg.Group)
+		}
 		g, err := entity.New(ecfg)
 		if err != nil {
 			return nil, fmt.Errorf("entity %s: %w", e.Name, err)
@@ -340,8 +344,8 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 		FutureSkew:    t.FutureSkew,
 		Routing:       t.routing(),
 	}
-	if t.backfill != nil {
-		lsCfg.Backfill, lsCfg.BackfillTopic = t.backfill, t.Names.BackfillTopic(lsCfg.Group)
+	if bf := t.backfills[lsCfg.Group]; bf != nil {
+		lsCfg.Backfill, lsCfg.BackfillTopic = bf, t.Names.BackfillTopic(lsCfg.Group)
 	}
 	if t.Embedder != nil {
 		lsCfg.Vectors, lsCfg.Audience, lsCfg.Blend = t.Names.VectorsTopic(), t.Names.AudienceTopic(), t.Blend
@@ -366,12 +370,12 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 // or one fails. ready, if not nil, is closed when all processors are ready
 // (partitions assigned and state recovered).
 func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- struct{}) error {
-	bf, err := t.prepareBackfill(ctx, bc)
+	bfs, err := t.prepareBackfills(ctx, bc)
 	if err != nil {
 		return err
 	}
-	t.backfill = bf
-	defer func() { t.backfill = nil }()
+	t.backfills = bfs
+	defer func() { t.backfills = nil }()
 	groups, err := t.Groups()
 	if err != nil {
 		return err
@@ -401,7 +405,9 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 		close(workerReady)
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return bf.Run(ctx) })
+	for _, bf := range bfs {
+		g.Go(func() error { return bf.Run(ctx) })
+	}
 	if worker != nil {
 		g.Go(func() error {
 			if err := worker.Run(ctx, workerReady); err != nil {
@@ -481,30 +487,56 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 	return g.Wait()
 }
 
-// prepareBackfill finds the livestream group's new features and records
-// their backfills, before its processor starts (processors/backfill).
-func (t *Topology) prepareBackfill(ctx context.Context, bc *broker.Config) (*backfill.Coordinator, error) {
-	g := t.Names.LivestreamGroup()
+// backfillGroups are the groups that backfill new features: the
+// livestream group and the entity groups other than the user's.
+func (t *Topology) backfillGroups() []goka.Group {
+	out := []goka.Group{t.Names.LivestreamGroup()}
+	for _, e := range t.Entities {
+		if e.Name != "user" {
+			out = append(out, t.Names.EntityGroup(e.Name))
+		}
+	}
+	return out
+}
+
+// prepareBackfills finds each backfilling group's new features and records
+// their backfills, before the processors start (processors/backfill).
+func (t *Topology) prepareBackfills(ctx context.Context, bc *broker.Config) (map[goka.Group]*backfill.Coordinator, error) {
+	out := map[goka.Group]*backfill.Coordinator{}
+	prepare := func(g goka.Group, inputs []string, set *features.Set, replay func(*features.Set) backfill.Replay) error {
+		bf, err := backfill.New(backfill.Options{
+			Client: bc.KgoOpts(), Group: string(g), Inputs: inputs, Prefix: t.Names.Prefix,
+			Topic: string(t.Names.BackfillTopic(g)), StateTopic: t.Names.BackfillStateTopic(g), Partitions: t.Partitions,
+			Features: set, Metrics: t.BackfillMetrics, Logger: t.Logger, NewReplay: replay,
+		})
+		if err == nil {
+			err = bf.Prepare(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("preparing the feature backfills of %s: %w", g, err)
+		}
+		out[g] = bf
+		return nil
+	}
 	var inputs []string
 	for _, s := range t.Names.LivestreamTopics().Inputs() {
 		inputs = append(inputs, string(s))
 	}
 	retention, skew := livestream.Retention(t.Features), t.FutureSkew
-	bf, err := backfill.New(backfill.Options{
-		Client: bc.KgoOpts(), Group: string(g), Inputs: inputs, Prefix: t.Names.Prefix,
-		Topic: string(t.Names.BackfillTopic(g)), StateTopic: t.Names.BackfillStateTopic(g), Partitions: t.Partitions,
-		Features: t.Features, Metrics: t.BackfillMetrics, Logger: t.Logger,
-		NewReplay: func(set *features.Set) backfill.Replay {
-			return livestream.NewReplay(set, 0, retention, skew)
-		},
-	})
-	if err != nil {
+	if err := prepare(t.Names.LivestreamGroup(), inputs, t.Features, func(set *features.Set) backfill.Replay {
+		return livestream.NewReplay(set, 0, retention, skew)
+	}); err != nil {
 		return nil, err
 	}
-	if err := bf.Prepare(ctx); err != nil {
-		return nil, fmt.Errorf("preparing feature backfills: %w", err)
+	for _, e := range t.Entities {
+		if e.Name == "user" {
+			continue
+		}
+		if err := prepare(t.Names.EntityGroup(e.Name), []string{string(t.Names.EntityTopic(e.Name))}, e.Features, entity.NewReplay); err != nil {
+			return nil, err
+		}
 	}
-	return bf, nil
+	return out, nil
 }
 
 // EmbeddingWorker is the embedding worker of the topology (Embedder must be

@@ -530,3 +530,46 @@ func (c *Coordinator) progress(ctx context.Context, cl *kgo.Client, r *Run) erro
 	}
 	return cl.ProduceSync(ctx, rec).FirstErr()
 }
+
+// Take is the group's handling of one record of the data topic on
+// partition p, in the record key's callback: the done marker ends its run
+// (Finish); a key's backfilled state merges into st, once (nil st: the key
+// has no state, as after an idle key's deletion, and takes nothing). It
+// reports whether st changed.
+func (c *Coordinator) Take(p int32, raw []byte, st *features.State) (bool, error) {
+	var rec Record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return false, fmt.Errorf("decoding backfill record: %w", err)
+	}
+	if rec.Done {
+		c.Finish(p, rec.Run)
+		return false, nil
+	}
+	if st == nil {
+		return false, nil
+	}
+	set := c.Set(rec.Features)
+	if set == nil {
+		return false, nil // its features were removed since
+	}
+	var src features.State
+	if err := src.UnmarshalBinary(rec.State); err != nil {
+		return false, fmt.Errorf("decoding backfilled state: %w", err)
+	}
+	return set.MergeBackfill(st, &src, rec.Run), nil
+}
+
+// Warm marks the features of partition p's active runs as warming up in
+// st, a state the live path is writing, and clears the marks of runs
+// finished since.
+func (c *Coordinator) Warm(p int32, st *features.State) {
+	if c == nil {
+		return
+	}
+	for _, a := range c.Active(p) {
+		a.Set.MarkWarming(st, a.ID)
+	}
+	if len(st.Warming) > 0 {
+		st.ClearWarming(func(id string) bool { return c.IsActive(p, id) })
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/processors/backfill"
 	"github.com/livefeed/livefeed/processors/livestream"
 	"github.com/livefeed/livefeed/processors/pipeline"
 	"github.com/livefeed/livefeed/tables"
@@ -46,6 +47,11 @@ type Config struct {
 	Routing pipeline.Routing
 	Metrics *pipeline.Metrics
 	Logger  *slog.Logger
+	// Backfill, if set, is the coordinator of the group's feature
+	// backfills, and BackfillTopic (needed with it) the topic of their
+	// results, an input of the group (backfill.go).
+	Backfill      *backfill.Coordinator
+	BackfillTopic goka.Stream
 }
 
 // DefaultWriteBuffer is Config.WriteBuffer's default: a quarter of
@@ -63,6 +69,9 @@ type processor struct {
 func New(cfg Config) (*pipeline.Group, error) {
 	if cfg.Group == "" || cfg.Input == "" || cfg.Features == nil {
 		return nil, errors.New("entity: group, input and features are required")
+	}
+	if (cfg.Backfill == nil) != (cfg.BackfillTopic == "") {
+		return nil, errors.New("entity: a backfill needs both its coordinator and its topic")
 	}
 	if cfg.WriteBuffer == 0 {
 		cfg.WriteBuffer = DefaultWriteBuffer
@@ -89,6 +98,9 @@ func New(cfg Config) (*pipeline.Group, error) {
 		goka.Visitor(pipeline.SweepVisitor, p.cache.Visitor(p.sweep)),
 	}
 	edges = append(edges, pipeline.RerouteOutputs(cfg.Input)...)
+	if cfg.BackfillTopic != "" {
+		edges = append(edges, goka.Input(cfg.BackfillTopic, new(codec.Bytes), p.cache.EventInput(p.onBackfill)))
+	}
 	if cfg.Seller != nil {
 		edges = append(edges,
 			goka.Input(cfg.Seller.Signals, new(codec.Bytes), p.cache.Input(p.onSellerSignal)),
@@ -148,6 +160,7 @@ func (p *processor) onEvent(ctx goka.Context, msg any) {
 		outcome = "late"
 		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
 	}
+	p.warm(ctx, st)
 	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
 	p.cache.Set(ctx, st)
 }

@@ -2,7 +2,6 @@ package livestream
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -86,34 +85,19 @@ func (r *replay) States(yield func(string, *features.State) bool) {
 }
 
 // onBackfill merges a key's backfilled feature state, once, or takes the
-// run's done marker: every key's merge is then in the partition's state.
-// A key the group has no state for (never seen, or swept as idle) takes
-// no merge: its history holds nothing a read can still see.
+// run's done marker (backfill.Coordinator.Take).
 func (p *processor) onBackfill(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
-	var rec backfill.Record
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		p.cfg.Logger.Warn("undecodable backfill record", "group", ctx.Group(), "partition", ctx.Partition(), "err", err)
-		return
-	}
-	if rec.Done {
-		p.cfg.Backfill.Finish(ctx.Partition(), rec.Run)
-		return
-	}
+	var fs *features.State
 	st := p.cache.Get(ctx)
-	if st == nil {
-		return
+	if st != nil {
+		fs = &st.Features
 	}
-	set := p.cfg.Backfill.Set(rec.Features)
-	if set == nil {
-		return // its features were removed since
+	changed, err := p.cfg.Backfill.Take(ctx.Partition(), raw, fs)
+	if err != nil {
+		p.cfg.Logger.Warn("backfill record skipped", "group", ctx.Group(), "partition", ctx.Partition(), "key", ctx.Key(), "err", err)
 	}
-	var src features.State
-	if err := src.UnmarshalBinary(rec.State); err != nil {
-		p.cfg.Logger.Warn("corrupt backfill state", "group", ctx.Group(), "key", ctx.Key(), "err", err)
-		return
-	}
-	if set.MergeBackfill(&st.Features, &src, rec.Run) {
+	if changed {
 		p.cache.Set(ctx, st)
 	}
 }
@@ -122,14 +106,7 @@ func (p *processor) onBackfill(ctx goka.Context, msg any) {
 // up in a stream the live path wrote, and clears the marks of backfills
 // finished since.
 func (p *processor) warm(ctx goka.Context, st *tables.Livestream) {
-	if p.cfg.Backfill == nil {
-		return
-	}
-	part := ctx.Partition()
-	for _, a := range p.cfg.Backfill.Active(part) {
-		a.Set.MarkWarming(&st.Features, a.ID)
-	}
-	if len(st.Features.Warming) > 0 {
-		st.Features.ClearWarming(func(id string) bool { return p.cfg.Backfill.IsActive(part, id) })
+	if p.cfg.Backfill != nil {
+		p.cfg.Backfill.Warm(ctx.Partition(), &st.Features)
 	}
 }

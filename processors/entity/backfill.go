@@ -1,0 +1,117 @@
+package entity
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+
+	"github.com/livefeed/livefeed/events"
+	"github.com/livefeed/livefeed/features"
+	"github.com/livefeed/livefeed/processors/backfill"
+	"github.com/livefeed/livefeed/processors/pipeline"
+	"github.com/livefeed/livefeed/tables"
+	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Backfill (processors/backfill): an entity's new features are replayed
+// from its enriched-event topic before the split and merged here, once per
+// key, from the group's backfill topic.
+
+// replay folds an entity partition's enriched events into per-key feature
+// states as the group does: the same decoding, and the same absorption of
+// duplicates (a record re-emitted by a replaying livestream group carries
+// the origin of one already applied).
+type replay struct {
+	set    *features.Set
+	states map[string]*replayed
+}
+
+type replayed struct {
+	st      features.State
+	applied map[string]int64 // origin "<topic>/<partition>" → newest offset applied
+}
+
+// NewReplay returns a backfill.Replay of the entity's enriched events for
+// the features of set.
+func NewReplay(set *features.Set) backfill.Replay {
+	return &replay{set: set, states: map[string]*replayed{}}
+}
+
+func (r *replay) Apply(_ context.Context, _ string, rec *kgo.Record) {
+	var ev events.Enriched
+	if events.Decode(rec.Value, &ev) != nil {
+		return // dead-lettered by the group
+	}
+	fev, err := Event(&ev)
+	if err != nil {
+		return
+	}
+	key := string(rec.Key)
+	st := r.states[key]
+	if st == nil {
+		st = &replayed{applied: map[string]int64{}}
+		r.states[key] = st
+	}
+	if part, off, ok := origin(rec); ok {
+		if last, seen := st.applied[part]; seen && off <= last {
+			return // a duplicate the group absorbs
+		}
+		st.applied[part] = off
+	}
+	r.set.ApplyEvent(&st.st, fev)
+}
+
+func (r *replay) States(yield func(string, *features.State) bool) {
+	for k, st := range r.states {
+		if !yield(k, &st.st) {
+			return
+		}
+	}
+}
+
+// origin is a record's HeaderOrigin, "<topic>/<partition>/<offset>", split
+// into its partition and offset.
+func origin(rec *kgo.Record) (partition string, offset int64, ok bool) {
+	for _, h := range rec.Headers {
+		if h.Key != pipeline.HeaderOrigin {
+			continue
+		}
+		i := bytes.LastIndexByte(h.Value, '/')
+		if i <= 0 {
+			return "", 0, false
+		}
+		off, err := strconv.ParseInt(string(h.Value[i+1:]), 10, 64)
+		if err != nil {
+			return "", 0, false
+		}
+		return string(h.Value[:i]), off, true
+	}
+	return "", 0, false
+}
+
+// onBackfill merges a key's backfilled feature state, once, or takes the
+// run's done marker (backfill.Coordinator.Take).
+func (p *processor) onBackfill(ctx goka.Context, msg any) {
+	raw, _ := msg.([]byte)
+	var fs *features.State
+	st := p.cache.Get(ctx)
+	if st != nil {
+		fs = &st.Features
+	}
+	changed, err := p.cfg.Backfill.Take(ctx.Partition(), raw, fs)
+	if err != nil {
+		p.cfg.Logger.Warn("backfill record skipped", "group", ctx.Group(), "partition", ctx.Partition(), "key", ctx.Key(), "err", err)
+	}
+	if changed {
+		p.cache.Set(ctx, st)
+	}
+}
+
+// warm marks the features of the partition's running backfills as warming
+// up in an entity the live path wrote.
+func (p *processor) warm(ctx goka.Context, st *tables.Entity) {
+	if p.cfg.Backfill != nil {
+		p.cfg.Backfill.Warm(ctx.Partition(), &st.Features)
+	}
+}

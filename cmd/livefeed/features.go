@@ -15,6 +15,7 @@ import (
 	"github.com/livefeed/livefeed/offline"
 	"github.com/livefeed/livefeed/processors/backfill"
 	"github.com/livefeed/livefeed/topologies"
+	"github.com/lovoo/goka"
 )
 
 const featuresUsage = `usage: livefeed features <command> [flags]
@@ -161,12 +162,19 @@ func runFeaturesExplain(args []string) error {
 	// partition is still warming up, and how far their replay got.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	g := names.LivestreamGroup()
-	cats, err := backfill.ReadCatalogs(ctx, (&broker.Config{Brokers: strings.Split(*brokers, ","), Security: sec}).KgoOpts(),
-		names.BackfillStateTopic(g))
-	if err != nil {
-		return fmt.Errorf("reading the backfills: %w", err)
+	groups := []goka.Group{names.LivestreamGroup()}
+	for _, e := range topologies.EntitiesOf(set) {
+		if e.Name != "user" { // the user group does not backfill
+			groups = append(groups, names.EntityGroup(e.Name))
+		}
 	}
-	fmt.Print("\n", backfill.Describe(string(g), cats, time.Now()))
+	client := (&broker.Config{Brokers: strings.Split(*brokers, ","), Security: sec}).KgoOpts()
+	for _, g := range groups {
+		cats, err := backfill.ReadCatalogs(ctx, client, names.BackfillStateTopic(g))
+		if err != nil {
+			return fmt.Errorf("reading the backfills of %s: %w", g, err)
+		}
+		fmt.Print("\n", backfill.Describe(string(g), cats, time.Now()))
+	}
 	return nil
 }

@@ -184,6 +184,16 @@ type Coordinator struct {
 	active   []atomic.Pointer[[]Active] // per partition, immutable slices
 	pending  []*Run                     // runs to replay
 	prepared bool
+	// splits are every run's split per partition, written by Prepare and
+	// read-only after it; live caches the feature sets Live returns.
+	splits [][]split
+	live   sync.Map // string (run ids) → *features.Set
+}
+
+type split struct {
+	id    string
+	to    map[string]int64
+	names []string
 }
 
 // New builds a coordinator.
@@ -191,7 +201,8 @@ func New(o Options) (*Coordinator, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	return &Coordinator{o: o, catalogs: map[int32]*Catalog{}, active: make([]atomic.Pointer[[]Active], o.Partitions)}, nil
+	return &Coordinator{o: o, catalogs: map[int32]*Catalog{}, active: make([]atomic.Pointer[[]Active], o.Partitions),
+		splits: make([][]split, o.Partitions)}, nil
 }
 
 // Active lists partition p's runs still warming up (nil: none). Safe
@@ -287,8 +298,15 @@ func (c *Coordinator) Prepare(ctx context.Context) error {
 	if err == nil {
 		err = starts.Error()
 	}
+	var ends kadm.ListedOffsets
+	if err == nil {
+		ends, err = adm.ListEndOffsets(ctx, c.o.Inputs...)
+		if err == nil {
+			err = ends.Error()
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("listing start offsets: %w", err)
+		return fmt.Errorf("listing offsets: %w", err)
 	}
 	// The offsets at now − reach, by the new features' reach.
 	sinceAt := map[time.Duration]kadm.ListedOffsets{}
@@ -300,14 +318,26 @@ func (c *Coordinator) Prepare(ctx context.Context) error {
 	var writes []*kgo.Record
 	for p := range c.o.Partitions {
 		cat := catalogs[p]
+		// The split is the end of each input partition now, before the
+		// processor starts: the live path applies the new features from
+		// there on only (Live), and the backfill everything before. Records
+		// between the group's committed offset and the end, processed again
+		// after the restart, feed the old features live (absorbed where
+		// they were applied before a crash) and the new ones from the
+		// backfill, once.
 		hasCommits := false
 		to := map[string]int64{}
+		resume := map[string]int64{} // where the processor resumes
 		for _, t := range c.o.Inputs {
+			if st, ok := starts.Lookup(t, p); ok {
+				resume[t] = st.Offset
+			}
 			if o, ok := committed.Lookup(t, p); ok && o.At >= 0 {
 				hasCommits = true
-				to[t] = o.At
-			} else if s, ok := starts.Lookup(t, p); ok {
-				to[t] = s.Offset // no commit: the group starts there
+				resume[t] = max(resume[t], o.At)
+			}
+			if e, ok := ends.Lookup(t, p); ok {
+				to[t] = e.Offset
 			}
 		}
 		if cat == nil {
@@ -369,6 +399,14 @@ func (c *Coordinator) Prepare(ctx context.Context) error {
 		}
 		cat.Features = current
 		c.catalogs[p] = cat
+		for i := range cat.Runs {
+			// Only a split beyond where the processor resumes can meet a
+			// record again.
+			r := &cat.Runs[i]
+			if c.Set(r.Features) != nil && slices.ContainsFunc(c.o.Inputs, func(t string) bool { return r.To[t] > resume[t] }) {
+				c.splits[p] = append(c.splits[p], split{id: r.ID, to: r.To, names: r.Features})
+			}
+		}
 		if len(act) > 0 {
 			c.active[p].Store(&act)
 			c.o.Metrics.Warming.WithLabelValues(c.o.Group).Add(float64(len(act)))
@@ -572,4 +610,42 @@ func (c *Coordinator) Warm(p int32, st *features.State) {
 	if len(st.Warming) > 0 {
 		st.ClearWarming(func(id string) bool { return c.IsActive(p, id) })
 	}
+}
+
+// Live is the set of features the live path applies to the record at
+// offset of topic (with its prefix) on partition p: nil for all of them,
+// or, for a record before a run's split (one the processor handles again
+// after a restart), all but that run's features, which its backfill
+// covers. Safe from the group's callbacks once Prepare returned.
+func (c *Coordinator) Live(p int32, topic string, offset int64) *features.Set {
+	if c == nil || p < 0 || int(p) >= len(c.splits) {
+		return nil
+	}
+	var ids string
+	for _, sp := range c.splits[p] {
+		if offset < sp.to[topic] {
+			ids += sp.id + ","
+		}
+	}
+	if ids == "" {
+		return nil
+	}
+	if set, ok := c.live.Load(ids); ok {
+		return set.(*features.Set)
+	}
+	var out []string
+	for _, d := range c.o.Features.All() {
+		excluded := false
+		for _, sp := range c.splits[p] {
+			if offset < sp.to[topic] && slices.Contains(sp.names, d.Name) {
+				excluded = true
+			}
+		}
+		if !excluded {
+			out = append(out, d.Name)
+		}
+	}
+	set, _ := c.o.Features.Subset(out)
+	c.live.Store(ids, set)
+	return set
 }

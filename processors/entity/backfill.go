@@ -115,3 +115,13 @@ func (p *processor) warm(ctx goka.Context, st *tables.Entity) {
 		p.cfg.Backfill.Warm(ctx.Partition(), &st.Features)
 	}
 }
+
+// features are the features the live path applies to the current record:
+// the group's, or, for a record before a backfill's split (handled again
+// after a restart), all but the run's, which the backfill covers.
+func (p *processor) features(ctx goka.Context) *features.Set {
+	if set := p.cfg.Backfill.Live(ctx.Partition(), string(ctx.Topic()), ctx.Offset()); set != nil {
+		return set
+	}
+	return p.cfg.Features
+}

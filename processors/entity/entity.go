@@ -155,7 +155,7 @@ func (p *processor) onEvent(ctx goka.Context, msg any) {
 	}
 	st.Events++
 	outcome := "ok"
-	if p.cfg.Features.ApplyEvent(&st.Features, fev).Dropped() {
+	if p.features(ctx).ApplyEvent(&st.Features, fev).Dropped() {
 		st.LateDropped++
 		outcome = "late"
 		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()

@@ -110,3 +110,23 @@ func (p *processor) warm(ctx goka.Context, st *tables.Livestream) {
 		p.cfg.Backfill.Warm(ctx.Partition(), &st.Features)
 	}
 }
+
+// updaterFor is the Updater of the current record: the group's, or, for
+// a record before a backfill's split (handled again after a restart), one
+// without the run's features, which the backfill covers.
+func (p *processor) updaterFor(ctx goka.Context) *Updater {
+	if p.cfg.Backfill == nil {
+		return p.updater
+	}
+	set := p.cfg.Backfill.Live(ctx.Partition(), string(ctx.Topic()), ctx.Offset())
+	if set == nil {
+		return p.updater
+	}
+	if u, ok := p.liveUpdaters.Load(set); ok {
+		return u.(*Updater)
+	}
+	u := *p.updater
+	u.Features = set
+	p.liveUpdaters.Store(set, &u)
+	return &u
+}

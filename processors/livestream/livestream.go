@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -175,6 +176,9 @@ type processor struct {
 	// nextMetadataLog is when (Unix nanoseconds) an event before its
 	// stream's metadata may be logged again (beforeMetadata).
 	nextMetadataLog atomic.Int64
+	// liveUpdaters are p.updater with fewer features, for records before
+	// a backfill's split (backfill.go), by *features.Set.
+	liveUpdaters sync.Map
 }
 
 // metadataLogEvery is how often, at most, the group logs an event applied
@@ -440,7 +444,7 @@ func (p *processor) onAuction(ctx goka.Context, msg any) {
 // the state and routes the event to the other entities.
 func (p *processor) handle(ctx goka.Context, msg any, ev any, h *events.Header) {
 	st := p.state(ctx)
-	res := p.updater.Apply(ctx.Context(), st, ev)
+	res := p.updaterFor(ctx).Apply(ctx.Context(), st, ev)
 	p.warm(ctx, st)
 	p.marks.Of(ctx.Partition()).Observe(res.Source, h.EventTime)
 	outcome := "ok"

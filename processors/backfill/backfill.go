@@ -7,12 +7,13 @@
 // features the partition's state already computes, and its backfill runs.
 // Before the group's processor starts, Prepare compares the definitions
 // with the catalog: the features it lacks are new. Their live values start
-// at the split, the offsets the group had committed (where the processor
-// resumes); a Run replays each input topic of the partition from the
-// offset of (now − the new features' reach) up to the split through a
-// features.Set of the new features only, then writes each key's state to
-// the data topic (co-partitioned, an input of the group) followed by a
-// done record. The group merges a key's record once (features.Set
+// at the split, the input partitions' end offsets before the processor
+// starts (Live gives the callbacks the features to apply to a record
+// before it, handled again after a crash); a Run replays each input topic
+// of the partition from the offset of (now − the new features' reach) up
+// to the split through a features.Set of the new features only, then
+// writes each key's state to the data topic (co-partitioned, an input of
+// the group) followed by a done record. The group merges a key's record once (features.Set
 // MergeBackfill) in its own callback: its state keeps one writer. Live and
 // backfilled events are disjoint by offset, so nothing counts twice.
 package backfill
@@ -272,10 +273,10 @@ func runID(group string, p int32, names []string, to map[string]int64) string {
 	return "bf-" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
-// Prepare reads the catalogs and the group's committed offsets, finds the
-// new features of every partition and records a run for them. Call it
-// before the group's processor starts: the committed offsets are then
-// where the processor resumes (the split).
+// Prepare reads the catalogs, the group's committed offsets and the
+// input partitions' ends, finds the new features of every partition and
+// records a run for them, split at the ends. Call it before the group's
+// processor starts: no record at or after the split is processed before.
 func (c *Coordinator) Prepare(ctx context.Context) error {
 	cl, err := kgo.NewClient(c.o.Client...)
 	if err != nil {

@@ -43,14 +43,20 @@ type tableStorage struct {
 	// the writer goroutine's stage calls and the checkpoint that swaps it.
 	staged, checkpointing map[string]staged
 	stagedBytes           int64
+	// spare are the buffers of the last checkpoint, reused by the next
+	// stage of the same key (a hot key's value has about the same size
+	// every time); free are the rest of them, for new keys. Reuse keeps
+	// the staging from allocating every value anew each interval, which
+	// drove the collector.
+	spare map[string][]byte
+	free  [][]byte
 	// acked is the newest changelog offset acknowledged (−1: none since the
 	// last checkpoint stored one).
 	acked int64
 	last  time.Time
 	err   error // the last checkpoint's failure, returned by the next stage
 
-	cpMu  sync.Mutex // one checkpoint at a time
-	batch leveldb.Batch
+	cpMu sync.Mutex // one checkpoint at a time
 }
 
 type staged struct {
@@ -63,6 +69,15 @@ type checkpointOptions struct {
 	interval time.Duration // < 0: checkpoint every stage
 	bytes    int64
 	pending  prometheus.Gauge
+	batch    *sharedBatch // nil: a batch of its own
+}
+
+// sharedBatch is one goleveldb batch for the checkpoints of a State's
+// partitions, which the writer mostly writes one at a time: a batch keeps
+// the capacity of the largest checkpoint it held.
+type sharedBatch struct {
+	mu sync.Mutex
+	b  leveldb.Batch
 }
 
 // newTableStorage wraps a table partition's store. A store that is not
@@ -73,6 +88,9 @@ type checkpointOptions struct {
 func newTableStorage(st storage.Storage, db *leveldb.DB, opts checkpointOptions) *tableStorage {
 	if db == nil {
 		opts.interval = -1
+	}
+	if opts.batch == nil {
+		opts.batch = &sharedBatch{}
 	}
 	return &tableStorage{Storage: st, db: db, opts: opts, staged: map[string]staged{}, acked: -1, last: time.Now()}
 }
@@ -95,9 +113,13 @@ func (t *tableStorage) stage(keys []string, values [][]byte) error {
 			t.staged[key] = staged{del: true}
 			continue
 		}
-		// The old buffer is reused: Get hands out copies, so nothing else
-		// holds it.
-		v := append(old.v[:0], values[i]...)
+		// Buffers are reused: Get hands out copies, so nothing else holds
+		// them.
+		buf := old.v
+		if buf == nil {
+			buf = t.reuse(key)
+		}
+		v := append(buf[:0], values[i]...)
 		grown += int64(len(v) - len(old.v))
 		t.staged[key] = staged{v: v}
 	}
@@ -109,6 +131,45 @@ func (t *tableStorage) stage(keys []string, values [][]byte) error {
 		return t.checkpoint()
 	}
 	return nil
+}
+
+// reuse is a buffer for key's first stage since the checkpoint: the one
+// key had at the last checkpoint, else a free one. t.mu is held.
+func (t *tableStorage) reuse(key string) []byte {
+	if b, ok := t.spare[key]; ok {
+		delete(t.spare, key)
+		return b
+	}
+	if n := len(t.free); n > 0 {
+		b := t.free[n-1]
+		t.free = t.free[:n-1]
+		return b
+	}
+	return nil
+}
+
+// recycle makes the buffers of a written checkpoint the spare ones (the
+// previous spares left unused become free buffers, up to the byte bound;
+// the rest go to the collector). t.mu is held.
+func (t *tableStorage) recycle(vals map[string]staged) {
+	capacity := int64(0)
+	for _, b := range t.free {
+		capacity += int64(cap(b))
+	}
+	for _, b := range t.spare {
+		if capacity+int64(cap(b)) > t.opts.bytes {
+			break
+		}
+		t.free = append(t.free, b)
+		capacity += int64(cap(b))
+	}
+	spare := make(map[string][]byte, len(vals))
+	for k, v := range vals {
+		if v.v != nil {
+			spare[k] = v.v
+		}
+	}
+	t.spare = spare
 }
 
 // ackedOffset records that the changelog acknowledged the records up to
@@ -143,6 +204,9 @@ func (t *tableStorage) checkpoint() error {
 	}
 	t.mu.Lock()
 	t.checkpointing = nil
+	if err == nil {
+		t.recycle(vals)
+	}
 	if err != nil {
 		// Keep what was not written (older than what was staged since) and
 		// fail the next flush.
@@ -182,15 +246,18 @@ func (t *tableStorage) write(vals map[string]staged) error {
 		}
 		return nil
 	}
-	t.batch.Reset()
+	b := t.opts.batch
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.Reset()
 	for key, v := range vals {
 		if v.del {
-			t.batch.Delete([]byte(key))
+			b.b.Delete([]byte(key))
 		} else {
-			t.batch.Put([]byte(key), v.v)
+			b.b.Put([]byte(key), v.v)
 		}
 	}
-	return t.db.Write(&t.batch, nil)
+	return t.db.Write(&b.b, nil)
 }
 
 // lookup finds key among the values not yet in the store. t.mu is held.

@@ -77,6 +77,8 @@ type State[T any] struct {
 	queuedBytes int64
 	room        *sync.Cond
 	stopped     bool
+	// batch is the goleveldb batch of the partitions' checkpoints.
+	batch sharedBatch
 	// bufs are encoding buffers (*[]byte), recycled once the value they
 	// hold is in goleveldb (which copies it) and acknowledged by the
 	// changelog: a busy stream's value is tens of KiB, ten times a second.
@@ -618,7 +620,8 @@ func (s *State[T]) options(open func(topic string, partition int32) (storage.Sto
 				return st, err
 			}
 			ts := newTableStorage(st, db, checkpointOptions{interval: s.opts.CheckpointInterval,
-				bytes: s.opts.CheckpointBytes, pending: s.opts.Metrics.StateUnstored.WithLabelValues(string(s.table))})
+				bytes: s.opts.CheckpointBytes, pending: s.opts.Metrics.StateUnstored.WithLabelValues(string(s.table)),
+				batch: &s.batch})
 			ts.release = s.trackStorage(partition, ts)
 			return ts, nil
 		}),

@@ -11,8 +11,8 @@ import (
 // Sweep is a set of search-time options a run re-measures every filter
 // with, after the main measurement, on the same index (no rebuild).
 type Sweep struct {
-	Name  string // as given, e.g. "ef=160,upper-ef=16"
-	Apply func(*index.Options)
+	Name  string               // as given, e.g. "ef=160,upper-ef=16"
+	Apply func(*index.Options) `json:"-"`
 }
 
 // sweepKeys are the options a sweep can set, by name.
@@ -27,11 +27,13 @@ var sweepKeys = map[string]func(o *index.Options, v float64){
 	"exact-threshold":     func(o *index.Options, v float64) { o.ExactThreshold = int(v) },
 	"expand-below":        func(o *index.Options, v float64) { o.ExpandBelow = v },
 	"seeds":               func(o *index.Options, v float64) { o.Seeds = int(v) },
+	"far-visit":           func(o *index.Options, v float64) { o.FarVisit = v },
 }
 
 // ParseSweeps parses sweeps separated by ';', each a comma-separated list
 // of key=value (keys: ef, rescore, upper-ef, scan-seeds, scan-limit,
-// far-factor, far-exact-threshold, exact-threshold, expand-below, seeds).
+// far-factor, far-exact-threshold, exact-threshold, expand-below, seeds,
+// far-visit).
 // Options a sweep does not name keep the run's values.
 func ParseSweeps(s string) ([]Sweep, error) {
 	var out []Sweep

@@ -129,6 +129,10 @@ type Options struct {
 	// hnsw.Params.ScanSeeds); default 32, negative: such a set keeps the
 	// whole graph's far plans (far-exact when small enough) instead.
 	ScanSeeds int
+	// FarVisit is the share of a far sub-graph search's sub-graph that
+	// its level 0 scores at least (hnsw.Params.MinDistances), flooding
+	// past the list's bound; default 0 (the list's bound alone).
+	FarVisit float64
 	// ScanLimit bounds the upper-level nodes scored for ScanSeeds: the
 	// lowest upper level with at most this many is scanned; default 8192.
 	ScanLimit int
@@ -302,7 +306,7 @@ func (ix *Index) SetSearchOptions(o Options) {
 	x := &ix.opts
 	x.EfSearch, x.ExactThreshold, x.ExpandBelow, x.Seeds = o.EfSearch, o.ExactThreshold, o.ExpandBelow, o.Seeds
 	x.FarFactor, x.FarExactThreshold, x.Rescore = o.FarFactor, o.FarExactThreshold, o.Rescore
-	x.UpperEf, x.ScanSeeds, x.ScanLimit = o.UpperEf, o.ScanSeeds, o.ScanLimit
+	x.UpperEf, x.ScanSeeds, x.ScanLimit, x.FarVisit = o.UpperEf, o.ScanSeeds, o.ScanLimit, o.FarVisit
 }
 
 // SearchOptions returns the index's options (with their defaults).

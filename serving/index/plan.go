@@ -408,6 +408,7 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 		// among an exact pass over the sub-graph's upper-level nodes (an
 		// even sample of its clusters), with the far list.
 		params.ScanSeeds, params.ScanLimit = ix.opts.ScanSeeds, ix.opts.ScanLimit
+		params.MinDistances = int(ix.opts.FarVisit * float64(live))
 		params.Ef = ix.opts.FarFactor*max(ix.opts.EfSearch, n) + ef - max(ix.opts.EfSearch, n)
 		if postFilter {
 			params.K = params.Ef
@@ -462,7 +463,8 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 	toBase(sg, res)
 	if subFar {
 		gst.Far = true
-		st.SubGraph += fmt.Sprintf(", away from the query: %d entry points from %d upper-level nodes", params.ScanSeeds, gst.Scanned)
+		st.SubGraph += fmt.Sprintf(", away from the query: %d entry points from %d upper-level nodes, %d scored",
+			params.ScanSeeds, gst.Scanned, gst.Distances)
 	}
 	if postFilter {
 		listed := len(res)

@@ -124,9 +124,36 @@ func TestScanSeedsFindAFarSubGraphsNearest(t *testing.T) {
 		}
 		plain /= float64(len(queries))
 		seeded /= float64(len(queries))
-		t.Logf("quantized %v: %d members, recall@10 plain %.3f, scan seeds %.3f", quant, len(member), plain, seeded)
+		// Flooding a third of the members past the list's bound.
+		var flooded float64
+		for _, q := range queries {
+			res, st := sub.Search(q, Params{K: 10, Ef: 24, ScanSeeds: 8, ScanLimit: limit, MinDistances: len(member) / 3}, nil)
+			if st.Distances < len(member)/3 {
+				t.Fatalf("flooding scored %d nodes, want at least %d", st.Distances, len(member)/3)
+			}
+			toRefs(sub, res)
+			flooded += recall(res, exact(base, q, 10, in))
+		}
+		flooded /= float64(len(queries))
+		t.Logf("quantized %v: %d members, recall@10 plain %.3f, scan seeds %.3f, flooding a third %.3f", quant, len(member), plain, seeded, flooded)
 		if seeded < 0.85 || seeded < plain {
 			t.Errorf("quantized %v: recall with scan seeds %.3f (plain %.3f)", quant, seeded, plain)
+		}
+		if flooded < 0.9 || flooded < seeded {
+			t.Errorf("quantized %v: recall flooding a third %.3f (scan seeds %.3f)", quant, flooded, seeded)
+		}
+		// Flooding without a bound scores every member: the exact answer
+		// (by the codes' distances when quantized).
+		for _, q := range queries[:10] {
+			res, _ := sub.Search(q, Params{K: 10, Ef: 24, MinDistances: 1 << 30}, nil)
+			toRefs(sub, res)
+			want := exact(base, q, 10, in)
+			if quant {
+				want = exactCodes(base, q, 10, in)
+			}
+			if r := recall(res, want); r < 1 {
+				t.Fatalf("quantized %v: unbounded flood recall %.2f", quant, r)
+			}
 		}
 	}
 }
@@ -166,4 +193,23 @@ func toRefs(g *Graph, res []Result) {
 	for i := range res {
 		res[i].Node = g.Ref(res[i].Node)
 	}
+}
+
+// exactCodes is exact by the codes' distances (as a quantized search
+// computes them).
+func exactCodes(g *Graph, q []float32, k int, allowed func(uint32) bool) []uint32 {
+	var pq Query
+	g.Prepare(q, &pq)
+	var cs []cand
+	for n := range uint32(g.Nodes()) {
+		if !g.Deleted(n) && allowed(n) {
+			cs = append(cs, cand{g.QueryDist(&pq, n), n})
+		}
+	}
+	slices.SortFunc(cs, byDist)
+	var ids []uint32
+	for i := 0; i < k && i < len(cs); i++ {
+		ids = append(ids, cs[i].id)
+	}
+	return ids
 }

@@ -101,6 +101,7 @@ type scratch struct {
 	tmp     []cand
 	ids     []uint32
 	batch   []uint32
+	minDist int     // Params.MinDistances of the level-0 search
 	entries []cand  // extra level-0 entry points
 	best    maxHeap // scanSeeds' nearest
 	qcodes  []int8  // the quantized query

@@ -61,6 +61,14 @@ type Params struct {
 	// descent from one entry point reaches one of those clusters; the
 	// sample's nearest lie in the right ones.
 	ScanSeeds, ScanLimit int
+	// MinDistances keeps level 0's best-first search going until it has
+	// scored this many nodes, past the point where no candidate beats
+	// the list's furthest: every scored node stays a candidate, so the
+	// search floods outwards from the entry points, nearest first. For a
+	// set whose nearest members are nearly equidistant (spread over
+	// clusters away from the query), where the list's bound stops a
+	// search after a few thousand nodes with a tenth of them missed.
+	MinDistances int
 }
 
 // Result is a returned node and its distance (1 − dot) to the query.
@@ -226,7 +234,9 @@ func (g *Graph) Search(q []float32, p Params, out []Result) ([]Result, Stats) {
 			s.seed(g, cand{g.dist(&qq, sd), sd}, ef, p.Filter, noNode)
 		}
 	}
+	s.minDist = p.MinDistances
 	g.searchLayer(&qq, s, ef, 0, noNode, p.Filter, p.Mode, &st)
+	s.minDist = 0
 	res := s.sortedResults()
 	for i := 0; i < len(res) && i < p.K; i++ {
 		out = append(out, Result{Node: res[i].id, Dist: res[i].d})
@@ -358,7 +368,7 @@ func (g *Graph) greedy(q *query, ep uint32, epd float32, l int, st *Stats) (uint
 func (g *Graph) searchLayer(q *query, s *scratch, ef, level int, exclude uint32, f Filter, mode Mode, st *Stats) {
 	for len(s.cands) > 0 {
 		c := s.cands.pop()
-		if len(s.res) >= ef && c.d > s.res[0].d {
+		if len(s.res) >= ef && c.d > s.res[0].d && st.Distances >= s.minDist {
 			break
 		}
 		st.Visited++
@@ -397,6 +407,8 @@ func (g *Graph) searchLayer(q *query, s *scratch, ef, level int, exclude uint32,
 						s.res.pop()
 					}
 				}
+			} else if st.Distances < s.minDist {
+				s.cands.push(cand{d, n}) // flooding (Params.MinDistances)
 			}
 		}
 	}

@@ -28,12 +28,14 @@ var sweepKeys = map[string]func(o *index.Options, v float64){
 	"expand-below":        func(o *index.Options, v float64) { o.ExpandBelow = v },
 	"seeds":               func(o *index.Options, v float64) { o.Seeds = int(v) },
 	"far-visit":           func(o *index.Options, v float64) { o.FarVisit = v },
+	"large-graph":         func(o *index.Options, v float64) { o.LargeGraph = int(v) },
+	"large-ef":            func(o *index.Options, v float64) { o.LargeEfSearch = int(v) },
 }
 
 // ParseSweeps parses sweeps separated by ';', each a comma-separated list
 // of key=value (keys: ef, rescore, upper-ef, scan-seeds, scan-limit,
 // far-factor, far-exact-threshold, exact-threshold, expand-below, seeds,
-// far-visit).
+// far-visit, large-graph, large-ef).
 // Options a sweep does not name keep the run's values.
 func ParseSweeps(s string) ([]Sweep, error) {
 	var out []Sweep

@@ -67,7 +67,7 @@ func runBenchServing(ctx context.Context, args []string) error {
 	fs.StringVar(&cases, "cases", "", "comma-separated filter names to run (default all: 100%,50%,10%,1%,0.1%,AND 1%,corr 10%)")
 	fs.BoolVar(&noPeers, "no-peers", false, "skip faiss and hnswlib")
 	fs.StringVar(&subGraphs, "sub-graphs", "", "comma-separated attributes whose values get sub-graphs searched by filters on one value: category, language")
-	fs.StringVar(&sweeps, "sweep", "", "search-time options to re-measure every filter with, without rebuilding: sweeps separated by ';', each key=value,... (keys: ef, rescore, upper-ef, scan-seeds, scan-limit, far-factor, far-exact-threshold, exact-threshold, expand-below, seeds)")
+	fs.StringVar(&sweeps, "sweep", "", "search-time options to re-measure every filter with, without rebuilding: sweeps separated by ';', each key=value,... (keys: ef, rescore, upper-ef, scan-seeds, scan-limit, far-factor, far-exact-threshold, exact-threshold, expand-below, seeds, far-visit, large-graph, large-ef)")
 	fs.IntVar(&cfg.Options.UpperEf, "upper-ef", 0, "livefeed: candidate list of a graph search's level 1 (entry points of level 0); 0: greedy")
 	fs.IntVar(&cfg.Options.Rescore, "rescore", 0, "livefeed int8: candidates rescored per result (default 4)")
 	fs.IntVar(&cfg.Options.FarFactor, "far-factor", 0, "livefeed: list multiplier of searches of a filtered set away from the query (default 4)")

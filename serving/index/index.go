@@ -121,8 +121,18 @@ type Options struct {
 	FarExactThreshold int
 	// UpperEf, above 1, is the candidate list of a graph search's level
 	// 1 (hnsw.Params.UpperEf): level 0 then starts from that many entry
-	// points near the query instead of one; 0 or 1: a greedy walk.
+	// points near the query instead of one; 1: a greedy walk; 0: 32 on
+	// a graph of LargeGraph live nodes or more, else a greedy walk.
 	UpperEf int
+	// LargeGraph is the live node count from which a graph (or
+	// sub-graph) search takes level 1's list as its entry points
+	// (UpperEf 0) and a list of at least LargeEfSearch: on clustered
+	// data at 1M nodes one entry point strands the search in a
+	// neighbouring cluster, and a longer list alone does not help
+	// (BENCHMARKS.md); default 500000.
+	LargeGraph int
+	// LargeEfSearch is the least efSearch on a large graph; default 160.
+	LargeEfSearch int
 	// ScanSeeds is how many entry points a sub-graph search of a filtered
 	// set lying away from the query takes from an exact pass over the
 	// sub-graph's upper-level nodes (at most ScanLimit of them; see
@@ -193,6 +203,12 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.FarExactThreshold == 0 {
 		o.FarExactThreshold = 16000
+	}
+	if o.LargeGraph == 0 {
+		o.LargeGraph = 500_000
+	}
+	if o.LargeEfSearch == 0 {
+		o.LargeEfSearch = 160
 	}
 	if o.ScanSeeds == 0 {
 		o.ScanSeeds = 32
@@ -307,6 +323,7 @@ func (ix *Index) SetSearchOptions(o Options) {
 	x.EfSearch, x.ExactThreshold, x.ExpandBelow, x.Seeds = o.EfSearch, o.ExactThreshold, o.ExpandBelow, o.Seeds
 	x.FarFactor, x.FarExactThreshold, x.Rescore = o.FarFactor, o.FarExactThreshold, o.Rescore
 	x.UpperEf, x.ScanSeeds, x.ScanLimit, x.FarVisit = o.UpperEf, o.ScanSeeds, o.ScanLimit, o.FarVisit
+	x.LargeGraph, x.LargeEfSearch = o.LargeGraph, o.LargeEfSearch
 }
 
 // SearchOptions returns the index's options (with their defaults).

@@ -382,14 +382,23 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 	sel := min(1, float64(est)/float64(live))
 	// A quantized graph returns Rescore·k candidates by their codes, then
 	// the float32 vectors rank them (without floats: the codes' order).
-	kk, ef := n, max(ix.opts.EfSearch, n)
+	efS, upper := ix.opts.EfSearch, ix.opts.UpperEf
+	if sg.Live() >= ix.opts.LargeGraph {
+		// A large graph: entry points from level 1's list, a longer
+		// list (Options.LargeGraph).
+		efS = max(efS, ix.opts.LargeEfSearch)
+		if upper == 0 {
+			upper = 32
+		}
+	}
+	kk, ef := n, max(efS, n)
 	if vg.g.Quantized() && vg.g.HasFloats() {
 		// The codes' order is approximate: the list holds the kk
 		// candidates to rescore on top of a float search's list.
 		kk = rescoreN
-		ef = max(ix.opts.EfSearch, n) + kk
+		ef = max(efS, n) + kk
 	}
-	params := hnsw.Params{K: kk, Ef: ef, Filter: filter, UpperEf: ix.opts.UpperEf}
+	params := hnsw.Params{K: kk, Ef: ef, Filter: filter, UpperEf: upper}
 	// A broad filter is applied after an unfiltered search of the same
 	// list: its passing members among the list's ef nearest are enough
 	// (half or more of them pass), and routing through failing nodes
@@ -409,7 +418,7 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 		// even sample of its clusters), with the far list.
 		params.ScanSeeds, params.ScanLimit = ix.opts.ScanSeeds, ix.opts.ScanLimit
 		params.MinDistances = int(ix.opts.FarVisit * float64(live))
-		params.Ef = ix.opts.FarFactor*max(ix.opts.EfSearch, n) + ef - max(ix.opts.EfSearch, n)
+		params.Ef = ix.opts.FarFactor*max(efS, n) + ef - max(efS, n)
 		if postFilter {
 			params.K = params.Ef
 		}
@@ -434,7 +443,7 @@ func (ix *Index) searchVec(q []float32, k, n int, f *Filter, cf *compiled) ([]Hi
 		// A restrictive filter's members are fewer and further apart:
 		// twice the list (measured: the correlated 10 % filter of
 		// bench/servingbench needs it for 0.99).
-		params.Mode, params.Ef = hnsw.Expand, max(params.Ef, 2*max(ix.opts.EfSearch, kk))
+		params.Mode, params.Ef = hnsw.Expand, max(params.Ef, 2*max(efS, kk))
 		// Seeds spread over the filtered set, so that members far from
 		// where the upper levels lead (a filter correlated with the
 		// vectors: its members sit in a few clusters, maybe not the

@@ -71,7 +71,7 @@ func runBenchServing(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Options.UpperEf, "upper-ef", 0, "livefeed: candidate list of a graph search's level 1 (entry points of level 0); 0: greedy")
 	fs.IntVar(&cfg.Options.Rescore, "rescore", 0, "livefeed int8: candidates rescored per result (default 4)")
 	fs.IntVar(&cfg.Options.FarFactor, "far-factor", 0, "livefeed: list multiplier of searches of a filtered set away from the query (default 4)")
-	fs.IntVar(&cfg.Options.ScanSeeds, "scan-seeds", 0, "livefeed: entry points of a sub-graph search of a set away from the query, from its upper levels (default 32; -1: far plans of the whole graph)")
+	fs.IntVar(&cfg.Options.ScanSeeds, "scan-seeds", 0, "livefeed: entry points of a sub-graph search of a set away from the query, from its upper levels (default 0: far plans of the whole graph)")
 	fs.StringVar(&efSweep, "ef-sweep", "", "comma-separated efSearch values to re-measure every filter at (after the main run)")
 	fs.StringVar(&cfg.Python, "python", "python3", "python interpreter for the peers")
 	fs.IntVar(&cfg.PeerQueries, "peer-queries", 0, "queries per filter for the peers (default min(queries, 200))")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/livefeed/livefeed/events"
@@ -20,6 +21,7 @@ import (
 	"github.com/livefeed/livefeed/tables"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultGroup is the group name.
@@ -108,6 +110,13 @@ func (c *Config) defaults() error {
 type processor struct {
 	cfg   Config
 	cache *pipeline.State[tables.User]
+	// signals recycles the decoded signal of a callback (*events.UserSignal):
+	// none outlives its callback, as the state keeps copies of what it
+	// needs (Apply) and emits are encoded before Emit returns.
+	signals sync.Pool
+	// The group's counters for its one input topic, looked up once
+	// instead of by label values on every signal.
+	okEvents, lateEvents, lateDropped prometheus.Counter
 }
 
 // New builds the group.
@@ -117,6 +126,11 @@ func New(cfg Config) (*pipeline.Group, error) {
 	}
 	p := &processor{cfg: cfg, cache: pipeline.NewState[tables.User](goka.GroupTable(cfg.Group), tables.UserCodec{},
 		pipeline.StateOptions{CacheSize: cfg.CacheSize, CacheBytes: cfg.CacheBytes, WriteBuffer: cfg.WriteBuffer, FlushInterval: cfg.FlushInterval, Routing: cfg.Routing, Metrics: cfg.Metrics, Logger: cfg.Logger})}
+	p.signals.New = func() any { return new(events.UserSignal) }
+	group, topic := string(cfg.Group), string(cfg.UserSignals)
+	p.okEvents = cfg.Metrics.Events.WithLabelValues(group, topic, "ok")
+	p.lateEvents = cfg.Metrics.Events.WithLabelValues(group, topic, "late")
+	p.lateDropped = cfg.Metrics.LateDropped.WithLabelValues(group, topic)
 	edges := []goka.Edge{
 		goka.Input(cfg.UserSignals, new(codec.Bytes), p.cache.Input(p.onSignal)),
 		goka.Output(pipeline.DLQ(cfg.UserSignals), new(codec.Bytes)),
@@ -141,8 +155,9 @@ func New(cfg Config) (*pipeline.Group, error) {
 // recent streams.
 func (p *processor) onSignal(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
-	var sig events.UserSignal
-	err := events.Decode(raw, &sig)
+	sig := p.signals.Get().(*events.UserSignal) // zero: see putSignal
+	defer p.putSignal(sig)
+	err := events.Decode(raw, sig)
 	if err == nil && sig.UserID != ctx.Key() {
 		err = &events.ValidationError{Field: "key", Reason: fmt.Sprintf("Kafka key %q differs from user_id %q", ctx.Key(), sig.UserID)}
 	}
@@ -159,15 +174,15 @@ func (p *processor) onSignal(ctx goka.Context, msg any) {
 	if st == nil {
 		st = &tables.User{UserID: ctx.Key()}
 	}
-	outcome := "ok"
+	outcome := p.okEvents
 	if enriched != nil && p.cfg.Features != nil && p.cfg.Features.ApplyEvent(&st.Features, fev).Dropped() {
-		outcome = "late"
-		p.cfg.Metrics.LateDropped.WithLabelValues(string(ctx.Group()), string(ctx.Topic())).Inc()
+		outcome = p.lateEvents
+		p.lateDropped.Inc()
 	}
 	if sig.Kind != "" {
-		audience := AudienceSignal(st, &sig)
-		seller := SellerSignal(st, &sig)
-		Apply(st, &sig, p.cfg.Weights, p.cfg.HalfLife)
+		audience := AudienceSignal(st, sig)
+		seller := SellerSignal(st, sig)
+		Apply(st, sig, p.cfg.Weights, p.cfg.HalfLife)
 		if audience != nil && p.cfg.Audience != "" {
 			p.cache.Emit(ctx, p.cfg.Audience, audience.LivestreamID, audience)
 		}
@@ -176,7 +191,14 @@ func (p *processor) onSignal(ctx goka.Context, msg any) {
 		}
 	}
 	p.cache.Set(ctx, st)
-	p.cfg.Metrics.Events.WithLabelValues(string(ctx.Group()), string(ctx.Topic()), outcome).Inc()
+	outcome.Inc()
+}
+
+// putSignal recycles a decoded signal, zeroed: JSON decodes into what it
+// is given, and a pooled signal should not hold its record's strings.
+func (p *processor) putSignal(sig *events.UserSignal) {
+	*sig = events.UserSignal{}
+	p.signals.Put(sig)
 }
 
 // Apply folds one signal into a user's state.

@@ -17,6 +17,10 @@
 //   - sub-graphs (NewSub) over a subset of another graph's nodes, reading
 //     that graph's vectors (no copy): e.g. one per value of an attribute
 //     that filters use often, searched instead of the whole graph;
+//   - more level-0 entry points than the one a greedy descent ends in:
+//     level 1's list (Params.UpperEf), or the nearest of an exact pass
+//     over an upper level (Params.ScanSeeds); and a level-0 search that
+//     floods past its list's bound (Params.MinDistances);
 //   - filtered search with the filter applied during traversal: nodes that
 //     fail the filter are either routed through (high selectivity) or, in
 //     ACORN-style expansion (restrictive filters), skipped in favour of their

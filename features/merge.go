@@ -20,9 +20,10 @@ import (
 // state (TestMergeEqualsApplyingAll, per aggregation kind) with these
 // exceptions, each also true of applying the events in another order:
 // sums of non-integer values and decayed sums may differ in the last bits,
-// and a top_k tile past its capacity keeps the capacity largest merged
-// counts (Space-Saving's mergeable form) where one pass would have kept
-// another approximation.
+// and a top_k tile past its capacity holds another approximation than one
+// pass would, within the same bound (a count never underestimates, and
+// overestimates by at most the tile's events / capacity;
+// TestTopKMergeBeyondCapacity).
 //
 // Lateness is judged where each event was applied: src's against its own
 // watermarks, dst's against dst's. dst's source watermarks become the
@@ -211,17 +212,48 @@ func mergePct(a, b any) any {
 	return sk
 }
 
-// merge adds o's counts to t's. Past capacity distinct keys, it keeps the
-// capacity largest counts (ties: the smaller key), the mergeable form of
-// Space-Saving (Agarwal et al., "Mergeable summaries"): a count still
-// overestimates by at most the tile's events / capacity.
+// merge adds o's counts to t's: exact while both are (neither ever held
+// capacity keys). A full summary bounds the count of a key it no longer
+// lists by its smallest count, which the key then takes from it, so a
+// merged count still never underestimates and overestimates by at most the
+// tile's events / capacity, as in one pass. Past capacity distinct keys it
+// keeps the capacity largest counts (ties: the smaller key).
 func (t *topK) merge(o *topK, capacity int) {
 	m := make(map[string]int64, len(t.e)+len(o.e))
+	floor := func(x *topK) int64 {
+		if len(x.e) < capacity {
+			return 0
+		}
+		f := x.e[0].Count
+		for _, kc := range x.e {
+			f = min(f, kc.Count)
+		}
+		return f
+	}
+	ft, fo := floor(t), floor(o)
 	for _, kc := range t.e {
 		m[kc.Key] += kc.Count
 	}
 	for _, kc := range o.e {
 		m[kc.Key] += kc.Count
+	}
+	if ft > 0 || fo > 0 {
+		inT := make(map[string]bool, len(t.e))
+		for _, kc := range t.e {
+			inT[kc.Key] = true
+		}
+		inO := make(map[string]bool, len(o.e))
+		for _, kc := range o.e {
+			inO[kc.Key] = true
+		}
+		for k := range m {
+			if !inT[k] {
+				m[k] += ft
+			}
+			if !inO[k] {
+				m[k] += fo
+			}
+		}
 	}
 	e := make([]KeyCount, 0, len(m))
 	for k, c := range m {

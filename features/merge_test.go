@@ -35,6 +35,7 @@ func mergeDefs() []Definition {
 		d("count_all", Count, "", AllTimeWindow()),
 		d("gmv_daily", Sum, "amount", TumblingWindow(24*time.Hour, Complete)),
 		d("bids_10m", Count, "", SlidingWindow(10*time.Minute, time.Minute)),
+		d("ids_dense", ApproxDistinct, "event_id", SlidingWindow(time.Hour, 30*time.Minute)),
 	}
 	for i := range defs {
 		switch defs[i].Aggregation {
@@ -47,6 +48,7 @@ func mergeDefs() []Definition {
 		}
 	}
 	defs[10].P = 0.5
+	defs[len(defs)-1].Precision = 4 // dense after a few distinct values
 	return defs
 }
 
@@ -66,9 +68,10 @@ func mergeEvents(r *rand.Rand, n int, t0 time.Time) []MapEvent {
 			at = at.Add(-time.Duration(r.Int64N(int64(2 * time.Minute))))
 		}
 		evs[i] = MapEvent{Src: "auctions", At: at, Fields: map[string]any{
-			"type":    "bid",
-			"user_id": fmt.Sprintf("u%d", r.IntN(users)),
-			"amount":  float64(r.IntN(2000) - 100),
+			"type":     "bid",
+			"event_id": fmt.Sprintf("e%d", i),
+			"user_id":  fmt.Sprintf("u%d", r.IntN(users)),
+			"amount":   float64(r.IntN(2000) - 100),
 		}}
 	}
 	return evs
@@ -223,5 +226,47 @@ func TestMergeBackfillOnce(t *testing.T) {
 	}
 	if d, _ := added.Reach(); d != time.Hour+5*time.Minute+2*time.Minute {
 		t.Fatalf("reach %v", d)
+	}
+}
+
+// top_k past its capacity: the merge keeps at most capacity keys, a listed
+// count never underestimates its true count and overestimates it by at
+// most n/capacity (Space-Saving's bound in one pass), and, on these skewed
+// sequences, every key more frequent than n/capacity is listed (one pass's
+// guarantee, checked here, not proven for the merge).
+func TestTopKMergeBeyondCapacity(t *testing.T) {
+	const capacity = 20
+	for seed := uint64(1); seed <= 50; seed++ {
+		r := rand.New(rand.NewPCG(seed, 3))
+		var a, b topK
+		truth := map[string]int64{}
+		n := 200 + r.IntN(2000)
+		split := r.IntN(n)
+		for i := range n {
+			// Skewed: a few heavy keys, a long tail.
+			k := fmt.Sprint("k", min(r.IntN(200), r.IntN(200), r.IntN(200)))
+			truth[k]++
+			if i < split {
+				a.add(k, capacity)
+			} else {
+				b.add(k, capacity)
+			}
+		}
+		a.merge(&b, capacity)
+		if len(a.e) > capacity {
+			t.Fatalf("seed %d: %d keys kept, capacity %d", seed, len(a.e), capacity)
+		}
+		listed := map[string]int64{}
+		for _, kc := range a.e {
+			listed[kc.Key] = kc.Count
+			if kc.Count < truth[kc.Key] || kc.Count > truth[kc.Key]+int64(n)/capacity {
+				t.Errorf("seed %d: %s counted %d, true %d, bound +%d", seed, kc.Key, kc.Count, truth[kc.Key], n/capacity)
+			}
+		}
+		for k, c := range truth {
+			if _, ok := listed[k]; !ok && c > int64(n)/capacity {
+				t.Errorf("seed %d: %s (true %d > n/capacity %d) not listed", seed, k, c, n/capacity)
+			}
+		}
 	}
 }

@@ -213,3 +213,18 @@ func exactCodes(g *Graph, q []float32, k int, allowed func(uint32) bool) []uint3
 	}
 	return ids
 }
+
+// TestUpperEfAllDeleted: with every node but one deleted, level 1's list
+// holds no live node; the search still starts from the entry point.
+func TestUpperEfAllDeleted(t *testing.T) {
+	vs := clustered(400, 16, 4, 12)
+	g := build(t, vs)
+	for n := range uint32(len(vs) - 1) {
+		g.Delete(n)
+	}
+	last := uint32(len(vs) - 1)
+	res, _ := g.Search(vs[0], Params{K: 5, Ef: 8, UpperEf: 8, ScanSeeds: 4, ScanLimit: 100}, nil)
+	if len(res) != 1 || res[0].Node != last {
+		t.Fatalf("results %v, want the one live node %d", res, last)
+	}
+}

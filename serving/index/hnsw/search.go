@@ -199,8 +199,10 @@ func (g *Graph) Search(q []float32, p Params, out []Result) ([]Result, Stats) {
 			s.seed(g, cand{epd, ep}, p.UpperEf, nil, noNode)
 			g.searchLayer(&qq, s, p.UpperEf, 1, noNode, nil, RouteThrough, &st)
 			entries = append(s.entries[:0], s.sortedResults()...)
-			ep, epd = entries[0].id, entries[0].d
-			entries = entries[1:]
+			if len(entries) > 0 { // none if level 1 met only tombstones
+				ep, epd = entries[0].id, entries[0].d
+				entries = entries[1:]
+			}
 			s.nextGen() // level 0 starts with nothing visited
 			s.cands = s.cands[:0]
 		} else {

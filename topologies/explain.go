@@ -83,6 +83,9 @@ func Explain(file string, set *features.Set, names Names, partitions int32) stri
 		fmt.Fprintf(&b, "  %s and %s write %s (streams' content, buyers' tastes: an input of %s)\n",
 			names.LivestreamGroup(), names.UserGroup(), names.SellerSignalsTopic(), names.EntityGroup("seller"))
 	}
+	fmt.Fprintf(&b, "backfills (new features from the inputs' history): %s and every entity group but the user's read <group>-backfill,\n"+
+		"  written with <group>-backfill-state (compacted catalogs) by processors/backfill; --brokers shows their progress\n",
+		names.LivestreamGroup())
 	fmt.Fprintf(&b, "dead letters: <input topic>.dlq for every input topic above; tables are compacted changelogs.\n")
 	fmt.Fprintf(&b, "groups defined in code: %s (livestream), %s (user)\n", pkgOf(livestream.DefaultGroup), pkgOf(user.DefaultGroup))
 	return b.String()

@@ -307,6 +307,9 @@ func runVariant(ctx context.Context, rep *Report, v variant, cfg Config, cat *Ca
 		v.name, cfg.Partitions, buildSec, mem>>20, trav>>20, resc>>20)
 	params := fmt.Sprintf("%d partitions, one graph, M=%d efConstruction=%d efSearch=%d, exact below %d/partition, ACORN below %.0f%%",
 		cfg.Partitions, opts.M, opts.EfConstruction, opts.EfSearch, opts.ExactThreshold, 100*opts.ExpandBelow)
+	if cfg.N >= opts.LargeGraph {
+		params += fmt.Sprintf(", large graph (≥ %d nodes): level 1's list as entry points, efSearch ≥ %d", opts.LargeGraph, opts.LargeEfSearch)
+	}
 	if len(opts.SubGraphs) > 0 {
 		params += fmt.Sprintf(", sub-graphs per %s", strings.Join(opts.SubGraphs, ", per "))
 	}

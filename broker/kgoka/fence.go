@@ -369,10 +369,29 @@ func (m *member) leaseLoop(ctx context.Context) {
 				continue // between sessions: nothing to cover
 			}
 			if err := m.heartbeat(ctx, s.memberID, s.gen); errors.Is(err, errGone) {
-				m.lease.trip("lost", err.Error())
+				m.tripIfActive(s, err)
 			}
 		}
 	}
+}
+
+// tripIfActive trips the lease because the coordinator said s's member or
+// generation is gone, unless s is no longer the running session. A
+// heartbeat can be answered after its session ended: kgo lost the
+// membership (a coordinator that moved), the session stopped and kgo
+// rejoined in a new generation while the heartbeat for the old one was
+// still being retried. ILLEGAL_GENERATION for the old generation then says
+// nothing about the new one; tripping on it would fence a current member
+// (and stop its processor). Under m.mu, so that no session starts between
+// the check and the trip.
+func (m *member) tripIfActive(s *session, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.active != s {
+		m.g.log.Debug("kafka group membership: ignoring a heartbeat answer for a session that has ended", "generation", s.gen, "err", err)
+		return
+	}
+	m.lease.trip("lost", err.Error())
 }
 
 // acquire renews the lease for a new assignment's member id and generation

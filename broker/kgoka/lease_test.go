@@ -46,3 +46,33 @@ func TestLeaseArithmetic(t *testing.T) {
 		t.Fatal("a tripped lease checks nil")
 	}
 }
+
+// A heartbeat answered "gone" after its session ended says nothing about
+// the member's next generation: kgo lost the membership while the
+// coordinator moved, the session stopped and kgo rejoined while the lease
+// loop's heartbeat for the old generation was still being retried; its
+// late ILLEGAL_GENERATION must not fence the new session. The same answer
+// for the running session trips the lease.
+func TestLateAnswerForAnEndedSessionDoesNotTrip(t *testing.T) {
+	b := New(Options{SessionTimeout: 6 * time.Second, HeartbeatInterval: time.Second})
+	g := newConsumerGroup(b, nil, "g", "c")
+	g.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := &member{g: g, lease: newLease(b.Fence(nil), g.log)}
+	old := &session{m: m, gen: 1}
+	cur := &session{m: m, gen: 2}
+	m.active = cur
+	m.tripIfActive(old, errGone)
+	if m.lease.isTripped() {
+		t.Fatal("an answer for generation 1 tripped the lease of the running generation 2")
+	}
+	m.active = nil // between sessions
+	m.tripIfActive(old, errGone)
+	if m.lease.isTripped() {
+		t.Fatal("an answer for an ended session tripped the lease between sessions")
+	}
+	m.active = cur
+	m.tripIfActive(cur, errGone)
+	if !m.lease.isTripped() {
+		t.Fatal("the running session's generation is gone, but the lease did not trip")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -445,6 +446,7 @@ func TestBrokerFault(t *testing.T) {
 	if diff != "" {
 		t.Errorf("online differs from offline 90s after the producer finished: %s (duplicates absorbed: %v)",
 			diff, metricSum(t, r.app.Registry, "livefeed_duplicates_absorbed_total"))
+		dumpGoroutines(t)
 	}
 
 	// Report and check the samples.
@@ -831,4 +833,22 @@ func prefixGroupLag(ctx context.Context, adm *kadm.Client, prefix string) (int64
 	var sum int64
 	lags.Each(func(l kadm.DescribedGroupLag) { sum += l.Lag.Total() })
 	return sum, nil
+}
+
+// dumpGoroutines writes every goroutine's stack to a file kept after the
+// test (its temporary directory is removed) and logs where: what a stalled
+// processor waits for.
+func dumpGoroutines(t *testing.T) {
+	t.Helper()
+	f, err := os.CreateTemp("", "brokerfault-goroutines-*.txt")
+	if err != nil {
+		t.Logf("goroutine dump: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(f, 2); err != nil {
+		t.Logf("goroutine dump: %v", err)
+		return
+	}
+	t.Logf("goroutines at the failure: %s", f.Name())
 }

@@ -38,11 +38,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Record is a value on the data topic: one key's backfilled feature state
+// Record is a value on the data topic: a key's warming mark (Warm, as the
+// replay first meets the key), its backfilled feature state
 // (features.State's binary encoding), or the run's done marker (key "").
 type Record struct {
 	Run      string   `json:"run"`
 	Features []string `json:"features,omitempty"`
+	Warm     bool     `json:"warm,omitempty"`
 	State    []byte   `json:"state,omitempty"`
 	Done     bool     `json:"done,omitempty"`
 }
@@ -590,6 +592,14 @@ func (c *Coordinator) Take(p int32, raw []byte, st *features.State) (bool, error
 	set := c.Set(rec.Features)
 	if set == nil {
 		return false, nil // its features were removed since
+	}
+	if rec.Warm {
+		if st.Merged(rec.Run) || !c.IsActive(p, rec.Run) {
+			return false, nil
+		}
+		n := len(st.Warming)
+		set.MarkWarming(st, rec.Run)
+		return len(st.Warming) != n, nil
 	}
 	var src features.State
 	if err := src.UnmarshalBinary(rec.State); err != nil {

@@ -141,6 +141,19 @@ func TestPrepareAndRun(t *testing.T) {
 	if d := Describe("g", cats, time.Now()); !strings.Contains(d, "chat_all, chat_1h: warming up, 0 of 15 records (0%)") {
 		t.Fatalf("before the run:\n%s", d)
 	}
+	// A key the replay meets is marked warming in the group (Take of its
+	// Warm record), once, and not for a run that is not active.
+	warm, _ := json.Marshal(Record{Run: act[0].ID, Features: []string{"chat_all", "chat_1h"}, Warm: true})
+	var st features.State
+	if changed, err := co.Take(0, warm, &st); err != nil || !changed || len(st.WarmingNames()) != 2 {
+		t.Fatalf("warm record: changed %v, err %v, warming %v", changed, err, st.WarmingNames())
+	}
+	if changed, _ := co.Take(0, warm, &st); changed {
+		t.Fatal("a replayed warm record changed the state")
+	}
+	if changed, _ := co.Take(1, warm, &features.State{}); changed {
+		t.Fatal("a warm record of a run not active on the partition marked the state")
+	}
 	if err := co.Run(ctx); err != nil {
 		t.Fatal(err)
 	}

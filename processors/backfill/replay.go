@@ -131,6 +131,15 @@ func (c *Coordinator) read(ctx context.Context, r *Run, rp Replay, prod *kgo.Cli
 	m := c.o.Metrics
 	lbl := []string{c.o.Group, fmt.Sprint(r.Partition)}
 	lastProgress := time.Now()
+	// Each key the replay meets is marked warming in the group at once,
+	// live events or not, until its state merges.
+	seen := map[string]bool{}
+	warm, err := json.Marshal(Record{Run: r.ID, Features: r.Features, Warm: true})
+	if err != nil {
+		return err
+	}
+	var werr error
+	var wmu sync.Mutex
 	for {
 		// Fill until every open topic has a record buffered.
 		for slices.ContainsFunc(qs, func(q *topicQueue) bool { return !q.done && len(q.buf) == 0 }) {
@@ -183,6 +192,16 @@ func (c *Coordinator) read(ctx context.Context, r *Run, rp Replay, prod *kgo.Cli
 		// sees its copy.
 		if len(rec.Key) == 0 || broker.PartitionOf(string(rec.Key), c.o.Partitions) == r.Partition {
 			rp.Apply(ctx, strings.TrimPrefix(rec.Topic, c.o.Prefix), rec)
+			if k := string(rec.Key); k != "" && !seen[k] {
+				seen[k] = true
+				prod.Produce(ctx, &kgo.Record{Topic: c.o.Topic, Partition: r.Partition, Key: rec.Key, Value: warm}, func(_ *kgo.Record, err error) {
+					if err != nil {
+						wmu.Lock()
+						werr = err
+						wmu.Unlock()
+					}
+				})
+			}
 		}
 		m.Replayed.WithLabelValues(c.o.Group).Inc()
 		c.mu.Lock()
@@ -200,6 +219,14 @@ func (c *Coordinator) read(ctx context.Context, r *Run, rp Replay, prod *kgo.Cli
 				return fmt.Errorf("writing backfill progress: %w", err)
 			}
 		}
+	}
+	if err := prod.Flush(ctx); err != nil {
+		return err
+	}
+	wmu.Lock()
+	defer wmu.Unlock()
+	if werr != nil {
+		return fmt.Errorf("writing warming marks: %w", werr)
 	}
 	return nil
 }

@@ -126,9 +126,9 @@ type StateOptions struct {
 	// WriteBuffer is the memtable of each table partition's goleveldb,
 	// which holds up to three (the one written, one being compacted, one
 	// kept for reuse), allocated whole: 8 partitions of a table hold up to
-	// 24 × WriteBuffer of heap. A smaller one compacts more often: keep the
-	// default for a table written megabytes a second per partition (a busy
-	// stream's value is tens of KiB, written ten times a second). Default
+	// 24 × WriteBuffer of heap. Tables are written at checkpoints of up to
+	// CheckpointBytes, so one memtable holds about one checkpoint; a
+	// smaller one flushes and compacts more often. Default
 	// DefaultWriteBuffer.
 	WriteBuffer int
 	// CheckpointInterval is how often a table partition's flushed values
@@ -202,8 +202,9 @@ const (
 	// DefaultCacheBytes is CacheBytes's default (per State, that is per
 	// group table of a process).
 	DefaultCacheBytes = 128 << 20
-	// DefaultWriteBuffer is WriteBuffer's default (goleveldb's).
-	DefaultWriteBuffer = 4 << 20
+	// DefaultWriteBuffer is WriteBuffer's default: half goleveldb's, as
+	// the table is written at checkpoints (DefaultCheckpointBytes).
+	DefaultWriteBuffer = 2 << 20
 	// DefaultCheckpointInterval is CheckpointInterval's default.
 	DefaultCheckpointInterval = 5 * time.Second
 	// DefaultCheckpointBytes is CheckpointBytes's default (per partition).

@@ -222,7 +222,10 @@ func Build(ctx context.Context, o Options, labels *Labels, log Source, w io.Writ
 		return st, err
 	}
 	en := offline.New(o.Topology)
-	b := &build{p: p, en: en, empty: &features.State{}}
+	b := &build{p: p, en: en, empty: &features.State{}, caches: make([]map[string][]features.ReadCache, len(p.entities))}
+	for i := range b.caches {
+		b.caches[i] = map[string][]features.ReadCache{}
+	}
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	readCtx, stopReading := context.WithCancel(gctx)
@@ -336,6 +339,11 @@ type build struct {
 	p     *plan
 	en    *offline.Engine
 	empty *features.State
+	// caches holds, per entity of the plan and key, each feature's
+	// ReadCache: rows come in time order, so a key's next row mostly
+	// reads the same sketch tiles again, and merges only those that
+	// changed (the approx_distinct reads were most of the lookups).
+	caches []map[string][]features.ReadCache
 }
 
 // answer is one output row.
@@ -354,16 +362,25 @@ func (b *build) answer(rows []Row) []answer {
 		a.row = r
 		a.feats = feats[j*len(b.p.featureNames) : (j+1)*len(b.p.featureNames)]
 		i := 0
-		for _, ep := range b.p.entities {
+		for e, ep := range b.p.entities {
 			s := b.empty
+			var cs []features.ReadCache // nil: the empty state, nothing to keep
 			if k := r.Cells[ep.col]; k.Kind == String {
 				if fs := b.en.FeatureState(ep.entity, k.Str); fs != nil {
 					s = fs
+					if cs = b.caches[e][k.Str]; cs == nil {
+						cs = make([]features.ReadCache, len(ep.defs))
+						b.caches[e][k.Str] = cs
+					}
 				}
 			}
-			for _, d := range ep.defs {
+			for j, d := range ep.defs {
+				var c *features.ReadCache
+				if cs != nil {
+					c = &cs[j]
+				}
 				a.feats[i] = math.NaN()
-				if x, ok := d.Number(s.Series[d.Name], r.At); ok {
+				if x, ok := d.NumberCached(s.Series[d.Name], r.At, c); ok {
 					a.feats[i] = x
 				}
 				i++

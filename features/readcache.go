@@ -1,6 +1,7 @@
 package features
 
 import (
+	"slices"
 	"time"
 
 	"github.com/axiomhq/hyperloglog"
@@ -36,9 +37,13 @@ type cachedTile struct {
 
 // NumberCached is Number, equal to it for every series and instant; for
 // an approx_distinct feature it reuses c's merge of the tiles that did not
-// change since c's last read (c nil: no reuse).
+// change since c's last read (c nil: no reuse), and a top_k feature's
+// number (how many keys it lists) is counted without ranking the keys.
 func (d Definition) NumberCached(s *Series, now time.Time, c *ReadCache) (x float64, ok bool) {
 	f := d.compiled()
+	if f != nil && f.kind == pTopK {
+		return float64(f.topLen(s, now)), true
+	}
 	if f == nil || c == nil || f.kind != pHLL || s == nil || s.raw != nil || !f.fits(s) {
 		return d.Number(s, now)
 	}
@@ -94,4 +99,32 @@ func mergeTile(acc, sk *hyperloglog.Sketch) *hyperloglog.Sketch {
 	}
 	_ = acc.Merge(sk) // another precision: skipped, as result skips it
 	return acc
+}
+
+// topLen is the length of the top_k list result gives at now: the
+// distinct keys of the window's tiles, at most k.
+func (f *feature) topLen(s *Series, now time.Time) int {
+	if s == nil || !f.readable(s) {
+		return 0
+	}
+	v := s.view()
+	lo, hi := f.inWindow(v, now)
+	if len(v.refs) < hi {
+		return 0 // as result: no refs, no keys
+	}
+	var keys []string
+	for i := lo; i < hi; i++ {
+		tk, ok := peek(f.kind, v.b[i].start, v.refs, i).(*topK)
+		if !ok {
+			continue
+		}
+		for _, kc := range tk.e {
+			if !slices.Contains(keys, kc.Key) {
+				if keys = append(keys, kc.Key); len(keys) >= f.k {
+					return max(f.k, 0)
+				}
+			}
+		}
+	}
+	return len(keys)
 }

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// NumberCached equals Number at every read of a series that events keep
+// NumberCached equals Number (approx_distinct and top_k: the kinds it
+// computes its own way) at every read of a series that events keep
 // changing between reads: in order and late (into older tiles), with the
 // window sliding past tiles, growing past the sparse representation into
 // dense registers, and across the tile merges of a backfill.
@@ -16,6 +17,8 @@ func TestNumberCachedEqualsNumber(t *testing.T) {
 		{Name: "d5m", Sources: []string{"viewing"}, Field: "user_id", Aggregation: ApproxDistinct, Window: SlidingWindow(5*time.Minute, time.Minute), Lateness: 2 * time.Minute},
 		{Name: "d1h", Sources: []string{"viewing"}, Field: "user_id", Aggregation: ApproxDistinct, Precision: 10, Window: SlidingWindow(time.Hour, 5*time.Minute), Lateness: 10 * time.Minute},
 		{Name: "tumbling", Sources: []string{"viewing"}, Field: "user_id", Aggregation: ApproxDistinct, Window: TumblingWindow(10*time.Minute, Current)},
+		{Name: "top", Sources: []string{"viewing"}, Field: "user_id", Aggregation: TopK, K: 5, Capacity: 8, Window: SlidingWindow(10*time.Minute, time.Minute), Lateness: 2 * time.Minute},
+		{Name: "top_all", Sources: []string{"viewing"}, Field: "user_id", Aggregation: TopK, K: 50, Window: AllTimeWindow()},
 		{Name: "count", Sources: []string{"viewing"}, Aggregation: Count, Window: SlidingWindow(5*time.Minute, time.Minute)},
 	}
 	set := mustSet(t, defs...)

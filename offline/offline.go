@@ -44,6 +44,10 @@ type Engine struct {
 	Rejected map[string]int
 	// Late counts events dropped from windows as late.
 	Late int
+	// SkipTastes leaves the users' tastes, categories, signal counts and
+	// recent streams unapplied (their features are applied): for a replay
+	// that reads none of them, e.g. a training set without a taste column.
+	SkipTastes bool
 	// retention is the longest window plus its lateness of the stream
 	// features (as in the livestream group).
 	retention time.Duration
@@ -121,7 +125,7 @@ func (en *Engine) ApplyDecoded(ctx context.Context, d Decoded) {
 	if res.Late {
 		en.Late++
 	}
-	if res.Signal != nil {
+	if res.Signal != nil && !en.SkipTastes {
 		en.user(res.Signal.UserID).apply(func(u *tables.User) {
 			user.Apply(u, res.Signal, en.topo.Weights, en.topo.HalfLife)
 		})

@@ -222,6 +222,7 @@ func Build(ctx context.Context, o Options, labels *Labels, log Source, w io.Writ
 		return st, err
 	}
 	en := offline.New(o.Topology)
+	en.SkipTastes = p.taste < 0 // nothing else reads them
 	b := &build{p: p, en: en, empty: &features.State{}, caches: make([]map[string][]features.ReadCache, len(p.entities))}
 	for i := range b.caches {
 		b.caches[i] = map[string][]features.ReadCache{}

@@ -1,10 +1,16 @@
 package kgoka
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // The lease's arithmetic on the member's clock: a plain answer holds for
@@ -74,5 +80,27 @@ func TestLateAnswerForAnEndedSessionDoesNotTrip(t *testing.T) {
 	m.tripIfActive(cur, errGone)
 	if !m.lease.isTripped() {
 		t.Fatal("the running session's generation is gone, but the lease did not trip")
+	}
+}
+
+// The topic manager retries what a crashed partition leader answers until
+// the controller moves the leadership: a refused dial (as kgo wraps it) or
+// a closed connection, besides Kafka's retriable codes. goka's Setup asks
+// for table offsets then, and an error there stops the processor
+// (TestBrokerFault after the KRaft controller was killed: "Error getting
+// oldest offset … listing offsets of …-table: unable to dial: dial tcp
+// 127.0.0.1:19194: connect: connection refused").
+func TestTopicManagerRetriesAnUnreachableLeader(t *testing.T) {
+	refused := fmt.Errorf("unable to dial: %w", &net.OpError{Op: "dial", Net: "tcp",
+		Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}})
+	for _, err := range []error{refused, fmt.Errorf("listing offsets of t: %w", refused), io.EOF, kerr.NotLeaderForPartition, kerr.LeaderNotAvailable} {
+		if !retriable(err) {
+			t.Errorf("%v: not retried", err)
+		}
+	}
+	for _, err := range []error{kerr.TopicAuthorizationFailed, errTopicNotFound} {
+		if retriable(err) {
+			t.Errorf("%v: retried", err)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strconv"
 	"time"
@@ -99,7 +101,7 @@ func retry[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 	wait := 50 * time.Millisecond
 	for {
 		v, err := fn()
-		if err == nil || !kerr.IsRetriable(err) {
+		if err == nil || !retriable(err) {
 			return v, err
 		}
 		select {
@@ -109,6 +111,16 @@ func retry[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 		}
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// retriable: Kafka calls err retriable, or it is the transport's (a
+// refused dial, a closed connection). A crashed broker's partitions have no
+// reachable leader until the controller moves their leadership, seconds
+// later; goka's Setup (table recovery) asks for their offsets meanwhile,
+// and an error there stops the processor.
+func retriable(err error) bool {
+	var op *net.OpError
+	return kerr.IsRetriable(err) || kgo.IsRetryableBrokerErr(err) || errors.As(err, &op) || errors.Is(err, io.EOF)
 }
 
 // Partitions lists the partitions of topic, sorted.
@@ -158,6 +170,9 @@ func (m *topicManager) getOffset(ctx context.Context, topic string, partition in
 		listed, err = m.adm.ListOffsetsAfterMilli(ctx, t, topic)
 	}
 	if err != nil {
+		if retriable(err) {
+			m.cl.ForceMetadataRefresh() // the next try asks the partition's new leader
+		}
 		return 0, fmt.Errorf("listing offsets of %s: %w", topic, err)
 	}
 	o, ok := listed.Lookup(topic, partition)
@@ -165,6 +180,9 @@ func (m *topicManager) getOffset(ctx context.Context, topic string, partition in
 		return 0, fmt.Errorf("listing offsets of %s/%d: partition not found", topic, partition)
 	}
 	if o.Err != nil {
+		if retriable(o.Err) {
+			m.cl.ForceMetadataRefresh()
+		}
 		return 0, fmt.Errorf("listing offsets of %s/%d: %w", topic, partition, o.Err)
 	}
 	return o.Offset, nil

@@ -366,6 +366,14 @@ func (t *Topology) Groups() ([]*pipeline.Group, error) {
 	return append([]*pipeline.Group{ls, us}, others...), nil
 }
 
+// logger is l, or slog's default for a Topology built without one.
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.Default()
+	}
+	return l
+}
+
 // Run runs every group of the topology as a goka processor until ctx is done
 // or one fails. ready, if not nil, is closed when all processors are ready
 // (partitions assigned and state recovered).
@@ -411,6 +419,9 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 	if worker != nil {
 		g.Go(func() error {
 			if err := worker.Run(ctx, workerReady); err != nil {
+				if ctx.Err() == nil {
+					logger(t.Logger).Error("embedding worker failed; stopping every processor of this process", "err", err)
+				}
 				return fmt.Errorf("embedding worker: %w", err)
 			}
 			return nil
@@ -452,6 +463,12 @@ func (t *Topology) Run(ctx context.Context, bc *broker.Config, ready chan<- stru
 					// uncommitted; the next run replays them.
 					t.Logger.Warn("processor stopped before its table writes were acknowledged", "group", p.Graph().Group())
 					return nil
+				}
+				// Logged when it happens: the other processors stop with
+				// it, and their shutdown can take a grace period before
+				// the error reaches the caller.
+				if ctx.Err() == nil {
+					logger(t.Logger).Error("processor failed; stopping every processor of this process", "group", p.Graph().Group(), "err", err)
 				}
 				return fmt.Errorf("processor %s: %w", p.Graph().Group(), err)
 			}

@@ -290,24 +290,31 @@ func (c *Coordinator) Prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	committed, err := adm.FetchOffsets(ctx, c.o.Group)
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		committed, err = nil, nil // a new group: nothing committed
-	}
+	var committed kadm.OffsetResponses
+	err = retryKafka(ctx, func() error {
+		var err error
+		committed, err = adm.FetchOffsets(ctx, c.o.Group)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			committed, err = nil, nil // a new group: nothing committed
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("fetching the offsets of group %s: %w", c.o.Group, err)
 	}
-	starts, err := adm.ListStartOffsets(ctx, c.o.Inputs...)
-	if err == nil {
-		err = starts.Error()
-	}
-	var ends kadm.ListedOffsets
-	if err == nil {
-		ends, err = adm.ListEndOffsets(ctx, c.o.Inputs...)
-		if err == nil {
-			err = ends.Error()
+	var starts, ends kadm.ListedOffsets
+	err = retryKafka(ctx, func() error {
+		var err error
+		if starts, err = adm.ListStartOffsets(ctx, c.o.Inputs...); err == nil {
+			err = starts.Error()
 		}
-	}
+		if err == nil {
+			if ends, err = adm.ListEndOffsets(ctx, c.o.Inputs...); err == nil {
+				err = ends.Error()
+			}
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("listing offsets: %w", err)
 	}
@@ -457,6 +464,29 @@ func (c *Coordinator) producer() (*kgo.Client, error) {
 	}
 	return cl, nil
 }
+
+// retryKafka runs f until it returns nil or an error Kafka does not call
+// retriable, for at most prepareRetry: a cluster just started answers
+// COORDINATOR_NOT_AVAILABLE while it loads its group coordinators, and a
+// partition whose leader just died answers NOT_LEADER until the
+// controller moves it.
+func retryKafka(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(prepareRetry)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		err := f()
+		if err == nil || !kerr.IsRetriable(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// prepareRetry bounds retryKafka.
+const prepareRetry = 30 * time.Second
 
 // ReadCatalogs reads every partition's catalog from the state topic (an
 // absent topic reads as none).

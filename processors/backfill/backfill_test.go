@@ -13,8 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // countReplay counts the events per key into a count feature: the
@@ -179,5 +181,57 @@ func TestPrepareAndRun(t *testing.T) {
 	}
 	if r := replays[len(replays)-1]; r.topics["chat"] != 5 {
 		t.Fatalf("a 10-minute feature replayed %d records, want the 5 within its reach", r.topics["chat"])
+	}
+}
+
+// A cluster that has just started answers COORDINATOR_NOT_AVAILABLE while
+// it loads its group coordinators, for longer than the client's own
+// retries: Prepare waits for it instead of failing the process's start.
+func TestPrepareWaitsForTheGroupCoordinator(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "chat", "bf", "bf-state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const refusals = 6
+	refused := 0
+	c.ControlKey(int16(kmsg.FindCoordinator), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		r := req.(*kmsg.FindCoordinatorRequest)
+		if refused >= refusals || r.CoordinatorType != 0 { // groups only
+			return nil, nil, false
+		}
+		refused++
+		resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		for _, k := range r.CoordinatorKeys {
+			rc := kmsg.NewFindCoordinatorResponseCoordinator()
+			rc.Key, rc.ErrorCode = k, kerr.CoordinatorNotAvailable.Code
+			resp.Coordinators = append(resp.Coordinators, rc)
+		}
+		return resp, nil, true
+	})
+	set, err := features.NewSet(features.Definition{Name: "chat_5m", Sources: []string{"chat"}, Aggregation: features.Count,
+		Window: features.SlidingWindow(5*time.Minute, time.Minute), Lateness: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client gives up after one retry, as kgo does after its own
+	// bound on a cluster that takes longer.
+	client := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.RequestRetries(1),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond })}
+	co, err := New(Options{Client: client, Group: "g", Inputs: []string{"chat"},
+		Topic: "bf", StateTopic: "bf-state", Partitions: 2, Features: set, Metrics: NewMetrics(nil),
+		NewReplay: func(s *features.Set) Replay { return &countReplay{set: s, states: map[string]*features.State{}, topics: map[string]int{}} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := co.Prepare(ctx); err != nil {
+		t.Fatalf("Prepare failed while the coordinator loaded: %v", err)
+	}
+	if refused < refusals {
+		t.Fatalf("the coordinator was refused %d times, want %d: the test did not exercise the retry", refused, refusals)
 	}
 }

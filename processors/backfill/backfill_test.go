@@ -222,7 +222,9 @@ func TestPrepareWaitsForTheGroupCoordinator(t *testing.T) {
 		kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond })}
 	co, err := New(Options{Client: client, Group: "g", Inputs: []string{"chat"},
 		Topic: "bf", StateTopic: "bf-state", Partitions: 2, Features: set, Metrics: NewMetrics(nil),
-		NewReplay: func(s *features.Set) Replay { return &countReplay{set: s, states: map[string]*features.State{}, topics: map[string]int{}} }})
+		NewReplay: func(s *features.Set) Replay {
+			return &countReplay{set: s, states: map[string]*features.State{}, topics: map[string]int{}}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,7 @@
 package entity
 
 import (
-	"bytes"
 	"context"
-	"strconv"
 
 	"github.com/livefeed/livefeed/events"
 	"github.com/livefeed/livefeed/features"
@@ -29,7 +27,7 @@ type replay struct {
 
 type replayed struct {
 	st      features.State
-	applied map[string]int64 // origin "<topic>/<partition>" → newest offset applied
+	applied map[uint64]int64 // pipeline.OriginKey → newest offset applied
 }
 
 // NewReplay returns a backfill.Replay of the entity's enriched events for
@@ -50,14 +48,20 @@ func (r *replay) Apply(_ context.Context, _ string, rec *kgo.Record) {
 	key := string(rec.Key)
 	st := r.states[key]
 	if st == nil {
-		st = &replayed{applied: map[string]int64{}}
+		st = &replayed{applied: map[uint64]int64{}}
 		r.states[key] = st
 	}
-	if part, off, ok := origin(rec); ok {
-		if last, seen := st.applied[part]; seen && off <= last {
-			return // a duplicate the group absorbs
+	for _, h := range rec.Headers {
+		if h.Key != pipeline.HeaderOrigin {
+			continue
 		}
-		st.applied[part] = off
+		if o, off, ok := pipeline.HeaderOriginKey(rec.Topic, h.Value); ok {
+			if last, seen := st.applied[o]; seen && off <= last {
+				return // a duplicate the group absorbs
+			}
+			st.applied[o] = off
+		}
+		break
 	}
 	r.set.ApplyEvent(&st.st, fev)
 }
@@ -68,26 +72,6 @@ func (r *replay) States(yield func(string, *features.State) bool) {
 			return
 		}
 	}
-}
-
-// origin is a record's HeaderOrigin, "<topic>/<partition>/<offset>", split
-// into its partition and offset.
-func origin(rec *kgo.Record) (partition string, offset int64, ok bool) {
-	for _, h := range rec.Headers {
-		if h.Key != pipeline.HeaderOrigin {
-			continue
-		}
-		i := bytes.LastIndexByte(h.Value, '/')
-		if i <= 0 {
-			return "", 0, false
-		}
-		off, err := strconv.ParseInt(string(h.Value[i+1:]), 10, 64)
-		if err != nil {
-			return "", 0, false
-		}
-		return string(h.Value[:i]), off, true
-	}
-	return "", 0, false
 }
 
 // onBackfill merges a key's backfilled feature state, once, or takes the

@@ -92,6 +92,18 @@ func originOf(ctx goka.Context, carried bool) origin {
 	return origin{key: OriginKey(consumed, consumed, ctx.Partition()), offset: ctx.Offset()}
 }
 
+// HeaderOriginKey is the origin a record of topic consumed carries in a
+// HeaderOrigin value h, keyed as the group's duplicate absorption keys it
+// (OriginKey), and its offset; ok is false for a malformed value. For
+// code that reads a group's input outside goka (a backfill's replay).
+func HeaderOriginKey(consumed string, h []byte) (key uint64, offset int64, ok bool) {
+	topic, partition, offset, ok := parseOrigin(h)
+	if !ok {
+		return 0, 0, false
+	}
+	return originKey(consumed, topic, partition), offset, true
+}
+
 // parseOrigin splits "<topic>/<partition>/<offset>".
 func parseOrigin(h []byte) (topic []byte, partition int32, offset int64, ok bool) {
 	i := bytes.LastIndexByte(h, '/')

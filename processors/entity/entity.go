@@ -99,7 +99,8 @@ func New(cfg Config) (*pipeline.Group, error) {
 	}
 	edges = append(edges, pipeline.RerouteOutputs(cfg.Input)...)
 	if cfg.BackfillTopic != "" {
-		edges = append(edges, goka.Input(cfg.BackfillTopic, new(codec.Bytes), p.cache.EventInput(p.onBackfill)))
+		edges = append(edges, backfill.Input(cfg.BackfillTopic, cfg.Backfill, p.cache,
+			func(st *tables.Entity) *features.State { return &st.Features }, p.cfg.Logger))
 	}
 	if cfg.Seller != nil {
 		edges = append(edges,

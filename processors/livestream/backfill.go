@@ -84,24 +84,6 @@ func (r *replay) States(yield func(string, *features.State) bool) {
 	}
 }
 
-// onBackfill merges a key's backfilled feature state, once, or takes the
-// run's done marker (backfill.Coordinator.Take).
-func (p *processor) onBackfill(ctx goka.Context, msg any) {
-	raw, _ := msg.([]byte)
-	var fs *features.State
-	st := p.cache.Get(ctx)
-	if st != nil {
-		fs = &st.Features
-	}
-	changed, err := p.cfg.Backfill.Take(ctx.Partition(), raw, fs)
-	if err != nil {
-		p.cfg.Logger.Warn("backfill record skipped", "group", ctx.Group(), "partition", ctx.Partition(), "key", ctx.Key(), "err", err)
-	}
-	if changed {
-		p.cache.Set(ctx, st)
-	}
-}
-
 // warm marks the features of the partition's running backfills as warming
 // up in a stream the live path wrote, and clears the marks of backfills
 // finished since.

@@ -255,7 +255,8 @@ func New(cfg Config) (*pipeline.Group, error) {
 		edges = append(edges, goka.Output(cfg.Sellers, tables.JSONCodec[events.SellerSignal]{}))
 	}
 	if cfg.BackfillTopic != "" {
-		edges = append(edges, goka.Input(cfg.BackfillTopic, new(codec.Bytes), p.cache.EventInput(p.onBackfill)))
+		edges = append(edges, backfill.Input(cfg.BackfillTopic, cfg.Backfill, p.cache,
+			func(st *tables.Livestream) *features.State { return &st.Features }, p.cfg.Logger))
 	}
 	edges = append(edges, goka.Visitor(pipeline.SweepVisitor, p.cache.Visitor(p.sweep)))
 	return &pipeline.Group{

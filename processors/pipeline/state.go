@@ -80,7 +80,7 @@ type State[T any] struct {
 	// batch is the goleveldb batch of the partitions' checkpoints.
 	batch sharedBatch
 	// bufs are encoding buffers (*[]byte), recycled once the value they
-	// hold is in goleveldb (which copies it) and acknowledged by the
+	// hold is staged for the local store (which copies it) and acknowledged by the
 	// changelog: a busy stream's value is tens of KiB, ten times a second.
 	bufs sync.Pool
 	// failing is set while table writes fail: the failure and the
@@ -276,7 +276,7 @@ type partState[T any] struct {
 	// producer's goroutine).
 	genMu  sync.Mutex
 	gens   []*generation
-	offset int64 // newest changelog offset written to local storage
+	offset int64 // newest changelog offset acknowledged (stored at the next checkpoint)
 }
 
 type inflight[T any] struct {
@@ -703,16 +703,21 @@ func (s *State[T]) Run(stop <-chan struct{}) {
 	}
 }
 
-// checkpointAll writes every partition's checkpoint now.
-func (s *State[T]) checkpointAll() error {
+// openStores are the table partitions' open storages, a snapshot.
+func (s *State[T]) openStores() []*tableStorage {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	stores := make([]*tableStorage, 0, len(s.stores))
 	for _, st := range s.stores {
 		stores = append(stores, st)
 	}
-	s.mu.Unlock()
+	return stores
+}
+
+// checkpointAll writes every partition's checkpoint now.
+func (s *State[T]) checkpointAll() error {
 	var errs []error
-	for _, st := range stores {
+	for _, st := range s.openStores() {
 		errs = append(errs, st.checkpoint())
 	}
 	return errors.Join(errs...)
@@ -722,13 +727,7 @@ func (s *State[T]) checkpointAll() error {
 // writes stopped (a checkpoint is otherwise written by the write that
 // finds it due). A failure fails the partition's next flush.
 func (s *State[T]) checkpointQuiet() {
-	s.mu.Lock()
-	stores := make([]*tableStorage, 0, len(s.stores))
-	for _, st := range s.stores {
-		stores = append(stores, st)
-	}
-	s.mu.Unlock()
-	for _, st := range stores {
+	for _, st := range s.openStores() {
 		if st.due() {
 			if err := st.checkpoint(); err != nil {
 				s.logWrite(err)

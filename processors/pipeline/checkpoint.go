@@ -195,6 +195,11 @@ func (t *tableStorage) checkpoint() error {
 	defer t.cpMu.Unlock()
 	t.mu.Lock()
 	vals, offset, n := t.staged, t.acked, t.stagedBytes
+	if len(vals) == 0 && offset < 0 {
+		t.last = time.Now()
+		t.mu.Unlock()
+		return nil
+	}
 	t.checkpointing, t.staged, t.stagedBytes, t.acked, t.last = vals, make(map[string]staged, len(vals)), 0, -1, time.Now()
 	t.mu.Unlock()
 
@@ -206,26 +211,26 @@ func (t *tableStorage) checkpoint() error {
 	t.checkpointing = nil
 	if err == nil {
 		t.recycle(vals)
-	}
-	if err != nil {
-		// Keep what was not written (older than what was staged since) and
-		// fail the next flush.
-		for k, v := range vals {
-			if _, newer := t.staged[k]; !newer {
-				t.staged[k] = v
-				t.stagedBytes += int64(len(v.v))
-			} else {
-				n -= int64(len(v.v))
-			}
-		}
-		t.acked = max(t.acked, offset)
-		t.err = err
 		t.mu.Unlock()
-		return err
+		t.opts.pending.Sub(float64(n))
+		return nil
 	}
+	// Keep what was not written and not staged anew since, and fail the
+	// next flush; the values staged anew since replace theirs.
+	var superseded int64
+	for k, v := range vals {
+		if _, newer := t.staged[k]; newer {
+			superseded += int64(len(v.v))
+			continue
+		}
+		t.staged[k] = v
+		t.stagedBytes += int64(len(v.v))
+	}
+	t.acked = max(t.acked, offset)
+	t.err = err
 	t.mu.Unlock()
-	t.opts.pending.Sub(float64(n))
-	return nil
+	t.opts.pending.Sub(float64(superseded))
+	return err
 }
 
 func (t *tableStorage) write(vals map[string]staged) error {

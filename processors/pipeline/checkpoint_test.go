@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -150,5 +151,71 @@ func TestCheckpointWrittenAtItsByteBound(t *testing.T) {
 	}
 	if a, b := get(t, ts.Storage, "a"), get(t, ts.Storage, "b"); string(a) != "12345" || string(b) != "1234567" {
 		t.Fatalf("at the byte bound the store holds a=%q b=%q", a, b)
+	}
+}
+
+// failingSets is a goleveldb store whose writes fail (a full disk), each
+// after a value arrives on proceed when it is not nil.
+type failingSets struct {
+	storage.Storage
+	proceed chan struct{}
+}
+
+func (f failingSets) Set(string, []byte) error {
+	if f.proceed != nil {
+		<-f.proceed
+	}
+	return errors.New("disk full")
+}
+
+// A checkpoint that fails keeps its values readable and counted, and
+// fails the next stage; a value staged anew while it was writing replaces
+// the failed one, in the store-to-be and in the count.
+func TestCheckpointFailureKeepsValues(t *testing.T) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "unstored"})
+	real, _ := openCheckpointed(t, t.TempDir(), time.Hour, 1<<20, g)
+	proceed := make(chan struct{})
+	// Another store than goleveldb: checkpointed at every stage.
+	ts := newTableStorage(failingSets{real.Storage, proceed}, nil, checkpointOptions{interval: time.Hour, bytes: 1 << 20, pending: g})
+	first := make(chan error)
+	go func() { first <- ts.stage([]string{"a"}, [][]byte{[]byte("a1")}) }()
+	// While the first checkpoint writes a1, a2 is staged (its own
+	// checkpoint waits for the first).
+	for {
+		ts.mu.Lock()
+		writing := ts.checkpointing != nil
+		ts.mu.Unlock()
+		if writing {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan error)
+	go func() { second <- ts.stage([]string{"a"}, [][]byte{[]byte("a2")}) }()
+	for {
+		ts.mu.Lock()
+		_, staged := ts.staged["a"]
+		ts.mu.Unlock()
+		if staged {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	proceed <- struct{}{}
+	if err := <-first; err == nil {
+		t.Fatal("a failed checkpoint was not reported")
+	}
+	close(proceed)
+	if err := <-second; err == nil {
+		t.Fatal("the checkpoint after a failed one succeeded")
+	}
+	if v := get(t, ts, "a"); string(v) != "a2" {
+		t.Fatalf("a after the failed checkpoints reads %q, want a2", v)
+	}
+	if u := testutil.ToFloat64(g); u != 2 {
+		t.Errorf("unstored bytes %v after the failures, want 2 (a2 only)", u)
+	}
+	if err := ts.stage([]string{"b"}, [][]byte{[]byte("b1")}); err == nil {
+		t.Fatal("a stage after a failed checkpoint succeeded")
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,25 +83,7 @@ func TestCoordinatorMovesUnderLoad(t *testing.T) {
 		}
 	}()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(string(in)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	var sent atomic.Int64
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	feeding := make(chan struct{})
-	go func() { // an input every 5 ms until cancel
-		defer close(feeding)
-		for i := 0; ctx.Err() == nil; i++ {
-			v := strconv.Itoa(i)
-			if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(v), Value: []byte(v)}).FirstErr(); err == nil {
-				sent.Add(1)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+	inputs := feed(t, brokers, in, 5*time.Millisecond)
 
 	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(string(out)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -132,7 +113,7 @@ func TestCoordinatorMovesUnderLoad(t *testing.T) {
 	}
 
 	eventually(t, 30*time.Second, "records forwarded before the outages", func() (bool, string) {
-		return forwarded() >= 100, fmt.Sprintf("%d forwarded of %d sent", forwarded(), sent.Load())
+		return forwarded() >= 100, fmt.Sprintf("%d forwarded of %d sent", forwarded(), inputs.sent.Load())
 	})
 
 	// Unreachable: the coordinator's connections close on every group
@@ -209,9 +190,7 @@ func TestCoordinatorMovesUnderLoad(t *testing.T) {
 	}
 
 	time.Sleep(time.Second)
-	cancel() // stop feeding; what was sent must all arrive
-	<-feeding
-	want := sent.Load()
+	want := inputs.Stop() // what was sent must all arrive
 	deadline := time.Now().Add(45 * time.Second)
 	for int64(forwarded()) < want && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)

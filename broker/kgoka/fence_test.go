@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,32 +99,16 @@ func TestFenceStopsAZombie(t *testing.T) {
 		return done
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(string(in)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	var sent atomic.Int64
+	inputs := feed(t, brokers, in, 20*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	feeding := make(chan struct{})
-	go func() { // an input every 20 ms until cancel
-		defer close(feeding)
-		for i := 0; ctx.Err() == nil; i++ {
-			v := strconv.Itoa(i)
-			if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(v), Value: []byte(v)}).FirstErr(); err == nil {
-				sent.Add(1)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
 
 	pctx, stop := context.WithCancel(ctx)
 	zombie := runProcessor(pctx)
 	eventually(t, 30*time.Second, "records forwarded before the partition", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(produced) >= 20, fmt.Sprintf("%d produce requests, %d inputs sent, %v refused", len(produced), sent.Load(), counterSum(t, reg, "livefeed_kafka_fenced_records_total"))
+		return len(produced) >= 20, fmt.Sprintf("%d produce requests, %d inputs sent, %v refused", len(produced), inputs.sent.Load(), counterSum(t, reg, "livefeed_kafka_fenced_records_total"))
 	})
 
 	mu.Lock()
@@ -181,9 +163,7 @@ func TestFenceStopsAZombie(t *testing.T) {
 	t.Cleanup(cons.Close)
 	seen := map[string]bool{}
 	time.Sleep(time.Second)
-	cancel() // stop feeding; what was sent must all arrive
-	<-feeding
-	want := sent.Load()
+	want := inputs.Stop() // what was sent must all arrive
 	deadline := time.Now().Add(30 * time.Second)
 	for int64(len(seen)) < want && time.Now().Before(deadline) {
 		fctx, fcancel := context.WithTimeout(context.Background(), time.Second)

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,4 +123,42 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, s
 func kgokaWithQueue(t *testing.T, records int) *kgoka.Builders {
 	t.Helper()
 	return kgoka.New(kgoka.Options{SessionTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond, QueueRecords: records})
+}
+
+// feeder produces an input to its topic every interval (key and value the
+// input's sequence number) until Stop, counting the acknowledged ones.
+type feeder struct {
+	sent atomic.Int64
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func feed(t *testing.T, brokers []string, topic goka.Stream, every time.Duration) *feeder {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(string(topic)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, stop := context.WithCancel(context.Background())
+	f := &feeder{stop: stop, done: make(chan struct{})}
+	t.Cleanup(func() { f.Stop() })
+	go func() {
+		defer close(f.done)
+		for i := 0; ctx.Err() == nil; i++ {
+			v := strconv.Itoa(i)
+			if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(v), Value: []byte(v)}).FirstErr(); err == nil {
+				f.sent.Add(1)
+			}
+			time.Sleep(every)
+		}
+	}()
+	return f
+}
+
+// Stop stops feeding and returns how many inputs were acknowledged.
+func (f *feeder) Stop() int64 {
+	f.stop()
+	<-f.done
+	return f.sent.Load()
 }
